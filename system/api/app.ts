@@ -1,0 +1,113 @@
+import { Hono } from 'hono';
+import { cors } from 'hono/cors';
+import { requestId } from 'hono/request-id';
+import { routePath } from 'hono/route';
+import { secureHeaders } from 'hono/secure-headers';
+import { requireOrgMember, requireSession } from '../auth/middleware.ts';
+import type { SessionVerifier } from '../auth/verifier.ts';
+import type { Database } from '../db/database.ts';
+import { directLoaders, type LoadersFactory } from '../db/loaders.ts';
+import { migrationsApplied } from '../db/readiness.ts';
+import type { AppEnv } from './context.ts';
+import { createErrorHandler, notFound } from './errors.ts';
+import { bodyLimit, headerLimit, requireJsonBody } from './middleware/limits.ts';
+import { healthRoutes } from './routes/health.ts';
+import { meRoutes } from './routes/me.ts';
+import { orgRoutes } from './routes/orgs.ts';
+import { projectRoutes } from './routes/projects.ts';
+import { userRoutes } from './routes/users.ts';
+
+/** A pino-compatible subset, so the API stays runtime-neutral. */
+export interface AppLogger {
+  info(details: Record<string, unknown>, message: string): void;
+  warn(details: Record<string, unknown>, message: string): void;
+  error(details: Record<string, unknown>, message: string): void;
+}
+
+export interface AppOptions {
+  database: Database;
+  sessions: SessionVerifier;
+  /** How handlers load single entities. @default directLoaders (one query per entity) */
+  loaders?: LoadersFactory;
+  /** @default ['http://localhost:5173'] */
+  corsOrigins?: readonly string[];
+  /** @default 65536 */
+  bodyLimitBytes?: number;
+  /** @default 8192 */
+  headerLimitBytes?: number;
+  logger?: AppLogger;
+  /** Injected clock for writes (epoch ms). @default Date.now */
+  now?: () => number;
+}
+
+const silentLogger: AppLogger = { info() {}, warn() {}, error() {} };
+
+/** The API, runtime-neutral: `app.fetch(request)` on Node, Workers and in tests. */
+export function createApp(options: AppOptions) {
+  const { database, sessions } = options;
+  const db = database.db;
+  const makeLoaders = options.loaders ?? directLoaders;
+  const logger = options.logger ?? silentLogger;
+
+  const app = new Hono<AppEnv>();
+  app.onError(createErrorHandler(logger));
+  app.notFound(notFound);
+
+  app.use(requestId());
+  app.use(accessLog(logger));
+  app.use(secureHeaders());
+  app.use(
+    cors({
+      origin: [...(options.corsOrigins ?? ['http://localhost:5173'])],
+      allowMethods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+      exposeHeaders: ['X-Request-Id'],
+      maxAge: 600,
+    }),
+  );
+  app.use(headerLimit(options.headerLimitBytes ?? 8 * 1024));
+  app.use(bodyLimit(options.bodyLimitBytes ?? 64 * 1024));
+
+  app.route(
+    '/',
+    healthRoutes({
+      database: async () => (await database.client.execute('SELECT 1')).rows.length === 1,
+      migrations: () => migrationsApplied(db),
+    }),
+  );
+
+  app.use('/api/*', requireSession(sessions), requireJsonBody(), async (c, next) => {
+    c.set('loaders', makeLoaders(db));
+    await next();
+  });
+  app.use('/api/orgs/:orgId', requireOrgMember());
+  app.use('/api/orgs/:orgId/*', requireOrgMember());
+  app.route('/api/me', meRoutes(db));
+  app.route('/api/users', userRoutes(db));
+  app.route('/api/orgs/:orgId', orgRoutes(db));
+  app.route('/api/orgs/:orgId/projects', projectRoutes(db, options.now));
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;
+
+/** One structured line per request: id, method, route template (never the raw path), status, time. */
+function accessLog(logger: AppLogger) {
+  return async function accessLog(
+    c: import('hono').Context<AppEnv>,
+    next: () => Promise<void>,
+  ): Promise<void> {
+    const started = performance.now();
+    await next();
+    logger.info(
+      {
+        requestId: c.var.requestId,
+        method: c.req.method,
+        route: routePath(c),
+        status: c.res.status,
+        durationMs: Math.round((performance.now() - started) * 100) / 100,
+      },
+      'request',
+    );
+  };
+}

@@ -1,0 +1,16 @@
+import type { Session } from '../auth/session.ts';
+import type { Loaders } from '../db/loaders.ts';
+import type { Membership } from '../db/schema.ts';
+
+/** Per-request values set by middleware, typed for every handler. */
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    /** The verified caller (set by `requireSession`). */
+    session: Session;
+    /** Entity loaders for this request (direct, or batched by the batching lever). */
+    loaders: Loaders;
+    /** The caller's live membership in the org of the path (set by `requireOrgMember`). */
+    member: Membership;
+  };
+}

@@ -1,0 +1,44 @@
+import type { MiddlewareHandler } from 'hono';
+import { bodyLimit as honoBodyLimit } from 'hono/body-limit';
+import { AppError } from '../errors.ts';
+
+/**
+ * Total request header size (names + values). Node refuses headers over 16 KiB with a
+ * bare 431; a lower limit here answers with the JSON error shape on every runtime.
+ */
+export function headerLimit(maxBytes: number): MiddlewareHandler {
+  return async function headerLimit(c, next) {
+    let size = 0;
+    c.req.raw.headers.forEach((value, name) => {
+      size += name.length + value.length + 4;
+    });
+    if (size > maxBytes) {
+      throw new AppError(431, 'headers_too_large', `request headers exceed ${maxBytes} bytes`);
+    }
+    await next();
+  };
+}
+
+/** Body size limit, checked from Content-Length or while streaming a chunked body. */
+export function bodyLimit(maxBytes: number): MiddlewareHandler {
+  return honoBodyLimit({
+    maxSize: maxBytes,
+    onError: () => {
+      throw new AppError(413, 'payload_too_large', `request body exceeds ${maxBytes} bytes`);
+    },
+  });
+}
+
+/** Requests that carry a body must say it is JSON. */
+export function requireJsonBody(): MiddlewareHandler {
+  return async function requireJsonBody(c, next) {
+    const method = c.req.method;
+    if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
+      const type = c.req.header('content-type') ?? '';
+      if (!/^application\/(.+\+)?json\s*(;|$)/i.test(type)) {
+        throw new AppError(415, 'unsupported_media_type', 'content-type must be application/json');
+      }
+    }
+    await next();
+  };
+}

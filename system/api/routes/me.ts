@@ -1,0 +1,26 @@
+import { Hono } from 'hono';
+import type { Db } from '../../db/database.ts';
+import { listUserMemberships } from '../../db/queries/memberships.ts';
+import type { AppEnv } from '../context.ts';
+import { orgDto, userDto } from '../dto.ts';
+
+/** `GET /api/me`: the caller's profile and organizations, as the database knows them. */
+export function meRoutes(db: Db) {
+  return new Hono<AppEnv>().get('/', async (c) => {
+    const { session, loaders } = c.var;
+    const [user, memberships] = await Promise.all([
+      loaders.user(session.userId),
+      listUserMemberships(db, session.userId),
+    ]);
+    const orgs = await Promise.all(memberships.map((m) => loaders.org(m.orgId)));
+    return c.json({
+      userId: session.userId,
+      activeOrgId: session.orgId,
+      user: user === null ? null : userDto(user),
+      organizations: memberships.flatMap((membership, i) => {
+        const org = orgs[i];
+        return org ? [{ ...orgDto(org), role: membership.role }] : [];
+      }),
+    });
+  });
+}

@@ -1,0 +1,40 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { Db } from '../../db/database.ts';
+import { countMembers, listMemberships } from '../../db/queries/memberships.ts';
+import type { AppEnv } from '../context.ts';
+import { memberDto, orgDto } from '../dto.ts';
+import { AppError } from '../errors.ts';
+import { cursorOf, encodeCursor, pageLimit, validate } from '../validation.ts';
+
+const membersQuery = z.object({
+  limit: pageLimit,
+  cursor: cursorOf('m', 'orgmem').optional(),
+});
+
+/** Mounted under `/api/orgs/:orgId`, behind `requireOrgMember`. */
+export function orgRoutes(db: Db) {
+  return new Hono<AppEnv>()
+    .get('/', async (c) => {
+      const { member, loaders } = c.var;
+      const [org, memberCount] = await Promise.all([
+        loaders.org(member.orgId),
+        countMembers(db, member.orgId),
+      ]);
+      if (org === null) throw new AppError(404, 'not_found', 'organization not found');
+      return c.json({ ...orgDto(org), memberCount, role: member.role });
+    })
+    .get('/members', validate('query', membersQuery), async (c) => {
+      const { limit, cursor } = c.req.valid('query');
+      const { member, loaders } = c.var;
+      const rows = await listMemberships(db, member.orgId, { after: cursor, limit });
+      const page = rows.slice(0, limit);
+      // One loader call per member: N queries without the batching lever.
+      const people = await Promise.all(page.map((m) => loaders.user(m.userId)));
+      const last = page.at(-1);
+      return c.json({
+        data: page.map((m, i) => memberDto(m, people[i] ?? null)),
+        nextCursor: rows.length > limit && last ? encodeCursor('m', last.id) : null,
+      });
+    });
+}

@@ -1,0 +1,94 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { requireOrgAdmin } from '../../auth/middleware.ts';
+import type { Db } from '../../db/database.ts';
+import {
+  deleteProject,
+  getProject,
+  insertProject,
+  listProjects,
+  updateProject,
+} from '../../db/queries/projects.ts';
+import { projectStatuses } from '../../db/schema.ts';
+import { newId } from '../../ids.ts';
+import type { AppEnv } from '../context.ts';
+import { projectDto } from '../dto.ts';
+import { AppError } from '../errors.ts';
+import { cursorOf, encodeCursor, entityId, pageLimit, validate } from '../validation.ts';
+
+const projectName = z.string().trim().min(1).max(120);
+const listQuery = z.object({
+  limit: pageLimit,
+  cursor: cursorOf('p', 'proj').optional(),
+  status: z.enum(projectStatuses).optional(),
+});
+const createBody = z.object({
+  name: projectName,
+  status: z.enum(projectStatuses).default('active'),
+});
+const patchBody = z
+  .object({ name: projectName.optional(), status: z.enum(projectStatuses).optional() })
+  .refine((patch) => patch.name !== undefined || patch.status !== undefined, {
+    message: 'give at least one of name, status',
+  });
+const projectParam = z.object({ projectId: entityId('proj') });
+
+const projectNotFound = () => new AppError(404, 'not_found', 'project not found');
+
+/**
+ * Mounted under `/api/orgs/:orgId/projects`, behind `requireOrgMember`. Every query
+ * carries the org of the verified membership, never one from the body or query.
+ */
+export function projectRoutes(db: Db, now: () => number = Date.now) {
+  return new Hono<AppEnv>()
+    .get('/', validate('query', listQuery), async (c) => {
+      const { limit, cursor, status } = c.req.valid('query');
+      const rows = await listProjects(db, c.var.member.orgId, { after: cursor, limit, status });
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return c.json({
+        data: page.map(projectDto),
+        nextCursor: rows.length > limit && last ? encodeCursor('p', last.id) : null,
+      });
+    })
+    .post('/', validate('json', createBody), async (c) => {
+      const body = c.req.valid('json');
+      const project = await insertProject(db, {
+        id: newId('proj'),
+        orgId: c.var.member.orgId,
+        name: body.name,
+        status: body.status,
+        createdBy: c.var.session.userId,
+        now: now(),
+      });
+      return c.json(projectDto(project), 201);
+    })
+    .get('/:projectId', validate('param', projectParam), async (c) => {
+      const project = await getProject(db, c.var.member.orgId, c.req.valid('param').projectId);
+      if (project === null) throw projectNotFound();
+      return c.json(projectDto(project));
+    })
+    .patch(
+      '/:projectId',
+      validate('param', projectParam),
+      validate('json', patchBody),
+      async (c) => {
+        const { projectId } = c.req.valid('param');
+        const project = await updateProject(
+          db,
+          c.var.member.orgId,
+          projectId,
+          c.req.valid('json'),
+          now(),
+        );
+        if (project === null) throw projectNotFound();
+        return c.json(projectDto(project));
+      },
+    )
+    .delete('/:projectId', requireOrgAdmin(), validate('param', projectParam), async (c) => {
+      const { projectId } = c.req.valid('param');
+      const project = await deleteProject(db, c.var.member.orgId, projectId, now());
+      if (project === null) throw projectNotFound();
+      return c.body(null, 204);
+    });
+}

@@ -1,0 +1,53 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createClient } from '@libsql/client';
+import { createDatabase, type Database } from './database.ts';
+
+/**
+ * The one client factory (Node). `DATABASE_URL` picks the backend:
+ * - `file:path.db`      embedded libSQL, WAL journal and a busy timeout
+ * - `:memory:`          embedded, in memory (tests)
+ * - `http(s)://`, `libsql://`, `ws(s)://`   sqld or Turso, with `DATABASE_AUTH_TOKEN`
+ */
+export interface OpenDatabaseOptions {
+  url: string;
+  authToken?: string | undefined;
+  /** Busy timeout for embedded databases, in milliseconds. */
+  busyTimeoutMs?: number | undefined;
+}
+
+export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
+  const kind = databaseKind(options.url);
+  if (kind === 'file') mkdirSync(dirname(filePath(options.url)), { recursive: true });
+  const client = createClient({
+    url: options.url,
+    authToken: options.authToken,
+    intMode: 'number',
+    ...(kind === 'file' ? { timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS } : {}),
+  });
+  if (kind === 'file') {
+    // WAL lets readers proceed while one writer commits; the mode is stored in the file.
+    await client.execute('PRAGMA journal_mode = WAL');
+    await client.execute('PRAGMA synchronous = NORMAL');
+  }
+  return createDatabase(client);
+}
+
+export type DatabaseKind = 'file' | 'memory' | 'remote';
+
+export function databaseKind(url: string): DatabaseKind {
+  if (url === ':memory:' || url.startsWith('file::memory:')) return 'memory';
+  if (url.startsWith('file:')) return 'file';
+  if (/^(https?|libsql|wss?):\/\//.test(url)) return 'remote';
+  throw new TypeError(
+    `DATABASE_URL must start with file:, :memory:, http(s)://, libsql:// or ws(s)://; got ${JSON.stringify(url.split('?')[0])}`,
+  );
+}
+
+/** `file:a/b.db?x=1` -> `a/b.db`; `file:///abs/b.db` -> `/abs/b.db`. */
+function filePath(url: string): string {
+  const path = url.slice('file:'.length).split('?')[0] ?? '';
+  return path.startsWith('//') ? path.replace(/^\/\/[^/]*/, '') : path;
+}

@@ -1,0 +1,106 @@
+import type { Client, InArgs, InStatement, ResultSet, TransactionMode } from '@libsql/client';
+import { drizzle, type LibSQLDatabase } from 'drizzle-orm/libsql';
+import * as schema from './schema.ts';
+
+/**
+ * Runtime-neutral half of the data layer: given any libSQL client (embedded, sqld,
+ * Turso, or `@libsql/client/web` on Workers) it returns the drizzle handle the app
+ * uses plus plain query counters. The counters are how the harness measures the
+ * audit's "multiple round trips": one `execute`, one `batch` or one transaction is
+ * one round trip to the database.
+ */
+
+export type Db = LibSQLDatabase<typeof schema>;
+
+export interface DbStats {
+  /** Round trips: statements executed alone, batches and interactive transactions. */
+  readonly roundTrips: number;
+  /** Individual SQL statements, counting every statement inside a batch. */
+  readonly statements: number;
+}
+
+export type QueryListener = (event: {
+  kind: 'execute' | 'batch' | 'transaction';
+  statements: number;
+}) => void;
+
+export interface Database {
+  readonly db: Db;
+  readonly client: Client;
+  /** Cumulative counters since the database was opened. */
+  stats(): DbStats;
+  /** Adds a hook called for each round trip; returns the function that removes it. */
+  onQuery(listener: QueryListener): () => void;
+  close(): void;
+}
+
+export function createDatabase(rawClient: Client): Database {
+  let roundTrips = 0;
+  let statements = 0;
+  const listeners = new Set<QueryListener>();
+  const record: QueryListener = (event) => {
+    roundTrips += 1;
+    statements += event.statements;
+    for (const listener of listeners) listener(event);
+  };
+  const client = countingClient(rawClient, record);
+  return {
+    db: drizzle(client, { schema }),
+    client,
+    stats: () => ({ roundTrips, statements }),
+    onQuery(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close: () => rawClient.close(),
+  };
+}
+
+/**
+ * Wraps a client to count round trips, and makes `batch()` default to a write
+ * transaction: drizzle's `db.batch()` passes no mode, libSQL then uses `deferred`,
+ * and a deferred transaction that later writes can fail with SQLITE_BUSY at the lock
+ * upgrade without waiting for the busy timeout. `BEGIN IMMEDIATE` waits instead.
+ */
+function countingClient(inner: Client, record: QueryListener): Client {
+  return {
+    execute(stmtOrSql: InStatement | string, args?: InArgs): Promise<ResultSet> {
+      record({ kind: 'execute', statements: 1 });
+      return typeof stmtOrSql === 'string'
+        ? inner.execute(stmtOrSql, args)
+        : inner.execute(stmtOrSql);
+    },
+    batch(stmts: Array<InStatement | [string, InArgs?]>, mode: TransactionMode = 'write') {
+      record({ kind: 'batch', statements: stmts.length });
+      return inner.batch(stmts, mode);
+    },
+    migrate: (stmts) => inner.migrate(stmts),
+    async transaction(mode?: TransactionMode) {
+      record({ kind: 'transaction', statements: 1 });
+      const tx = await inner.transaction(mode);
+      // Statements inside an interactive transaction are round trips of their own
+      // (one HTTP request each against sqld), so count them too.
+      const execute = tx.execute.bind(tx);
+      const batch = tx.batch.bind(tx);
+      tx.execute = (stmt: InStatement) => {
+        record({ kind: 'execute', statements: 1 });
+        return execute(stmt);
+      };
+      tx.batch = (stmts: InStatement[]) => {
+        record({ kind: 'batch', statements: stmts.length });
+        return batch(stmts);
+      };
+      return tx;
+    },
+    executeMultiple: (sql) => inner.executeMultiple(sql),
+    sync: () => inner.sync(),
+    close: () => inner.close(),
+    reconnect: () => inner.reconnect(),
+    get closed() {
+      return inner.closed;
+    },
+    get protocol() {
+      return inner.protocol;
+    },
+  } as Client;
+}

@@ -1,0 +1,65 @@
+import { and, asc, count, eq, gt, isNull } from 'drizzle-orm';
+import type { Db } from '../database.ts';
+import { type Membership, memberships } from '../schema.ts';
+
+/** The live membership of a user in an organization, if any. */
+export async function getMembership(
+  db: Db,
+  orgId: string,
+  userId: string,
+): Promise<Membership | null> {
+  const rows = await db
+    .select()
+    .from(memberships)
+    .where(
+      and(
+        eq(memberships.orgId, orgId),
+        eq(memberships.userId, userId),
+        isNull(memberships.deletedAt),
+      ),
+    )
+    .limit(1);
+  return rows[0] ?? null;
+}
+
+export interface Page {
+  /** Exclusive lower bound on the sort key (the last id of the previous page). */
+  after?: string | undefined;
+  limit: number;
+}
+
+/**
+ * One page of an organization's live memberships, ordered by membership id. Returns
+ * up to `limit + 1` rows so the caller knows whether another page exists.
+ */
+export function listMemberships(db: Db, orgId: string, page: Page): Promise<Membership[]> {
+  return db
+    .select()
+    .from(memberships)
+    .where(
+      and(
+        eq(memberships.orgId, orgId),
+        isNull(memberships.deletedAt),
+        page.after === undefined ? undefined : gt(memberships.id, page.after),
+      ),
+    )
+    .orderBy(asc(memberships.id))
+    .limit(page.limit + 1);
+}
+
+/** The live memberships of a user (the organizations they belong to). */
+export function listUserMemberships(db: Db, userId: string): Promise<Membership[]> {
+  return db
+    .select()
+    .from(memberships)
+    .where(and(eq(memberships.userId, userId), isNull(memberships.deletedAt)))
+    .orderBy(asc(memberships.orgId));
+}
+
+export async function countMembers(db: Db, orgId: string): Promise<number> {
+  const rows = await db
+    .select({ n: count() })
+    .from(memberships)
+    .where(and(eq(memberships.orgId, orgId), isNull(memberships.deletedAt)));
+  return rows[0]?.n ?? 0;
+}

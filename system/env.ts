@@ -1,0 +1,96 @@
+import { z } from 'zod';
+
+/**
+ * The one place environment variables are read. Runtime-neutral: it takes a plain
+ * record (`process.env` on Node, the bindings object on Workers) and returns a typed,
+ * validated, frozen config. Every variable is documented in the README table; keep
+ * the two in step.
+ */
+
+const flag = z.stringbool({
+  truthy: ['1', 'true', 'on', 'yes'],
+  falsy: ['0', 'false', 'off', 'no'],
+});
+const csv = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0),
+);
+const positiveInt = z.coerce.number().int().positive();
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8787),
+  /** `file:` (embedded), `:memory:`, `http://` / `libsql://` (sqld or Turso). */
+  DATABASE_URL: z.string().min(1).default('file:.data/dev.db'),
+  DATABASE_AUTH_TOKEN: z.string().optional(),
+  /** SQLite busy timeout for embedded `file:` databases. */
+  DB_BUSY_TIMEOUT_MS: z.coerce.number().int().min(0).default(5000),
+  DB_MIGRATE_ON_START: flag.default(true),
+  /** SPKI PEM public key of the Clerk instance (networkless verification). */
+  CLERK_JWT_KEY: z.string().optional(),
+  CLERK_AUTHORIZED_PARTIES: csv.default(['http://localhost:5173']),
+  AUTH_TOKEN_CACHE: flag.default(true),
+  AUTH_TOKEN_CACHE_SIZE: positiveInt.default(10_000),
+  CORS_ORIGINS: csv.default(['http://localhost:5173']),
+  BODY_LIMIT_BYTES: positiveInt.default(64 * 1024),
+  HEADER_LIMIT_BYTES: positiveInt.default(8 * 1024),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+});
+
+export type Env = Readonly<z.output<typeof envSchema>>;
+
+export class EnvError extends Error {
+  override readonly name = 'EnvError';
+}
+
+/** Parses the environment; throws an `EnvError` naming every bad variable and its value. */
+export function loadEnv(source: Record<string, string | undefined>): Env {
+  // Empty strings mean "unset" (a common result of `FOO= make dev`).
+  const cleaned = Object.fromEntries(
+    Object.entries(source).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const result = envSchema.safeParse(cleaned);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '?');
+      const shown = SECRET_KEYS.has(key) ? '***' : JSON.stringify(cleaned[key]);
+      return `${key}=${shown}: ${issue.message}`;
+    });
+    throw new EnvError(`invalid environment:\n  ${lines.join('\n  ')}`);
+  }
+  const env = result.data;
+  if (env.NODE_ENV === 'production' && !env.CLERK_JWT_KEY) {
+    throw new EnvError('CLERK_JWT_KEY is required when NODE_ENV=production');
+  }
+  return Object.freeze(env);
+}
+
+const SECRET_KEYS = new Set(['DATABASE_AUTH_TOKEN']);
+
+/** The effective config for a startup log line: secrets masked, long keys fingerprinted. */
+export function describeEnv(env: Env): Record<string, unknown> {
+  return {
+    ...env,
+    DATABASE_URL: maskUrl(env.DATABASE_URL),
+    DATABASE_AUTH_TOKEN: env.DATABASE_AUTH_TOKEN ? '***' : undefined,
+    CLERK_JWT_KEY: env.CLERK_JWT_KEY ? `<PEM, ${env.CLERK_JWT_KEY.length} chars>` : undefined,
+  };
+}
+
+/** Hides credentials and query parameters (Turso URLs may carry `authToken=`). */
+export function maskUrl(url: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return url.split('?')[0] ?? url; // file: / :memory:
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    if (parsed.username) parsed.username = '***';
+    for (const key of [...parsed.searchParams.keys()]) parsed.searchParams.set(key, '***');
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
