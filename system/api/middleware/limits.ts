@@ -19,14 +19,25 @@ export function headerLimit(maxBytes: number): MiddlewareHandler {
   };
 }
 
-/** Body size limit, checked from Content-Length or while streaming a chunked body. */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * Body size limit, checked from Content-Length or while streaming a chunked body.
+ * Skipped for GET/HEAD/OPTIONS: touching `request.body` makes @hono/node-server build
+ * a full Request with a stream and an AbortController, which costs more than the
+ * rest of a cached read.
+ */
 export function bodyLimit(maxBytes: number): MiddlewareHandler {
-  return honoBodyLimit({
+  const limit = honoBodyLimit({
     maxSize: maxBytes,
     onError: () => {
       throw new AppError(413, 'payload_too_large', `request body exceeds ${maxBytes} bytes`);
     },
   });
+  return async function bodyLimit(c, next) {
+    if (BODY_METHODS.has(c.req.method)) return limit(c, next);
+    await next();
+  };
 }
 
 /** Requests that carry a body must say it is JSON. */

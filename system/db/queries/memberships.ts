@@ -1,6 +1,22 @@
-import { and, asc, count, eq, gt, isNull } from 'drizzle-orm';
+import { and, asc, count, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../database.ts';
+import { preparedPerDb } from '../prepared.ts';
 import { type Membership, memberships } from '../schema.ts';
+
+const membershipByOrgUser = preparedPerDb((db) =>
+  db
+    .select()
+    .from(memberships)
+    .where(
+      and(
+        eq(memberships.orgId, sql.placeholder('orgId')),
+        eq(memberships.userId, sql.placeholder('userId')),
+        isNull(memberships.deletedAt),
+      ),
+    )
+    .limit(1)
+    .prepare(),
+);
 
 /** The live membership of a user in an organization, if any. */
 export async function getMembership(
@@ -8,18 +24,7 @@ export async function getMembership(
   orgId: string,
   userId: string,
 ): Promise<Membership | null> {
-  const rows = await db
-    .select()
-    .from(memberships)
-    .where(
-      and(
-        eq(memberships.orgId, orgId),
-        eq(memberships.userId, userId),
-        isNull(memberships.deletedAt),
-      ),
-    )
-    .limit(1);
-  return rows[0] ?? null;
+  return (await membershipByOrgUser(db).get({ orgId, userId })) ?? null;
 }
 
 export interface Page {

@@ -1,16 +1,21 @@
-import { and, eq, inArray, isNull } from 'drizzle-orm';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import type { Db } from '../database.ts';
+import { preparedPerDb } from '../prepared.ts';
 import { memberships, type User, users } from '../schema.ts';
+
+const userById = preparedPerDb((db) =>
+  db
+    .select()
+    .from(users)
+    .where(and(eq(users.id, sql.placeholder('id')), isNull(users.deletedAt)))
+    .limit(1)
+    .prepare(),
+);
 
 /** One live (not tombstoned) user by id. */
 export async function getUser(db: Db, id: string): Promise<User | null> {
-  const rows = await db
-    .select()
-    .from(users)
-    .where(and(eq(users.id, id), isNull(users.deletedAt)))
-    .limit(1);
-  return rows[0] ?? null;
+  return (await userById(db).get({ id })) ?? null;
 }
 
 /** Live users by id, in one `IN (...)` query; order follows the database, not `ids`. */
