@@ -37,6 +37,22 @@ export const envSchema = z.object({
   CORS_ORIGINS: csv.default(['http://localhost:5173']),
   BODY_LIMIT_BYTES: positiveInt.default(64 * 1024),
   HEADER_LIMIT_BYTES: positiveInt.default(8 * 1024),
+  /** Svix signing secrets (`whsec_…`), space- or comma-separated: several during rotation. */
+  CLERK_WEBHOOK_SIGNING_SECRET: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(/[\s,]+/).filter((item) => item.length > 0)),
+  WEBHOOK_BODY_LIMIT_BYTES: positiveInt.default(256 * 1024),
+  /** How long webhook delivery records (dedupe by svix-id) and the change log are kept. */
+  WEBHOOK_RETENTION_HOURS: positiveInt.default(7 * 24),
+  CHANGE_LOG_RETENTION_HOURS: positiveInt.default(7 * 24),
+  /** Redis for cross-process change fan-out (and the distributed cache). Unset: single process. */
+  REDIS_URL: z.string().optional(),
+  WS_MAX_CONNECTIONS_PER_USER: positiveInt.default(10),
+  WS_HEARTBEAT_MS: positiveInt.default(25_000),
+  WS_SEND_HIGH_WATER_BYTES: positiveInt.default(1024 * 1024),
+  WS_MAX_FRAME_BYTES: positiveInt.default(16 * 1024),
+  WS_MAX_REPLAY: positiveInt.default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
 });
@@ -69,7 +85,7 @@ export function loadEnv(source: Record<string, string | undefined>): Env {
   return Object.freeze(env);
 }
 
-const SECRET_KEYS = new Set(['DATABASE_AUTH_TOKEN']);
+const SECRET_KEYS = new Set(['DATABASE_AUTH_TOKEN', 'CLERK_WEBHOOK_SIGNING_SECRET', 'REDIS_URL']);
 
 /** The effective config for a startup log line: secrets masked, long keys fingerprinted. */
 export function describeEnv(env: Env): Record<string, unknown> {
@@ -78,6 +94,8 @@ export function describeEnv(env: Env): Record<string, unknown> {
     DATABASE_URL: maskUrl(env.DATABASE_URL),
     DATABASE_AUTH_TOKEN: env.DATABASE_AUTH_TOKEN ? '***' : undefined,
     CLERK_JWT_KEY: env.CLERK_JWT_KEY ? `<PEM, ${env.CLERK_JWT_KEY.length} chars>` : undefined,
+    CLERK_WEBHOOK_SIGNING_SECRET: env.CLERK_WEBHOOK_SIGNING_SECRET.map(() => '***'),
+    REDIS_URL: env.REDIS_URL ? maskUrl(env.REDIS_URL) : undefined,
   };
 }
 

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
@@ -6,8 +7,17 @@ import { pino } from 'pino';
 import { createApp } from './api/app.ts';
 import { createSessionVerifier } from './auth/verifier.ts';
 import { openDatabase } from './db/client.ts';
+import { directLoaders } from './db/loaders.ts';
 import { runMigrations } from './db/migrate.ts';
 import { describeEnv, type Env, EnvError, loadEnv } from './env.ts';
+import { createUpgradeAuthorizer } from './realtime/authorize.ts';
+import { changeSource } from './realtime/change-source.ts';
+import { createHub } from './realtime/hub.ts';
+import { attachRealtime } from './realtime/node-ws.ts';
+import { localNotifier, redisNotifier } from './realtime/redis-fanout.ts';
+import { createChangePublisher } from './sync/publisher.ts';
+import { pruneSyncTables } from './sync/retention.ts';
+import { createWebhookVerifier } from './sync/verify.ts';
 
 /**
  * Node entry: binds the runtime-neutral app to a Node HTTP server, the embedded or
@@ -16,6 +26,7 @@ import { describeEnv, type Env, EnvError, loadEnv } from './env.ts';
 
 /** Where `make setup` writes the development key pair (git-ignored). */
 export const DEV_KEYS_DIR = '.dev-keys';
+const PRUNE_INTERVAL_MS = 3600_000;
 
 export interface RunningServer {
   readonly url: string;
@@ -32,22 +43,74 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
   });
   if (env.DB_MIGRATE_ON_START) await runMigrations(database.db);
 
+  const sessions = createSessionVerifier({
+    jwtKey,
+    authorizedParties: env.CLERK_AUTHORIZED_PARTIES,
+    cache: env.AUTH_TOKEN_CACHE ? { max: env.AUTH_TOKEN_CACHE_SIZE } : false,
+  });
+  const logError = (message: string) => (err: unknown) => logger.error({ err }, message);
+
+  // commit -> change log -> publisher -> (cache invalidation, then) hub -> sockets
+  const hub = createHub({
+    source: changeSource(database.db),
+    heartbeatMs: env.WS_HEARTBEAT_MS,
+    highWaterBytes: env.WS_SEND_HIGH_WATER_BYTES,
+    maxReplay: env.WS_MAX_REPLAY,
+    maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
+    onError: logError('realtime hub error'),
+  });
+  const publisher = createChangePublisher({
+    database,
+    invalidate: () => {}, // the cache lever plugs in here
+    deliver: (rows) => hub.broadcast(rows),
+    onError: logError('change publisher failed; retrying on the next poke'),
+  });
+  await publisher.start();
+  const notifier = env.REDIS_URL
+    ? await redisNotifier(env.REDIS_URL, () => publisher.poke(), logError('redis fan-out error'))
+    : localNotifier(() => publisher.poke());
+
+  const webhookSecrets = resolveWebhookSecrets(env, logger);
   const app = createApp({
     database,
-    sessions: createSessionVerifier({
-      jwtKey,
-      authorizedParties: env.CLERK_AUTHORIZED_PARTIES,
-      cache: env.AUTH_TOKEN_CACHE ? { max: env.AUTH_TOKEN_CACHE_SIZE } : false,
-    }),
+    sessions,
     corsOrigins: env.CORS_ORIGINS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     headerLimitBytes: env.HEADER_LIMIT_BYTES,
     logger,
+    onCommitted: () => notifier.notify(),
+    webhooks: webhookSecrets
+      ? {
+          verify: createWebhookVerifier(webhookSecrets),
+          bodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,
+          onDelivery: ({ type, outcome }) => {
+            if (outcome === 'dead_letter') logger.warn({ type }, 'webhook dead-lettered');
+          },
+        }
+      : undefined,
   });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, () => resolve(s));
   });
+  attachRealtime(server as Server, {
+    hub,
+    maxFrameBytes: env.WS_MAX_FRAME_BYTES,
+    authorize: createUpgradeAuthorizer({
+      sessions,
+      loaders: directLoaders(database.db),
+      allowedOrigins: env.CORS_ORIGINS,
+      hub,
+    }),
+  });
+  const prune = setInterval(() => {
+    pruneSyncTables(database, {
+      deliveriesMs: env.WEBHOOK_RETENTION_HOURS * 3600_000,
+      changeLogMs: env.CHANGE_LOG_RETENTION_HOURS * 3600_000,
+    }).catch(logError('pruning sync tables failed'));
+  }, PRUNE_INTERVAL_MS);
+  prune.unref();
+
   const { port } = server.address() as AddressInfo;
   const url = `http://${env.HOST}:${port}`;
   logger.info({ url, config: describeEnv(env) }, 'listening');
@@ -65,8 +128,12 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
           if ('closeAllConnections' in server) server.closeAllConnections();
         }, env.SHUTDOWN_TIMEOUT_MS);
         force.unref();
+        clearInterval(prune);
+        publisher.stop();
+        hub.close(); // 1012: clients reconnect (to this process once it is back, or another)
         server.close(() => {
           clearTimeout(force);
+          void notifier.close();
           database.close();
           logger.info({}, 'stopped');
           resolve();
@@ -96,6 +163,24 @@ function resolveJwtKey(env: Env, logger: { warn: (o: object, m: string) => void 
     return readFileSync(devKey, 'utf8');
   }
   throw new EnvError(`CLERK_JWT_KEY is not set and ${devKey} does not exist (run make setup)`);
+}
+
+/** CLERK_WEBHOOK_SIGNING_SECRET, or outside production the dev secret from `make setup`. */
+function resolveWebhookSecrets(
+  env: Env,
+  logger: { warn: (o: object, m: string) => void },
+): string[] | undefined {
+  if (env.CLERK_WEBHOOK_SIGNING_SECRET.length > 0) return env.CLERK_WEBHOOK_SIGNING_SECRET;
+  const devSecret = `${DEV_KEYS_DIR}/webhook-secret`;
+  if (env.NODE_ENV !== 'production' && existsSync(devSecret)) {
+    logger.warn(
+      { file: devSecret },
+      'CLERK_WEBHOOK_SIGNING_SECRET unset: using the development secret',
+    );
+    return [readFileSync(devSecret, 'utf8').trim()];
+  }
+  logger.warn({}, 'CLERK_WEBHOOK_SIGNING_SECRET unset: POST /webhooks/clerk is not mounted');
+  return undefined;
 }
 
 async function main(): Promise<void> {

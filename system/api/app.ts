@@ -6,6 +6,7 @@ import type { SessionVerifier } from '../auth/verifier.ts';
 import type { Database } from '../db/database.ts';
 import { directLoaders, type LoadersFactory } from '../db/loaders.ts';
 import { migrationsApplied } from '../db/readiness.ts';
+import { type WebhookRouteOptions, webhookRoutes } from '../sync/webhook-route.ts';
 import type { AppEnv } from './context.ts';
 import { createErrorHandler, notFound } from './errors.ts';
 import { corsAllowlist, securityHeaders } from './middleware/headers.ts';
@@ -35,6 +36,10 @@ export interface AppOptions {
   /** @default 8192 */
   headerLimitBytes?: number;
   logger?: AppLogger;
+  /** Clerk webhook intake at `POST /webhooks/clerk`; not mounted when absent. */
+  webhooks?: Omit<WebhookRouteOptions, 'database' | 'onCommitted'>;
+  /** Called after every commit that appended to the change log (wakes the publisher). */
+  onCommitted?: () => void;
   /** Injected clock for writes (epoch ms). @default Date.now */
   now?: () => number;
 }
@@ -47,6 +52,7 @@ export function createApp(options: AppOptions) {
   const db = database.db;
   const makeLoaders = options.loaders ?? directLoaders;
   const logger = options.logger ?? silentLogger;
+  const onCommitted = options.onCommitted ?? (() => {});
 
   const app = new Hono<AppEnv>();
   app.onError(createErrorHandler(logger));
@@ -57,7 +63,6 @@ export function createApp(options: AppOptions) {
   app.use(securityHeaders());
   app.use(corsAllowlist(options.corsOrigins ?? ['http://localhost:5173']));
   app.use(headerLimit(options.headerLimitBytes ?? 8 * 1024));
-  app.use(bodyLimit(options.bodyLimitBytes ?? 64 * 1024));
 
   app.route(
     '/',
@@ -67,6 +72,11 @@ export function createApp(options: AppOptions) {
     }),
   );
 
+  if (options.webhooks) {
+    app.route('/webhooks', webhookRoutes({ ...options.webhooks, database, onCommitted }));
+  }
+
+  app.use('/api/*', bodyLimit(options.bodyLimitBytes ?? 64 * 1024));
   app.use('/api/*', requireSession(sessions), requireJsonBody(), async (c, next) => {
     c.set('loaders', makeLoaders(db));
     await next();
@@ -76,7 +86,7 @@ export function createApp(options: AppOptions) {
   app.route('/api/me', meRoutes(db));
   app.route('/api/users', userRoutes(db));
   app.route('/api/orgs/:orgId', orgRoutes(db));
-  app.route('/api/orgs/:orgId/projects', projectRoutes(db, options.now));
+  app.route('/api/orgs/:orgId/projects', projectRoutes(db, onCommitted, options.now));
   return app;
 }
 

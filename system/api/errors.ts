@@ -11,6 +11,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
  */
 export type ErrorCode =
   | 'invalid_request'
+  | 'invalid_signature'
   | 'malformed_json'
   | 'unauthenticated'
   | 'forbidden'

@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { requireOrgAdmin } from '../../auth/middleware.ts';
 import type { Db } from '../../db/database.ts';
@@ -8,12 +8,14 @@ import {
   insertProject,
   listProjects,
   updateProject,
+  type WriteContext,
 } from '../../db/queries/projects.ts';
 import { projectStatuses } from '../../db/schema.ts';
 import { newId } from '../../ids.ts';
 import type { AppEnv } from '../context.ts';
 import { projectDto } from '../dto.ts';
 import { AppError } from '../errors.ts';
+import { traceparentOf } from '../trace-context.ts';
 import { cursorOf, encodeCursor, entityId, pageLimit, validate } from '../validation.ts';
 
 const projectName = z.string().trim().min(1).max(120);
@@ -39,7 +41,11 @@ const projectNotFound = () => new AppError(404, 'not_found', 'project not found'
  * Mounted under `/api/orgs/:orgId/projects`, behind `requireOrgMember`. Every query
  * carries the org of the verified membership, never one from the body or query.
  */
-export function projectRoutes(db: Db, now: () => number = Date.now) {
+export function projectRoutes(db: Db, onCommitted: () => void, now: () => number = Date.now) {
+  const writeContext = (c: Context<AppEnv>): WriteContext => ({
+    now: now(),
+    traceContext: traceparentOf(c.req.header('traceparent')),
+  });
   return new Hono<AppEnv>()
     .get('/', validate('query', listQuery), async (c) => {
       const { limit, cursor, status } = c.req.valid('query');
@@ -53,14 +59,18 @@ export function projectRoutes(db: Db, now: () => number = Date.now) {
     })
     .post('/', validate('json', createBody), async (c) => {
       const body = c.req.valid('json');
-      const project = await insertProject(db, {
-        id: newId('proj'),
-        orgId: c.var.member.orgId,
-        name: body.name,
-        status: body.status,
-        createdBy: c.var.session.userId,
-        now: now(),
-      });
+      const project = await insertProject(
+        db,
+        {
+          id: newId('proj'),
+          orgId: c.var.member.orgId,
+          name: body.name,
+          status: body.status,
+          createdBy: c.var.session.userId,
+        },
+        writeContext(c),
+      );
+      onCommitted();
       return c.json(projectDto(project), 201);
     })
     .get('/:projectId', validate('param', projectParam), async (c) => {
@@ -79,16 +89,18 @@ export function projectRoutes(db: Db, now: () => number = Date.now) {
           c.var.member.orgId,
           projectId,
           c.req.valid('json'),
-          now(),
+          writeContext(c),
         );
         if (project === null) throw projectNotFound();
+        onCommitted();
         return c.json(projectDto(project));
       },
     )
     .delete('/:projectId', requireOrgAdmin(), validate('param', projectParam), async (c) => {
       const { projectId } = c.req.valid('param');
-      const project = await deleteProject(db, c.var.member.orgId, projectId, now());
+      const project = await deleteProject(db, c.var.member.orgId, projectId, writeContext(c));
       if (project === null) throw projectNotFound();
+      onCommitted();
       return c.body(null, 204);
     });
 }

@@ -39,13 +39,31 @@ export interface NewProject {
   name: string;
   status: ProjectStatus;
   createdBy: string;
-  now: number;
 }
 
-// Writes run as one `db.batch()`, which is a write transaction (BEGIN IMMEDIATE, see
-// database.ts): the change log rows of the sync issue join the same batch.
+// Writes run as one `db.batch()`, a write transaction (BEGIN IMMEDIATE, see
+// database.ts): the write and its change-log row commit together or not at all.
 
-export async function insertProject(db: Db, input: NewProject): Promise<Project> {
+/** Appends the project's change-log row if the statement just before changed it. */
+function logProjectChange(db: Db, id: string, op: 'upsert' | 'delete', write: WriteContext) {
+  return db.run(sql`
+    INSERT INTO change_log (org_id, entity, entity_id, op, version, data, trace_context, created_at)
+    SELECT org_id, 'project', id, ${op}, version, json_object('name', name, 'status', status),
+           ${write.traceContext}, ${write.now}
+    FROM projects WHERE id = ${id} AND changes() > 0`);
+}
+
+/** When the write happens and which request caused it (W3C traceparent). */
+export interface WriteContext {
+  now: number;
+  traceContext: string | null;
+}
+
+export async function insertProject(
+  db: Db,
+  input: NewProject,
+  write: WriteContext,
+): Promise<Project> {
   const [rows] = await db.batch([
     db
       .insert(projects)
@@ -56,10 +74,11 @@ export async function insertProject(db: Db, input: NewProject): Promise<Project>
         status: input.status,
         createdBy: input.createdBy,
         version: 1,
-        createdAt: input.now,
-        updatedAt: input.now,
+        createdAt: write.now,
+        updatedAt: write.now,
       })
       .returning(),
+    logProjectChange(db, input.id, 'upsert', write),
   ]);
   return rows[0]!;
 }
@@ -75,7 +94,7 @@ export async function updateProject(
   orgId: string,
   id: string,
   patch: ProjectPatch,
-  now: number,
+  write: WriteContext,
 ): Promise<Project | null> {
   const [rows] = await db.batch([
     db
@@ -84,10 +103,11 @@ export async function updateProject(
         ...(patch.name === undefined ? {} : { name: patch.name }),
         ...(patch.status === undefined ? {} : { status: patch.status }),
         version: sql`${projects.version} + 1`,
-        updatedAt: now,
+        updatedAt: write.now,
       })
       .where(and(eq(projects.id, id), eq(projects.orgId, orgId), isNull(projects.deletedAt)))
       .returning(),
+    logProjectChange(db, id, 'upsert', write),
   ]);
   return rows[0] ?? null;
 }
@@ -97,14 +117,15 @@ export async function deleteProject(
   db: Db,
   orgId: string,
   id: string,
-  now: number,
+  write: WriteContext,
 ): Promise<Project | null> {
   const [rows] = await db.batch([
     db
       .update(projects)
-      .set({ deletedAt: now, updatedAt: now, version: sql`${projects.version} + 1` })
+      .set({ deletedAt: write.now, updatedAt: write.now, version: sql`${projects.version} + 1` })
       .where(and(eq(projects.id, id), eq(projects.orgId, orgId), isNull(projects.deletedAt)))
       .returning(),
+    logProjectChange(db, id, 'delete', write),
   ]);
   return rows[0] ?? null;
 }

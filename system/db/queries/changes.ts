@@ -1,0 +1,54 @@
+import { and, asc, eq, gt, lt, max, min } from 'drizzle-orm';
+import type { Db } from '../database.ts';
+import { type ChangeRow, changeLog } from '../schema.ts';
+
+/** Change-log rows after `afterId`, in commit order (the publisher's read). */
+export function changesAfter(db: Db, afterId: number, limit: number): Promise<ChangeRow[]> {
+  return db
+    .select()
+    .from(changeLog)
+    .where(gt(changeLog.id, afterId))
+    .orderBy(asc(changeLog.id))
+    .limit(limit);
+}
+
+/** One org's rows after `afterId`, in order (a WebSocket resume). */
+export function orgChangesAfter(
+  db: Db,
+  orgId: string,
+  afterId: number,
+  limit: number,
+): Promise<ChangeRow[]> {
+  return db
+    .select()
+    .from(changeLog)
+    .where(and(eq(changeLog.orgId, orgId), gt(changeLog.id, afterId)))
+    .orderBy(asc(changeLog.id))
+    .limit(limit);
+}
+
+export async function changeById(db: Db, id: number): Promise<ChangeRow | null> {
+  const rows = await db.select().from(changeLog).where(eq(changeLog.id, id)).limit(1);
+  return rows[0] ?? null;
+}
+
+/** Newest id overall, and oldest id still retained (0 when the log is empty). */
+export async function changeLogBounds(db: Db): Promise<{ newest: number; oldest: number }> {
+  const rows = await db
+    .select({ newest: max(changeLog.id), oldest: min(changeLog.id) })
+    .from(changeLog);
+  return { newest: rows[0]?.newest ?? 0, oldest: rows[0]?.oldest ?? 0 };
+}
+
+export async function latestOrgChange(db: Db, orgId: string): Promise<number> {
+  const rows = await db
+    .select({ id: max(changeLog.id) })
+    .from(changeLog)
+    .where(eq(changeLog.orgId, orgId));
+  return rows[0]?.id ?? 0;
+}
+
+export async function pruneChangeLog(db: Db, olderThan: number): Promise<number> {
+  const result = await db.delete(changeLog).where(lt(changeLog.createdAt, olderThan));
+  return result.rowsAffected;
+}

@@ -1,0 +1,364 @@
+import type { ChangeRow } from '../db/schema.ts';
+import {
+  type ChangeMessage,
+  changeMessage,
+  clientMessage,
+  type ResetReason,
+  type ServerMessage,
+} from './protocol.ts';
+
+/**
+ * The realtime hub, runtime-neutral: topics per org, resume from the change log,
+ * heartbeat, per-connection backpressure. Runtime adapters (the `ws` server on Node,
+ * a Durable Object on Workers) hand it sockets that implement `HubSocket`.
+ */
+
+export interface HubSocket {
+  send(text: string): void;
+  close(code: number, reason: string): void;
+  /** Bytes queued but not yet written to the network. */
+  bufferedAmount(): number;
+}
+
+/** What the hub needs from the change log. */
+export interface ChangeSource {
+  /** One org's changes after `afterId`, in order, at most `limit`. */
+  orgChangesAfter(orgId: string, afterId: number, limit: number): Promise<ChangeRow[]>;
+  changeById(id: number): Promise<ChangeRow | null>;
+  bounds(): Promise<{ newest: number; oldest: number }>;
+  latestForOrg(orgId: string): Promise<number>;
+}
+
+export interface HubOptions {
+  source: ChangeSource;
+  /** Ping period; a connection silent for two periods is closed. @default 25000 */
+  heartbeatMs?: number;
+  /** Above this many buffered bytes a connection stops getting events. @default 1 MiB */
+  highWaterBytes?: number;
+  /** A connection lagging this long is closed (1013). @default 30000 */
+  maxLagMs?: number;
+  /** Longest replay on resume; more than that is a `reset`. @default 1000 */
+  maxReplay?: number;
+  /** @default 10 */
+  maxConnectionsPerUser?: number;
+  /** Client protocol errors tolerated before the socket is closed (1008). @default 10 */
+  maxClientErrors?: number;
+  now?: () => number;
+  onError?: (error: unknown) => void;
+}
+
+export interface HubStats {
+  connections: number;
+  sent: number;
+  dropped: number;
+  resets: number;
+}
+
+export interface Connection {
+  readonly id: string;
+  /** Feed one text frame received from the client. */
+  receive(text: string): void;
+  /** The socket closed (by either side). */
+  closed(): void;
+}
+
+export interface Hub {
+  /** Whether the user may open one more connection (checked before upgrade). */
+  canConnect(userId: string): boolean;
+  connect(socket: HubSocket, who: { userId: string; orgId: string }): Connection;
+  /** Committed change-log rows, in id order (from the publisher). */
+  broadcast(rows: readonly ChangeRow[]): void;
+  stats(): HubStats;
+  /** Optional hook: each change frame written, for delivery-lag telemetry. */
+  onSent?: (message: ChangeMessage) => void;
+  /** Graceful shutdown: close every socket with 1012 so clients reconnect elsewhere. */
+  close(): void;
+}
+
+interface ConnState {
+  id: string;
+  socket: HubSocket;
+  userId: string;
+  orgId: string;
+  /** Highest change id sent (or skipped by a reset) on this connection. */
+  lastSentId: number;
+  /** While a hello or a resume is being prepared, live rows wait here. */
+  syncing: boolean;
+  pending: ChangeRow[];
+  /** Serializes hello/resume work per connection. */
+  queue: Promise<void>;
+  laggingSince: number | null;
+  lastSeen: number;
+  errors: number;
+  open: boolean;
+}
+
+export function createHub(options: HubOptions): Hub {
+  const heartbeatMs = options.heartbeatMs ?? 25_000;
+  const highWater = options.highWaterBytes ?? 1024 * 1024;
+  const maxLagMs = options.maxLagMs ?? 30_000;
+  const maxReplay = options.maxReplay ?? 1000;
+  const maxPerUser = options.maxConnectionsPerUser ?? 10;
+  const maxClientErrors = options.maxClientErrors ?? 10;
+  const now = options.now ?? Date.now;
+  const onError = options.onError ?? (() => {});
+  const source = options.source;
+
+  const topics = new Map<string, Set<ConnState>>();
+  const perUser = new Map<string, number>();
+  /** Newest change id broadcast per org: where a reset tells the client to continue. */
+  const orgHead = new Map<string, number>();
+  const stats = { sent: 0, dropped: 0, resets: 0 };
+  let sequence = 0;
+
+  const heartbeat = setInterval(() => {
+    const t = now();
+    for (const conns of topics.values()) {
+      for (const conn of conns) {
+        if (t - conn.lastSeen > 2 * heartbeatMs) {
+          // half-open: the peer vanished without a close
+          closeConn(conn, 4408, 'heartbeat timeout');
+          continue;
+        }
+        checkLag(conn, t);
+        write(conn, { type: 'ping', t });
+      }
+    }
+  }, heartbeatMs);
+  (heartbeat as { unref?: () => void }).unref?.();
+
+  function write(conn: ConnState, message: ServerMessage): boolean {
+    if (!conn.open) return false;
+    try {
+      conn.socket.send(JSON.stringify(message));
+      return true;
+    } catch (error) {
+      onError(error);
+      closeConn(conn, 1011, 'send failed');
+      return false;
+    }
+  }
+
+  function closeConn(conn: ConnState, code: number, reason: string): void {
+    if (!conn.open) return;
+    conn.open = false;
+    forget(conn);
+    try {
+      conn.socket.close(code, reason);
+    } catch {
+      // already closing
+    }
+  }
+
+  function forget(conn: ConnState): void {
+    const conns = topics.get(conn.orgId);
+    if (conns?.delete(conn)) {
+      if (conns.size === 0) topics.delete(conn.orgId);
+      const n = (perUser.get(conn.userId) ?? 1) - 1;
+      if (n <= 0) perUser.delete(conn.userId);
+      else perUser.set(conn.userId, n);
+    }
+  }
+
+  /** Backpressure: a lagging connection gets a reset once it drains, or is closed. */
+  function checkLag(conn: ConnState, t: number): void {
+    if (conn.laggingSince === null) return;
+    if (conn.socket.bufferedAmount() < highWater / 4) {
+      conn.laggingSince = null;
+      reset(conn, 'backpressure');
+    } else if (t - conn.laggingSince > maxLagMs) {
+      closeConn(conn, 1013, 'slow consumer');
+    }
+  }
+
+  function reset(conn: ConnState, reason: ResetReason): void {
+    const head = Math.max(conn.lastSentId, orgHead.get(conn.orgId) ?? 0);
+    conn.lastSentId = head;
+    stats.resets += 1;
+    write(conn, { type: 'reset', reason, lastEventId: head });
+  }
+
+  function sendChange(conn: ConnState, row: ChangeRow): void {
+    if (row.id <= conn.lastSentId) return; // already sent by a replay
+    if (conn.laggingSince !== null) {
+      stats.dropped += 1;
+      checkLag(conn, now());
+      return;
+    }
+    if (conn.socket.bufferedAmount() > highWater) {
+      conn.laggingSince = now();
+      stats.dropped += 1;
+      return;
+    }
+    const message = changeMessage(row);
+    if (write(conn, message)) {
+      conn.lastSentId = row.id;
+      stats.sent += 1;
+      hub.onSent?.(message);
+    }
+  }
+
+  /** Runs hello/resume work with live rows held back, then flushes what arrived meanwhile. */
+  function synced(conn: ConnState, work: () => Promise<void>): void {
+    conn.queue = conn.queue.then(async () => {
+      if (!conn.open) return;
+      conn.syncing = true;
+      try {
+        await work();
+      } catch (error) {
+        onError(error);
+        write(conn, { type: 'error', code: 'internal', message: 'could not read the change log' });
+      } finally {
+        conn.syncing = false;
+        const pending = conn.pending;
+        conn.pending = [];
+        for (const row of pending) sendChange(conn, row);
+      }
+    });
+  }
+
+  async function resume(conn: ConnState, lastEventId: number): Promise<void> {
+    const { oldest } = await source.bounds();
+    if (lastEventId > 0) {
+      const known = await source.changeById(lastEventId);
+      if (known === null || known.orgId !== conn.orgId) {
+        // pruned, never existed, or another org's id: the client must refetch
+        return reset(conn, oldest > lastEventId ? 'too_old' : 'unknown');
+      }
+    } else if (oldest > 1) {
+      return reset(conn, 'too_old');
+    }
+    const rows = await source.orgChangesAfter(conn.orgId, lastEventId, maxReplay + 1);
+    if (rows.length > maxReplay) return reset(conn, 'too_many');
+    conn.lastSentId = lastEventId;
+    for (const row of rows) sendChange(conn, row);
+  }
+
+  function handle(conn: ConnState, text: string): void {
+    conn.lastSeen = now();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      protocolError(conn, 'invalid_json', 'frame is not valid JSON');
+      return;
+    }
+    const parsed = clientMessage.safeParse(json);
+    if (!parsed.success) {
+      const type = (json as { type?: unknown } | null)?.type;
+      return protocolError(
+        conn,
+        'unknown_op',
+        `unsupported message ${JSON.stringify(type ?? null)}`,
+      );
+    }
+    const message = parsed.data;
+    switch (message.type) {
+      case 'ping':
+        write(conn, { type: 'pong', t: message.t ?? now() });
+        return;
+      case 'pong':
+        return;
+      case 'subscribe':
+        if (message.orgId !== conn.orgId) {
+          return protocolError(
+            conn,
+            'forbidden',
+            'a connection can only follow its own organization',
+          );
+        }
+        write(conn, { type: 'subscribed', orgId: conn.orgId });
+        return;
+      case 'resume':
+        synced(conn, () => resume(conn, message.lastEventId));
+        return;
+    }
+  }
+
+  function protocolError(conn: ConnState, code: string, message: string): void {
+    conn.errors += 1;
+    write(conn, { type: 'error', code, message });
+    if (conn.errors >= maxClientErrors) closeConn(conn, 1008, 'too many protocol errors');
+  }
+
+  const hub: Hub = {
+    canConnect: (userId) => (perUser.get(userId) ?? 0) < maxPerUser,
+
+    connect(socket, who) {
+      sequence += 1;
+      const conn: ConnState = {
+        id: `c${sequence.toString(36)}-${now().toString(36)}`,
+        socket,
+        userId: who.userId,
+        orgId: who.orgId,
+        lastSentId: 0,
+        syncing: true,
+        pending: [],
+        queue: Promise.resolve(),
+        laggingSince: null,
+        lastSeen: now(),
+        errors: 0,
+        open: true,
+      };
+      if (!hub.canConnect(who.userId)) {
+        conn.open = false;
+        socket.close(1008, 'too many connections');
+        return { id: conn.id, receive() {}, closed() {} };
+      }
+      perUser.set(who.userId, (perUser.get(who.userId) ?? 0) + 1);
+      let conns = topics.get(who.orgId);
+      if (!conns) {
+        conns = new Set();
+        topics.set(who.orgId, conns);
+      }
+      conns.add(conn);
+      synced(conn, async () => {
+        const latest = Math.max(await source.latestForOrg(who.orgId), orgHead.get(who.orgId) ?? 0);
+        conn.lastSentId = latest;
+        write(conn, {
+          type: 'hello',
+          connectionId: conn.id,
+          orgId: who.orgId,
+          lastEventId: latest,
+          heartbeatMs,
+        });
+      });
+      return {
+        id: conn.id,
+        receive: (text) => {
+          if (conn.open) handle(conn, text);
+        },
+        closed: () => {
+          conn.open = false;
+          forget(conn);
+        },
+      };
+    },
+
+    broadcast(rows) {
+      for (const row of rows) {
+        orgHead.set(row.orgId, row.id);
+        const conns = topics.get(row.orgId);
+        if (!conns) continue;
+        for (const conn of conns) {
+          if (conn.syncing) conn.pending.push(row);
+          else sendChange(conn, row);
+        }
+      }
+    },
+
+    stats() {
+      let connections = 0;
+      for (const conns of topics.values()) connections += conns.size;
+      return { connections, ...stats };
+    },
+
+    close() {
+      clearInterval(heartbeat);
+      for (const conns of [...topics.values()]) {
+        for (const conn of [...conns]) closeConn(conn, 1012, 'service restart');
+      }
+    },
+  };
+  return hub;
+}

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import type { ChangeRow } from '../db/schema.ts';
+
+/**
+ * The realtime protocol: JSON text frames over one WebSocket at `GET /ws`.
+ * Subprotocol `dataflow.v1`; the session token rides as a second subprotocol
+ * `bearer.<token>` (browsers cannot set headers on a WebSocket) or in `Authorization`.
+ *
+ * server -> client
+ *   hello   { type, connectionId, orgId, lastEventId, heartbeatMs }
+ *   change  { type, id, entity, entityId, op, version, data, traceparent }
+ *   reset   { type, reason, lastEventId }   refetch, then continue from lastEventId
+ *   ping    { type, t }                     answer with pong
+ *   pong    { type, t }
+ *   error   { type, code, message }
+ *   subscribed { type, orgId }
+ *
+ * client -> server
+ *   resume    { type, lastEventId }   replay what this org missed after that id, or reset
+ *   subscribe { type, orgId }         only the token's own org is allowed
+ *   ping      { type, t? } / pong { type, t? }
+ */
+export const PROTOCOL = 'dataflow.v1';
+export const BEARER_PROTOCOL_PREFIX = 'bearer.';
+
+export type ResetReason = 'too_old' | 'unknown' | 'too_many' | 'backpressure';
+
+export type ServerMessage =
+  | { type: 'hello'; connectionId: string; orgId: string; lastEventId: number; heartbeatMs: number }
+  | ChangeMessage
+  | { type: 'reset'; reason: ResetReason; lastEventId: number }
+  | { type: 'ping'; t: number }
+  | { type: 'pong'; t: number }
+  | { type: 'error'; code: string; message: string }
+  | { type: 'subscribed'; orgId: string };
+
+export interface ChangeMessage {
+  type: 'change';
+  id: number;
+  entity: ChangeRow['entity'];
+  entityId: string;
+  op: ChangeRow['op'];
+  version: number;
+  data: Record<string, unknown>;
+  /** Trace context of the request that caused the change. */
+  traceparent: string | null;
+}
+
+export const clientMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('resume'), lastEventId: z.number().int().nonnegative() }),
+  z.object({ type: z.literal('subscribe'), orgId: z.string().min(1).max(100) }),
+  z.object({ type: z.literal('ping'), t: z.number().optional() }),
+  z.object({ type: z.literal('pong'), t: z.number().optional() }),
+]);
+export type ClientMessage = z.infer<typeof clientMessage>;
+
+export function changeMessage(row: ChangeRow): ChangeMessage {
+  let data: Record<string, unknown> = {};
+  try {
+    data = JSON.parse(row.data) as Record<string, unknown>;
+  } catch {
+    // the column is written by our own SQL; keep the event even if data is odd
+  }
+  return {
+    type: 'change',
+    id: row.id,
+    entity: row.entity,
+    entityId: row.entityId,
+    op: row.op,
+    version: row.version,
+    data,
+    traceparent: row.traceContext,
+  };
+}

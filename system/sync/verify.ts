@@ -1,0 +1,51 @@
+import { Webhook } from 'svix';
+
+/**
+ * Svix signature verification on the raw body with the `svix` library. Several
+ * secrets are accepted so a secret can be rotated without dropping deliveries; the
+ * library itself accepts any one of several `v1,` signatures in the header.
+ */
+export interface VerifiedHeaders {
+  svixId: string;
+  /** svix-timestamp in epoch ms. */
+  sentAt: number;
+}
+
+export class SignatureError extends Error {
+  override readonly name = 'SignatureError';
+}
+
+export type WebhookVerifier = (body: string, headers: Headers) => VerifiedHeaders;
+
+export function createWebhookVerifier(secrets: readonly string[]): WebhookVerifier {
+  if (secrets.length === 0) throw new TypeError('at least one webhook signing secret is required');
+  const verifiers = secrets.map((secret) => new Webhook(secret));
+  return (body, headers) => {
+    const svixHeaders = {
+      'svix-id': headers.get('svix-id') ?? '',
+      'svix-timestamp': headers.get('svix-timestamp') ?? '',
+      'svix-signature': headers.get('svix-signature') ?? '',
+    };
+    if (
+      !svixHeaders['svix-id'] ||
+      !svixHeaders['svix-timestamp'] ||
+      !svixHeaders['svix-signature']
+    ) {
+      throw new SignatureError('missing svix-id, svix-timestamp or svix-signature');
+    }
+    let lastError: unknown;
+    for (const verifier of verifiers) {
+      try {
+        verifier.verify(body, svixHeaders);
+        return {
+          svixId: svixHeaders['svix-id'],
+          sentAt: Number(svixHeaders['svix-timestamp']) * 1000,
+        };
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    // "No matching signature found", "Message timestamp too old", "Invalid Signature Headers"…
+    throw new SignatureError(lastError instanceof Error ? lastError.message : 'invalid signature');
+  };
+}
