@@ -246,11 +246,8 @@ export function createHub(options: HubOptions): Hub {
     const parsed = clientMessage.safeParse(json);
     if (!parsed.success) {
       const type = (json as { type?: unknown } | null)?.type;
-      return protocolError(
-        conn,
-        'unknown_op',
-        `unsupported message ${JSON.stringify(type ?? null)}`,
-      );
+      protocolError(conn, 'unknown_op', `unsupported message ${JSON.stringify(type ?? null)}`);
+      return;
     }
     const message = parsed.data;
     switch (message.type) {
@@ -261,11 +258,8 @@ export function createHub(options: HubOptions): Hub {
         return;
       case 'subscribe':
         if (message.orgId !== conn.orgId) {
-          return protocolError(
-            conn,
-            'forbidden',
-            'a connection can only follow its own organization',
-          );
+          protocolError(conn, 'forbidden', 'a connection can only follow its own organization');
+          return;
         }
         write(conn, { type: 'subscribed', orgId: conn.orgId });
         return;
