@@ -7,15 +7,16 @@ import { pino } from 'pino';
 import { createApp } from './api/app.ts';
 import { createSessionVerifier } from './auth/verifier.ts';
 import { openDatabase } from './db/client.ts';
+import type { Database } from './db/database.ts';
 import { directLoaders } from './db/loaders.ts';
 import { runMigrations } from './db/migrate.ts';
 import { describeEnv, type Env, EnvError, loadEnv } from './env.ts';
 import { createUpgradeAuthorizer } from './realtime/authorize.ts';
 import { changeSource } from './realtime/change-source.ts';
-import { createHub } from './realtime/hub.ts';
+import { createHub, type Hub } from './realtime/hub.ts';
 import { attachRealtime } from './realtime/node-ws.ts';
 import { localNotifier, redisNotifier } from './realtime/redis-fanout.ts';
-import { createChangePublisher } from './sync/publisher.ts';
+import { type ChangePublisher, createChangePublisher } from './sync/publisher.ts';
 import { pruneSyncTables } from './sync/retention.ts';
 import { createWebhookVerifier } from './sync/verify.ts';
 
@@ -30,6 +31,10 @@ const PRUNE_INTERVAL_MS = 3600_000;
 
 export interface RunningServer {
   readonly url: string;
+  /** Internals, for tests and the harness. */
+  readonly database: Database;
+  readonly hub: Hub;
+  readonly publisher: ChangePublisher;
   /** Graceful stop: refuse new connections, drain in-flight requests, close the DB. */
   close(): Promise<void>;
 }
@@ -118,6 +123,9 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
   let closing: Promise<void> | undefined;
   return {
     url,
+    database,
+    hub,
+    publisher,
     close() {
       closing ??= new Promise<void>((resolve) => {
         const force = setTimeout(() => {

@@ -33,15 +33,19 @@ export function createWebhookVerifier(secrets: readonly string[]): WebhookVerifi
     ) {
       throw new SignatureError('missing svix-id, svix-timestamp or svix-signature');
     }
+    const verified = {
+      svixId: svixHeaders['svix-id'],
+      sentAt: Number(svixHeaders['svix-timestamp']) * 1000,
+    };
     let lastError: unknown;
     for (const verifier of verifiers) {
       try {
         verifier.verify(body, svixHeaders);
-        return {
-          svixId: svixHeaders['svix-id'],
-          sentAt: Number(svixHeaders['svix-timestamp']) * 1000,
-        };
+        return verified;
       } catch (error) {
+        // svix parses the body only after a signature matched: a SyntaxError means a
+        // genuine but malformed payload, which becomes a dead letter, not a 400.
+        if (error instanceof SyntaxError) return verified;
         lastError = error;
       }
     }

@@ -1,7 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateDevKeyPair, type KeyPairPem } from '../../fixtures/auth/keys.ts';
+import {
+  generateDevKeyPair,
+  generateWebhookSecret,
+  type KeyPairPem,
+} from '../../fixtures/auth/keys.ts';
 import { DEV_AZP, mintSessionToken, type SessionTokenOptions } from '../../fixtures/auth/token.ts';
 import { type Fixture, generateFixture } from '../../fixtures/seed/generate.ts';
 import { loadFixture } from '../../fixtures/seed/load.ts';
@@ -10,6 +14,7 @@ import { createSessionVerifier } from '../../system/auth/verifier.ts';
 import { openDatabase } from '../../system/db/client.ts';
 import type { Database } from '../../system/db/database.ts';
 import { runMigrations } from '../../system/db/migrate.ts';
+import { createWebhookVerifier } from '../../system/sync/verify.ts';
 import { type SqldServer, startSqld } from './sqld.ts';
 
 /** The three database backends every integration suite runs against. */
@@ -57,6 +62,10 @@ export function testKeys(): KeyPairPem {
 
 export interface TestContext extends OpenedBackend {
   app: ReturnType<typeof createApp>;
+  /** The Svix signing secret the app's webhook route accepts. */
+  webhookSecret: string;
+  /** How many times the app signalled a commit to the publisher. */
+  commits(): number;
   fixture: Fixture;
   keys: KeyPairPem;
   token(options: Omit<SessionTokenOptions, 'privateKeyPem'>): Promise<string>;
@@ -76,14 +85,22 @@ export async function startTestApp(
   const fixture = generateFixture('small');
   await loadFixture(backend.database, fixture);
   const keys = testKeys();
+  const webhookSecret = generateWebhookSecret();
+  let commits = 0;
   const app = createApp({
     database: backend.database,
     sessions: createSessionVerifier({ jwtKey: keys.publicKey, authorizedParties: [DEV_AZP] }),
+    webhooks: { verify: createWebhookVerifier([webhookSecret]), bodyLimitBytes: 256 * 1024 },
+    onCommitted: () => {
+      commits += 1;
+    },
     ...options,
   });
   return {
     ...backend,
     app,
+    webhookSecret,
+    commits: () => commits,
     fixture,
     keys,
     token: (opts) => mintSessionToken({ privateKeyPem: keys.privateKey, ...opts }),
