@@ -64,7 +64,7 @@ export async function sendDeliveries(
   assertLoopback(options.url, options.allowRemote ?? false);
   const endpoint = new URL('/webhooks/clerk', options.url).toString();
   const concurrency = options.concurrency ?? 16;
-  const wrongSecret = 'whsec_' + btoa('not-the-secret-not-the-secret-!!');
+  const wrongSecret = `whsec_${btoa('not-the-secret-not-the-secret-!!')}`;
   const results: DeliveryResult[] = [];
   const started = performance.now();
   let next = 0;
