@@ -95,7 +95,13 @@ export function connectRealtime(options: RealtimeClientOptions): RealtimeClient 
     } catch {
       return schedule();
     }
-    const ws = new options.WebSocket(options.url, [PROTOCOL, `${BEARER_PROTOCOL_PREFIX}${token}`]);
+    const url = new URL(options.url);
+    if (hasPosition) url.searchParams.set('lastEventId', String(lastEventId));
+    const resuming = hasPosition;
+    const ws = new options.WebSocket(url.toString(), [
+      PROTOCOL,
+      `${BEARER_PROTOCOL_PREFIX}${token}`,
+    ]);
     socket = ws;
     ws.onopen = () => {
       attempt = 0;
@@ -110,12 +116,9 @@ export function connectRealtime(options: RealtimeClientOptions): RealtimeClient 
       }
       switch (message.type) {
         case 'hello':
-          if (hasPosition && lastEventId < message.lastEventId) {
-            ws.send(JSON.stringify({ type: 'resume', lastEventId }));
-            // ready once the replay arrives; a replay ends when we reach the hello's head
-            resumeTarget = message.lastEventId;
-          } else {
-            lastEventId = Math.max(lastEventId, message.lastEventId);
+          // a resuming connection is ready at `synced` or `reset`, which follow the replay
+          if (!resuming) {
+            lastEventId = message.lastEventId;
             hasPosition = true;
             markReady();
           }
@@ -125,15 +128,13 @@ export function connectRealtime(options: RealtimeClientOptions): RealtimeClient 
           lastEventId = message.id;
           hasPosition = true;
           options.onChange?.(message, Date.now());
-          if (resumeTarget !== null && lastEventId >= resumeTarget) {
-            resumeTarget = null;
-            markReady();
-          }
+          return;
+        case 'synced':
+          markReady();
           return;
         case 'reset':
           lastEventId = message.lastEventId;
           hasPosition = true;
-          resumeTarget = null;
           options.onReset?.(message.reason);
           markReady();
           return;
@@ -151,12 +152,10 @@ export function connectRealtime(options: RealtimeClientOptions): RealtimeClient 
     ws.onclose = (event) => {
       socket = null;
       isReady = false;
-      resumeTarget = null;
       options.onStatus?.('closed', { code: event.code, reason: event.reason });
       if (!stopped) schedule();
     };
   }
-  let resumeTarget: number | null = null;
 
   function schedule(): void {
     if (stopped) return;

@@ -65,7 +65,16 @@ export interface Connection {
 export interface Hub {
   /** Whether the user may open one more connection (checked before upgrade). */
   canConnect(userId: string): boolean;
-  connect(socket: HubSocket, who: { userId: string; orgId: string }): Connection;
+  /**
+   * Attach a socket. With `resumeFrom` (the client's last event id, given at connect),
+   * the hello is followed by the missed events and `synced`, or by `reset`, before any
+   * live event: there is no window in which a live event could overtake the replay.
+   */
+  connect(
+    socket: HubSocket,
+    who: { userId: string; orgId: string },
+    options?: { resumeFrom?: number | undefined },
+  ): Connection;
   /** Committed change-log rows, in id order (from the publisher). */
   broadcast(rows: readonly ChangeRow[]): void;
   stats(): HubStats;
@@ -82,8 +91,8 @@ interface ConnState {
   orgId: string;
   /** Highest change id sent (or skipped by a reset) on this connection. */
   lastSentId: number;
-  /** While a hello or a resume is being prepared, live rows wait here. */
-  syncing: boolean;
+  /** Hello/resume work queued or running; while > 0, live rows wait in `pending`. */
+  syncs: number;
   pending: ChangeRow[];
   /** Serializes hello/resume work per connection. */
   queue: Promise<void>;
@@ -198,40 +207,51 @@ export function createHub(options: HubOptions): Hub {
     }
   }
 
-  /** Runs hello/resume work with live rows held back, then flushes what arrived meanwhile. */
+  /**
+   * Runs hello/resume work with live rows held back (from this very moment, not from
+   * when the work starts), then flushes what arrived meanwhile.
+   */
   function synced(conn: ConnState, work: () => Promise<void>): void {
+    conn.syncs += 1;
     conn.queue = conn.queue.then(async () => {
-      if (!conn.open) return;
-      conn.syncing = true;
       try {
-        await work();
+        if (conn.open) await work();
       } catch (error) {
         onError(error);
         write(conn, { type: 'error', code: 'internal', message: 'could not read the change log' });
       } finally {
-        conn.syncing = false;
-        const pending = conn.pending;
-        conn.pending = [];
-        for (const row of pending) sendChange(conn, row);
+        conn.syncs -= 1;
+        if (conn.syncs === 0) {
+          const pending = conn.pending;
+          conn.pending = [];
+          for (const row of pending) sendChange(conn, row);
+        }
       }
     });
   }
 
-  async function resume(conn: ConnState, lastEventId: number): Promise<void> {
+  /** Replays what the org missed after `lastEventId`; returns false when it had to reset. */
+  async function resume(conn: ConnState, lastEventId: number): Promise<boolean> {
     const { oldest } = await source.bounds();
     if (lastEventId > 0) {
       const known = await source.changeById(lastEventId);
       if (known === null || known.orgId !== conn.orgId) {
         // pruned, never existed, or another org's id: the client must refetch
-        return reset(conn, oldest > lastEventId ? 'too_old' : 'unknown');
+        reset(conn, oldest > lastEventId ? 'too_old' : 'unknown');
+        return false;
       }
     } else if (oldest > 1) {
-      return reset(conn, 'too_old');
+      reset(conn, 'too_old');
+      return false;
     }
     const rows = await source.orgChangesAfter(conn.orgId, lastEventId, maxReplay + 1);
-    if (rows.length > maxReplay) return reset(conn, 'too_many');
+    if (rows.length > maxReplay) {
+      reset(conn, 'too_many');
+      return false;
+    }
     conn.lastSentId = lastEventId;
     for (const row of rows) sendChange(conn, row);
+    return true;
   }
 
   function handle(conn: ConnState, text: string): void {
@@ -264,7 +284,11 @@ export function createHub(options: HubOptions): Hub {
         write(conn, { type: 'subscribed', orgId: conn.orgId });
         return;
       case 'resume':
-        synced(conn, () => resume(conn, message.lastEventId));
+        synced(conn, async () => {
+          if (await resume(conn, message.lastEventId)) {
+            write(conn, { type: 'synced', lastEventId: conn.lastSentId });
+          }
+        });
         return;
     }
   }
@@ -278,7 +302,7 @@ export function createHub(options: HubOptions): Hub {
   const hub: Hub = {
     canConnect: (userId) => (perUser.get(userId) ?? 0) < maxPerUser,
 
-    connect(socket, who) {
+    connect(socket, who, connectOptions) {
       sequence += 1;
       const conn: ConnState = {
         id: `c${sequence.toString(36)}-${now().toString(36)}`,
@@ -286,7 +310,7 @@ export function createHub(options: HubOptions): Hub {
         userId: who.userId,
         orgId: who.orgId,
         lastSentId: 0,
-        syncing: true,
+        syncs: 0,
         pending: [],
         queue: Promise.resolve(),
         laggingSince: null,
@@ -306,6 +330,7 @@ export function createHub(options: HubOptions): Hub {
         topics.set(who.orgId, conns);
       }
       conns.add(conn);
+      const resumeFrom = connectOptions?.resumeFrom;
       synced(conn, async () => {
         const latest = Math.max(await source.latestForOrg(who.orgId), orgHead.get(who.orgId) ?? 0);
         conn.lastSentId = latest;
@@ -316,6 +341,9 @@ export function createHub(options: HubOptions): Hub {
           lastEventId: latest,
           heartbeatMs,
         });
+        if (resumeFrom !== undefined && (await resume(conn, resumeFrom))) {
+          write(conn, { type: 'synced', lastEventId: conn.lastSentId });
+        }
       });
       return {
         id: conn.id,
@@ -335,7 +363,7 @@ export function createHub(options: HubOptions): Hub {
         const conns = topics.get(row.orgId);
         if (!conns) continue;
         for (const conn of conns) {
-          if (conn.syncing) conn.pending.push(row);
+          if (conn.syncs > 0) conn.pending.push(row);
           else sendChange(conn, row);
         }
       }

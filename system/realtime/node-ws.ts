@@ -35,6 +35,12 @@ export function attachRealtime(server: Server, options: NodeRealtimeOptions): We
       refuse(socket, 404, 'not_found', 'no WebSocket endpoint here');
       return;
     }
+    const resumeParam = url.searchParams.get('lastEventId');
+    const resumeFrom = resumeParam === null ? undefined : Number(resumeParam);
+    if (resumeFrom !== undefined && !(Number.isSafeInteger(resumeFrom) && resumeFrom >= 0)) {
+      refuse(socket, 400, 'invalid_request', 'lastEventId must be a non-negative integer');
+      return;
+    }
     const headers = new Headers();
     for (const [name, value] of Object.entries(req.headers)) {
       if (typeof value === 'string') headers.set(name, value);
@@ -55,6 +61,7 @@ export function attachRealtime(server: Server, options: NodeRealtimeOptions): We
               bufferedAmount: () => ws.bufferedAmount,
             },
             { userId: decision.session.userId, orgId: decision.session.orgId },
+            { resumeFrom },
           );
           ws.on('message', (data, isBinary) => {
             connection.receive(isBinary ? '' : data.toString());

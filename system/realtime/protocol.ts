@@ -9,14 +9,20 @@ import type { ChangeRow } from '../db/schema.ts';
  * server -> client
  *   hello   { type, connectionId, orgId, lastEventId, heartbeatMs }
  *   change  { type, id, entity, entityId, op, version, data, traceparent }
- *   reset   { type, reason, lastEventId }   refetch, then continue from lastEventId
+ *   synced  { type, lastEventId }           the replay of a resume is complete
+ *   reset   { type, reason, lastEventId }   cannot replay: refetch, then continue from lastEventId
  *   ping    { type, t }                     answer with pong
  *   pong    { type, t }
  *   error   { type, code, message }
  *   subscribed { type, orgId }
  *
+ * Resume: connect to `/ws?lastEventId=N` (N = the last change id the client applied):
+ * after hello come the missed changes in order and `synced`, or a `reset`, before any
+ * live change. An event id is not a secret, so the query string is fine for it.
+ *
  * client -> server
- *   resume    { type, lastEventId }   replay what this org missed after that id, or reset
+ *   resume    { type, lastEventId }   replay everything after that id again (then synced),
+ *                                     or reset; rows already applied must be skipped by id
  *   subscribe { type, orgId }         only the token's own org is allowed
  *   ping      { type, t? } / pong { type, t? }
  */
@@ -29,6 +35,7 @@ export type ServerMessage =
   | { type: 'hello'; connectionId: string; orgId: string; lastEventId: number; heartbeatMs: number }
   | ChangeMessage
   | { type: 'reset'; reason: ResetReason; lastEventId: number }
+  | { type: 'synced'; lastEventId: number }
   | { type: 'ping'; t: number }
   | { type: 'pong'; t: number }
   | { type: 'error'; code: string; message: string }

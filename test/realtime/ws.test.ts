@@ -34,7 +34,10 @@ describe('realtime over a real server', () => {
   const clients: Array<{ close(): void }> = [];
 
   beforeAll(async () => {
-    server = await startTestServer({ WS_MAX_CONNECTIONS_PER_USER: '3', WS_MAX_FRAME_BYTES: '4096' });
+    server = await startTestServer({
+      WS_MAX_CONNECTIONS_PER_USER: '3',
+      WS_MAX_FRAME_BYTES: '4096',
+    });
     await loadFixture(server.database, fixture);
     cast = castFrom(fixture);
     adminToken = await server.token({ userId: cast.adminA.id, orgId: cast.orgA.id, role: 'admin' });
@@ -71,20 +74,26 @@ describe('realtime over a real server', () => {
       expect((r as { body: string }).body).not.toMatch(/signature|expired/);
     });
     it('from a disallowed origin: 403', async () => {
-      expect(await rawSocket(server.wsUrl, adminToken, { origin: 'https://evil.example' })).toMatchObject({ refused: 403 });
+      expect(
+        await rawSocket(server.wsUrl, adminToken, { origin: 'https://evil.example' }),
+      ).toMatchObject({ refused: 403 });
     });
     it('from an allowed origin: accepted', async () => {
-      const r = opened(await rawSocket(server.wsUrl, adminToken, { origin: 'http://localhost:5173' }));
+      const r = opened(
+        await rawSocket(server.wsUrl, adminToken, { origin: 'http://localhost:5173' }),
+      );
       sockets.push(r.ws);
     });
     it('without the dataflow.v1 subprotocol: 400', async () => {
-      expect(await rawSocket(server.wsUrl, adminToken, {}, ['other'])).toMatchObject({ refused: 400 });
+      expect(await rawSocket(server.wsUrl, adminToken, {}, ['other'])).toMatchObject({
+        refused: 400,
+      });
     });
     it('without an active org: 403', async () => {
       const token = await server.token({ userId: cast.adminA.id });
       expect(await rawSocket(server.wsUrl, token)).toMatchObject({ refused: 403 });
     });
-    it("for an org the user is not a member of: 403", async () => {
+    it('for an org the user is not a member of: 403', async () => {
       const token = await server.token({ userId: cast.strangerB.id, orgId: cast.orgA.id });
       expect(await rawSocket(server.wsUrl, token)).toMatchObject({ refused: 403 });
     });
@@ -94,8 +103,18 @@ describe('realtime over a real server', () => {
       await open();
       expect(await rawSocket(server.wsUrl, adminToken)).toMatchObject({ refused: 429 });
     });
+    it('a garbage resume position: 400', async () => {
+      expect(await rawSocket(`${server.wsUrl}?lastEventId=abc`, adminToken)).toMatchObject({
+        refused: 400,
+      });
+      expect(await rawSocket(`${server.wsUrl}?lastEventId=-1`, adminToken)).toMatchObject({
+        refused: 400,
+      });
+    });
     it('an unknown path: 404', async () => {
-      expect(await rawSocket(server.wsUrl.replace('/ws', '/other'), adminToken)).toMatchObject({ refused: 404 });
+      expect(await rawSocket(server.wsUrl.replace('/ws', '/other'), adminToken)).toMatchObject({
+        refused: 404,
+      });
     });
   });
 
@@ -108,21 +127,38 @@ describe('realtime over a real server', () => {
     await waitFor(() => a.messages.filter((m) => m.type === 'change').length >= 2, 5000, 'changes');
     const changes = a.messages.filter((m) => m.type === 'change');
     expect(changes.map((m) => m.entityId)).toEqual([p1.id, p2.id]);
-    expect(changes[0]).toMatchObject({ entity: 'project', op: 'upsert', version: 1, data: { name: 'one', status: 'active' } });
+    expect(changes[0]).toMatchObject({
+      entity: 'project',
+      op: 'upsert',
+      version: 1,
+      data: { name: 'one', status: 'active' },
+    });
     expect((changes[1]!.id as number) > (changes[0]!.id as number)).toBe(true);
     expect(b.messages.filter((m) => m.type === 'change')).toHaveLength(0);
 
     // a webhook change carries the trace context of the webhook request
     const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
-    const body = JSON.stringify(userEvent('user.updated', { ...cast.adminA, firstName: 'Pushed', updatedAt: Date.now() }, Date.now()));
+    const body = JSON.stringify(
+      userEvent(
+        'user.updated',
+        { ...cast.adminA, firstName: 'Pushed', updatedAt: Date.now() },
+        Date.now(),
+      ),
+    );
     const res = await fetch(`${server.url}/webhooks/clerk`, {
       method: 'POST',
-      headers: { ...signedHeaders(server.webhookSecret, `msg_push_${Date.now()}`, body), traceparent },
+      headers: {
+        ...signedHeaders(server.webhookSecret, `msg_push_${Date.now()}`, body),
+        traceparent,
+      },
       body,
     });
     expect(res.status).toBe(200);
     await waitFor(() => a.messages.some((m) => m.entity === 'user'), 5000, 'user change');
-    expect(a.messages.find((m) => m.entity === 'user')).toMatchObject({ entityId: cast.adminA.id, traceparent });
+    expect(a.messages.find((m) => m.entity === 'user')).toMatchObject({
+      entityId: cast.adminA.id,
+      traceparent,
+    });
   });
 
   it('refuses to subscribe to another org, and sends it nothing', async () => {
@@ -143,7 +179,10 @@ describe('realtime over a real server', () => {
     a.ws.send('{not json');
     a.ws.send(JSON.stringify({ type: 'explode' }));
     await waitFor(() => a.messages.filter((m) => m.type === 'error').length >= 2, 5000, 'errors');
-    expect(a.messages.filter((m) => m.type === 'error').map((m) => m.code)).toEqual(['invalid_json', 'unknown_op']);
+    expect(a.messages.filter((m) => m.type === 'error').map((m) => m.code)).toEqual([
+      'invalid_json',
+      'unknown_op',
+    ]);
     const closed = closeCode(a.ws);
     a.ws.send(JSON.stringify({ type: 'ping', pad: 'x'.repeat(8000) }));
     expect(await closed).toBe(1009);
@@ -161,7 +200,11 @@ describe('realtime over a real server', () => {
       const last = first.lastEventId();
       first.close();
       const missed = [await createProject('missed-1'), await createProject('missed-2')];
-      const second = recordingClient({ url: server.wsUrl, token: () => adminToken, lastEventId: last });
+      const second = recordingClient({
+        url: server.wsUrl,
+        token: () => adminToken,
+        lastEventId: last,
+      });
       clients.push(second);
       await second.ready();
       await createProject('live');
@@ -197,7 +240,10 @@ describe('realtime over a real server', () => {
       const rows = await server.database.db.select().from(changeLog);
       const oldest = rows[0]!.id;
       // prune the oldest rows as the retention job would
-      await server.database.client.execute({ sql: 'DELETE FROM change_log WHERE id <= ?', args: [oldest + 1] });
+      await server.database.client.execute({
+        sql: 'DELETE FROM change_log WHERE id <= ?',
+        args: [oldest + 1],
+      });
       const a = await open();
       a.ws.send(JSON.stringify({ type: 'resume', lastEventId: oldest }));
       await waitFor(() => a.messages.some((m) => m.type === 'reset'), 5000, 'reset');
@@ -257,12 +303,19 @@ describe('hub restart', () => {
 
       await server.close(); // 1012 to every client
       // while the hub is down, another instance on the same database takes writes
-      const other = await startTestServer({ ...env, CLERK_WEBHOOK_SIGNING_SECRET: server.webhookSecret });
+      const other = await startTestServer({
+        ...env,
+        CLERK_WEBHOOK_SIGNING_SECRET: server.webhookSecret,
+      });
       await write(other.url, 'during-1');
       await write(other.url, 'during-2');
       await other.close();
 
-      server = await startTestServer({ ...env, PORT: port, CLERK_WEBHOOK_SIGNING_SECRET: server.webhookSecret });
+      server = await startTestServer({
+        ...env,
+        PORT: port,
+        CLERK_WEBHOOK_SIGNING_SECRET: server.webhookSecret,
+      });
       await write(server.url, 'after');
       await waitFor(() => client.changes.length === 4, 10_000, 'all four changes');
       expect(client.resets).toEqual([]);

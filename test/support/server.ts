@@ -25,7 +25,9 @@ export interface TestServer extends RunningServer {
 
 const silent = { info() {}, warn() {}, error() {}, debug() {}, fatal() {}, trace() {} };
 
-export async function startTestServer(overrides: Record<string, string> = {}): Promise<TestServer & { cleanup(): Promise<void> }> {
+export async function startTestServer(
+  overrides: Record<string, string> = {},
+): Promise<TestServer & { cleanup(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'dataflow-server-'));
   const webhookSecret = overrides.CLERK_WEBHOOK_SIGNING_SECRET ?? generateWebhookSecret();
   const env = {
@@ -92,13 +94,21 @@ export function rawSocket(
   token: string | null,
   headers: Record<string, string> = {},
   protocols: string[] = [PROTOCOL],
-): Promise<{ ws: WebSocket; messages: Array<Record<string, unknown>> } | { refused: number; body: string }> {
+): Promise<
+  { ws: WebSocket; messages: Array<Record<string, unknown>> } | { refused: number; body: string }
+> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, token ? [...protocols, `${BEARER_PROTOCOL_PREFIX}${token}`] : protocols, {
-      headers,
-    });
+    const ws = new WebSocket(
+      url,
+      token ? [...protocols, `${BEARER_PROTOCOL_PREFIX}${token}`] : protocols,
+      {
+        headers,
+      },
+    );
     const messages: Array<Record<string, unknown>> = [];
-    ws.on('message', (data) => messages.push(JSON.parse(data.toString()) as Record<string, unknown>));
+    ws.on('message', (data) =>
+      messages.push(JSON.parse(data.toString()) as Record<string, unknown>),
+    );
     ws.once('open', () => resolve({ ws, messages }));
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
@@ -111,7 +121,11 @@ export function rawSocket(
   });
 }
 
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
