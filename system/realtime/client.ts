@@ -153,6 +153,8 @@ export function connectRealtime(options: RealtimeClientOptions): RealtimeClient 
       socket = null;
       isReady = false;
       options.onStatus?.('closed', { code: event.code, reason: event.reason });
+      // 4403: access to the org ended; reconnecting would only be refused
+      if (event.code === 4403) stopped = true;
       if (!stopped) schedule();
     };
   }

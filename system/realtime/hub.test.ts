@@ -186,6 +186,17 @@ describe('createHub', () => {
     expect(chatty.socket.of('ping').length).toBeGreaterThanOrEqual(2);
   });
 
+  it('closes the sockets of a user whose membership ends (after telling them)', async () => {
+    const leaving = await connect('org_a', 'user_leaving');
+    const staying = await connect('org_a', 'user_staying');
+    hub.broadcast([
+      { ...row(8), entity: 'membership', op: 'delete', data: '{"userId":"user_leaving"}' },
+    ]);
+    expect(leaving.socket.of('change').map((f) => f.id)).toEqual([8]);
+    expect(leaving.socket.closedWith?.code).toBe(4403);
+    expect(staying.socket.closedWith).toBeNull();
+  });
+
   it('caps connections per user', async () => {
     await connect('org_a', 'user_cap');
     await connect('org_a', 'user_cap');

@@ -102,6 +102,21 @@ interface ConnState {
   open: boolean;
 }
 
+/** The user whose access to the row's org this change ends, if any. */
+function revokedUser(row: ChangeRow): string | null {
+  if (row.op !== 'delete') return null;
+  if (row.entity === 'user') return row.entityId;
+  if (row.entity === 'membership') {
+    try {
+      const data = JSON.parse(row.data) as { userId?: unknown };
+      return typeof data.userId === 'string' ? data.userId : null;
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
 export function createHub(options: HubOptions): Hub {
   const heartbeatMs = options.heartbeatMs ?? 25_000;
   const highWater = options.highWaterBytes ?? 1024 * 1024;
@@ -362,9 +377,12 @@ export function createHub(options: HubOptions): Hub {
         orgHead.set(row.orgId, row.id);
         const conns = topics.get(row.orgId);
         if (!conns) continue;
-        for (const conn of conns) {
+        const revoked = revokedUser(row);
+        for (const conn of [...conns]) {
           if (conn.syncs > 0) conn.pending.push(row);
           else sendChange(conn, row);
+          // a socket must not outlive the membership that authorized it
+          if (revoked === conn.userId) closeConn(conn, 4403, 'membership ended');
         }
       }
     },
