@@ -48,6 +48,8 @@ export const envSchema = z.object({
   CHANGE_LOG_RETENTION_HOURS: positiveInt.default(7 * 24),
   /** Redis for cross-process change fan-out (and the distributed cache). Unset: single process. */
   REDIS_URL: z.string().optional(),
+  /** Safety-net poll of the change log, for wake-ups lost (e.g. while Redis is down). */
+  CHANGE_POLL_MS: positiveInt.default(1000),
   WS_MAX_CONNECTIONS_PER_USER: positiveInt.default(10),
   WS_HEARTBEAT_MS: positiveInt.default(25_000),
   WS_SEND_HIGH_WATER_BYTES: positiveInt.default(1024 * 1024),

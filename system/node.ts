@@ -68,6 +68,7 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
     database,
     invalidate: () => {}, // the cache lever plugs in here
     deliver: (rows) => hub.broadcast(rows),
+    pollIntervalMs: env.CHANGE_POLL_MS,
     onError: logError('change publisher failed; retrying on the next poke'),
   });
   await publisher.start();
