@@ -21,6 +21,7 @@ import {
   users,
   webhookDeliveries,
 } from '../../system/db/schema.ts';
+import { replayDeadLetter } from '../../system/sync/dead-letters.ts';
 import { pruneSyncTables } from '../../system/sync/retention.ts';
 import { createWebhookVerifier } from '../../system/sync/verify.ts';
 import { BACKENDS, startTestApp, type TestContext, testKeys } from '../support/harness.ts';
@@ -347,6 +348,48 @@ describe.each(BACKENDS)('POST /webhooks/clerk on %s', (backend) => {
         expect(letter?.payload).toBe(body);
         expect(letter?.reason.length).toBeGreaterThan(0);
       }
+    });
+
+    it('a dead letter can be replayed once its cause is fixed, and applies once', async () => {
+      const u = uid('user');
+      const good = JSON.stringify(userEvent('user.created', user(u, T0), T0));
+      // as if an older handler had refused this payload
+      const [letter] = await t.database.db
+        .insert(deadLetters)
+        .values({
+          svixId: uid('msg'),
+          eventType: 'user.created',
+          reason: 'old bug',
+          payload: good,
+          receivedAt: T0,
+        })
+        .returning();
+      expect(await replayDeadLetter(t.database, letter!.id)).toEqual({
+        ok: true,
+        outcome: 'applied',
+      });
+      expect(await replayDeadLetter(t.database, letter!.id)).toEqual({
+        ok: true,
+        outcome: 'duplicate',
+      });
+      expect((await userRow(u))?.id).toBe(u);
+      expect(await changesFor(u)).toHaveLength(0); // no memberships yet, so no org to tell
+      const [after] = await t.database.db
+        .select()
+        .from(deadLetters)
+        .where(eq(deadLetters.id, letter!.id));
+      expect(after?.replayedAt).not.toBeNull();
+      const still = await t.database.db
+        .insert(deadLetters)
+        .values({
+          svixId: uid('msg'),
+          eventType: null,
+          reason: 'bad json',
+          payload: '{',
+          receivedAt: T0,
+        })
+        .returning();
+      expect(await replayDeadLetter(t.database, still[0]!.id)).toMatchObject({ ok: false });
     });
 
     it('a body over the limit is a 413 before any signature work, with Content-Length or chunked', async () => {
