@@ -1,4 +1,5 @@
 import type { Client, InArgs, InStatement, ResultSet, TransactionMode } from '@libsql/client';
+import { Mutex } from 'async-mutex';
 import { drizzle, type LibSQLDatabase } from 'drizzle-orm/libsql';
 import * as schema from './schema.ts';
 
@@ -61,8 +62,14 @@ export function createDatabase(rawClient: Client): Database {
  * transaction: drizzle's `db.batch()` passes no mode, libSQL then uses `deferred`,
  * and a deferred transaction that later writes can fail with SQLITE_BUSY at the lock
  * upgrade without waiting for the busy timeout. `BEGIN IMMEDIATE` waits instead.
+ *
+ * Write transactions from this process also take turns (one in flight at a time).
+ * SQLite has one writer anyway; against sqld, 16 concurrent write batches from one
+ * process made the server spin on its write lock at 190% CPU until requests timed out,
+ * while queueing them here keeps it busy with useful work.
  */
 function countingClient(inner: Client, record: QueryListener): Client {
+  const writer = new Mutex();
   return {
     execute(stmtOrSql: InStatement | string, args?: InArgs): Promise<ResultSet> {
       record({ kind: 'execute', statements: 1 });
@@ -72,12 +79,30 @@ function countingClient(inner: Client, record: QueryListener): Client {
     },
     batch(stmts: Array<InStatement | [string, InArgs?]>, mode: TransactionMode = 'write') {
       record({ kind: 'batch', statements: stmts.length });
-      return inner.batch(stmts, mode);
+      if (mode === 'read') return inner.batch(stmts, mode);
+      return writer.runExclusive(() => inner.batch(stmts, mode));
     },
     migrate: (stmts) => inner.migrate(stmts),
-    async transaction(mode?: TransactionMode) {
+    async transaction(mode: TransactionMode = 'write') {
       record({ kind: 'transaction', statements: 1 });
-      const tx = await inner.transaction(mode);
+      const release = mode === 'read' ? () => {} : await writer.acquire();
+      let tx: Awaited<ReturnType<Client['transaction']>>;
+      try {
+        tx = await inner.transaction(mode);
+      } catch (error) {
+        release();
+        throw error;
+      }
+      // the turn ends when the transaction does, however it ends
+      for (const end of ['commit', 'rollback'] as const) {
+        const original = tx[end].bind(tx);
+        tx[end] = () => original().finally(release);
+      }
+      const close = tx.close.bind(tx);
+      tx.close = () => {
+        close();
+        release();
+      };
       // Statements inside an interactive transaction are round trips of their own
       // (one HTTP request each against sqld), so count them too.
       const execute = tx.execute.bind(tx);
