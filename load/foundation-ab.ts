@@ -72,7 +72,12 @@ for (let i = 0; i < 10; i++) await app.request(membersPath, { headers: auth });
 const roundTripsPerRequest = (counted.stats().roundTrips - before) / 10;
 counted.close();
 
-const env = { DATABASE_URL: DB_URL, CLERK_JWT_KEY: keys.publicKey, DB_MIGRATE_ON_START: 'false' };
+const env = {
+  DATABASE_URL: DB_URL,
+  CLERK_JWT_KEY: keys.publicKey,
+  DB_MIGRATE_ON_START: 'false',
+  DATAFLOW_PRESET: 'baseline',
+};
 const servers = {
   hello: await startServerProcess({}, 'load/hello-server.ts'),
   appCacheOn: await startServerProcess({ ...env, AUTH_TOKEN_CACHE: 'on' }),

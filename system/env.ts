@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type ResolvedLevers, resolveLevers } from './levers/presets.ts';
 
 /**
  * The one place environment variables are read. Runtime-neutral: it takes a plain
@@ -55,6 +56,13 @@ export const envSchema = z.object({
   WS_SEND_HIGH_WATER_BYTES: positiveInt.default(1024 * 1024),
   WS_MAX_FRAME_BYTES: positiveInt.default(16 * 1024),
   WS_MAX_REPLAY: positiveInt.default(1000),
+  /** Lever preset: baseline | batch (see system/levers/presets.ts). */
+  DATAFLOW_PRESET: z.string().default('batch'),
+  /** Per-field lever overrides on top of the preset. */
+  DATAFLOW_BATCH_ENABLED: flag.optional(),
+  DATAFLOW_BATCH_MAX_BATCH_SIZE: z.coerce.number().optional(),
+  DATAFLOW_BATCH_WAIT_TIME: z.coerce.number().optional(),
+  DATAFLOW_BATCH_RETRY_STRATEGY: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
 });
@@ -84,7 +92,24 @@ export function loadEnv(source: Record<string, string | undefined>): Env {
   if (env.NODE_ENV === 'production' && !env.CLERK_JWT_KEY) {
     throw new EnvError('CLERK_JWT_KEY is required when NODE_ENV=production');
   }
+  try {
+    leversFromEnv(env);
+  } catch (error) {
+    throw new EnvError((error as Error).message);
+  }
   return Object.freeze(env);
+}
+
+/** The lever configuration the environment asks for (preset + overrides), validated. */
+export function leversFromEnv(env: Env): ResolvedLevers {
+  return resolveLevers(env.DATAFLOW_PRESET, {
+    batch: {
+      enabled: env.DATAFLOW_BATCH_ENABLED,
+      maxBatchSize: env.DATAFLOW_BATCH_MAX_BATCH_SIZE,
+      waitTime: env.DATAFLOW_BATCH_WAIT_TIME,
+      retryStrategy: env.DATAFLOW_BATCH_RETRY_STRATEGY as 'immediate' | 'exponential' | undefined,
+    },
+  });
 }
 
 const SECRET_KEYS = new Set(['DATABASE_AUTH_TOKEN', 'CLERK_WEBHOOK_SIGNING_SECRET', 'REDIS_URL']);

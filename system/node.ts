@@ -10,7 +10,8 @@ import { openDatabase } from './db/client.ts';
 import type { Database } from './db/database.ts';
 import { directLoaders } from './db/loaders.ts';
 import { runMigrations } from './db/migrate.ts';
-import { describeEnv, type Env, EnvError, loadEnv } from './env.ts';
+import { describeEnv, type Env, EnvError, leversFromEnv, loadEnv } from './env.ts';
+import { batchedLoaders } from './levers/batch.ts';
 import { createUpgradeAuthorizer } from './realtime/authorize.ts';
 import { changeSource } from './realtime/change-source.ts';
 import { createHub, type Hub } from './realtime/hub.ts';
@@ -48,6 +49,8 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
   });
   if (env.DB_MIGRATE_ON_START) await runMigrations(database.db);
 
+  const levers = leversFromEnv(env);
+  const loaders = levers.batch.enabled ? batchedLoaders(levers.batch) : directLoaders;
   const sessions = createSessionVerifier({
     jwtKey,
     authorizedParties: env.CLERK_AUTHORIZED_PARTIES,
@@ -80,6 +83,7 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
   const app = createApp({
     database,
     sessions,
+    loaders,
     corsOrigins: env.CORS_ORIGINS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     headerLimitBytes: env.HEADER_LIMIT_BYTES,
@@ -104,7 +108,7 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
     maxFrameBytes: env.WS_MAX_FRAME_BYTES,
     authorize: createUpgradeAuthorizer({
       sessions,
-      loaders: directLoaders(database.db),
+      loaders: loaders(database.db),
       allowedOrigins: env.CORS_ORIGINS,
       hub,
     }),
@@ -119,7 +123,7 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
 
   const { port } = server.address() as AddressInfo;
   const url = `http://${env.HOST}:${port}`;
-  logger.info({ url, config: describeEnv(env) }, 'listening');
+  logger.info({ url, config: describeEnv(env), levers }, 'listening');
 
   let closing: Promise<void> | undefined;
   return {

@@ -1,0 +1,217 @@
+import DataLoader from 'dataloader';
+import type { Db } from '../db/database.ts';
+import { isTransientDbError } from '../db/errors.ts';
+import type { Loaders, LoadersFactory } from '../db/loaders.ts';
+import { getMembershipsByPairs, getOrgs, getUsers } from '../db/queries/batched.ts';
+import type { Membership, Organization, User } from '../db/schema.ts';
+
+/**
+ * The batching lever (the audit's `BatchConfig`): the loader-shaped lookups become
+ * DataLoader batches, one `IN (...)` query per batch, shared by every request in the
+ * process so that concurrent requests within `waitTime` share a query too.
+ * DataLoader's own cache is off: memoizing across requests would be a cache with no
+ * invalidation (that is the cache lever's job); within one request, repeated keys are
+ * deduplicated by a per-request memo.
+ */
+export interface BatchConfig {
+  enabled?: boolean;
+  /** Largest batch; bigger ones are split. @default 100 */
+  maxBatchSize?: number;
+  /** Milliseconds to collect keys before dispatch; 0 = the current tick only. @default 0 */
+  waitTime?: number;
+  /** How a failed batch dispatch is retried (transient errors only). @default 'exponential' */
+  retryStrategy?: 'immediate' | 'exponential';
+  /** Attempts per dispatch, the first included. @default 3 */
+  maxAttempts?: number;
+  /** First backoff step for 'exponential' (full jitter, capped at 32x). @default 10 */
+  baseDelayMs?: number;
+}
+
+export type ResolvedBatchConfig = Readonly<Required<BatchConfig>>;
+
+/** @default 100 */
+export const DEFAULT_MAX_BATCH_SIZE = 100;
+/** @default 0 (same tick) */
+export const DEFAULT_WAIT_TIME_MS = 0;
+/** @default 3 */
+export const DEFAULT_MAX_ATTEMPTS = 3;
+/** @default 10 */
+export const DEFAULT_BASE_DELAY_MS = 10;
+
+export function resolveBatchConfig(input: BatchConfig = {}): ResolvedBatchConfig {
+  const config = {
+    enabled: input.enabled ?? true,
+    maxBatchSize: input.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE,
+    waitTime: input.waitTime ?? DEFAULT_WAIT_TIME_MS,
+    retryStrategy: input.retryStrategy ?? 'exponential',
+    maxAttempts: input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    baseDelayMs: input.baseDelayMs ?? DEFAULT_BASE_DELAY_MS,
+  };
+  if (typeof config.enabled !== 'boolean') invalid('enabled', config.enabled, 'a boolean');
+  if (
+    !Number.isInteger(config.maxBatchSize) ||
+    config.maxBatchSize < 1 ||
+    config.maxBatchSize > 1000
+  ) {
+    invalid('maxBatchSize', config.maxBatchSize, 'an integer from 1 to 1000');
+  }
+  if (!Number.isFinite(config.waitTime) || config.waitTime < 0 || config.waitTime > 1000) {
+    invalid('waitTime', config.waitTime, 'milliseconds from 0 to 1000');
+  }
+  if (config.retryStrategy !== 'immediate' && config.retryStrategy !== 'exponential') {
+    invalid('retryStrategy', config.retryStrategy, "'immediate' or 'exponential'");
+  }
+  if (!Number.isInteger(config.maxAttempts) || config.maxAttempts < 1 || config.maxAttempts > 10) {
+    invalid('maxAttempts', config.maxAttempts, 'an integer from 1 to 10');
+  }
+  if (!Number.isFinite(config.baseDelayMs) || config.baseDelayMs < 0) {
+    invalid('baseDelayMs', config.baseDelayMs, 'a non-negative number of milliseconds');
+  }
+  return Object.freeze(config);
+}
+
+function invalid(option: string, value: unknown, expected: string): never {
+  throw new TypeError(`batch.${option} must be ${expected}; received ${JSON.stringify(value)}`);
+}
+
+/** Plain hook for telemetry: one call per dispatched batch. */
+export interface BatchEvent {
+  loader: 'user' | 'org' | 'membership';
+  size: number;
+  /** Time from the first key's arrival to dispatch. */
+  waitMs: number;
+  attempts: number;
+  ok: boolean;
+}
+
+export interface BatchHooks {
+  onBatch?: (event: BatchEvent) => void;
+  /** Injected for tests. */
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+/** A loaders factory backed by process-wide batches; one set of DataLoaders per database. */
+export function batchedLoaders(
+  config: ResolvedBatchConfig,
+  hooks: BatchHooks = {},
+): LoadersFactory {
+  const perDb = new WeakMap<Db, SharedLoaders>();
+  return (db) => {
+    let shared = perDb.get(db);
+    if (shared === undefined) {
+      shared = createSharedLoaders(db, config, hooks);
+      perDb.set(db, shared);
+    }
+    return perRequest(shared);
+  };
+}
+
+export interface KeyLoader<V> {
+  load(key: string): Promise<V | null>;
+}
+
+interface SharedLoaders {
+  user: KeyLoader<User>;
+  org: KeyLoader<Organization>;
+  membership: KeyLoader<Membership>;
+}
+
+const PAIR = '\u0000';
+
+function createSharedLoaders(
+  db: Db,
+  config: ResolvedBatchConfig,
+  hooks: BatchHooks,
+): SharedLoaders {
+  const dispatcher = <V>(
+    loader: BatchEvent['loader'],
+    load: (keys: readonly string[]) => Promise<Map<string, V>>,
+  ) => createKeyLoader(loader, load, config, hooks);
+  const user = dispatcher(
+    'user',
+    async (ids) => new Map((await getUsers(db, ids)).map((u) => [u.id, u])),
+  );
+  const org = dispatcher(
+    'org',
+    async (ids) => new Map((await getOrgs(db, ids)).map((o) => [o.id, o])),
+  );
+  const membership = dispatcher('membership', async (keys) => {
+    const pairs = keys.map((key) => key.split(PAIR) as [string, string]);
+    const rows = await getMembershipsByPairs(db, pairs);
+    return new Map(rows.map((m) => [`${m.orgId}${PAIR}${m.userId}`, m]));
+  });
+  return { user, org, membership };
+}
+
+/** Per-request view: repeated keys within one request share one promise. */
+function perRequest(shared: SharedLoaders): Loaders {
+  const memo = new Map<string, Promise<unknown>>();
+  const once = <T>(key: string, load: () => Promise<T>): Promise<T> => {
+    let promise = memo.get(key) as Promise<T> | undefined;
+    if (promise === undefined) {
+      promise = load();
+      memo.set(key, promise);
+    }
+    return promise;
+  };
+  return {
+    user: (id) => once(`u${PAIR}${id}`, () => shared.user.load(id)),
+    org: (id) => once(`o${PAIR}${id}`, () => shared.org.load(id)),
+    membership: (orgId, userId) =>
+      once(`m${PAIR}${orgId}${PAIR}${userId}`, () =>
+        shared.membership.load(`${orgId}${PAIR}${userId}`),
+      ),
+  };
+}
+
+/**
+ * One batched lookup: a DataLoader over `load` (keys -> found rows by key; a missing key
+ * is a per-key `null`), with timing, hooks and the retry strategy. Exported for tests.
+ */
+export function createKeyLoader<V>(
+  loader: BatchEvent['loader'],
+  load: (keys: readonly string[]) => Promise<Map<string, V>>,
+  config: ResolvedBatchConfig,
+  hooks: BatchHooks = {},
+): KeyLoader<V> {
+  const sleep = hooks.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const random = hooks.random ?? Math.random;
+  const options = {
+    cache: false,
+    maxBatchSize: config.maxBatchSize,
+    ...(config.waitTime > 0
+      ? { batchScheduleFn: (dispatch: () => void) => void setTimeout(dispatch, config.waitTime) }
+      : {}),
+  };
+  let firstKeyAt: number | null = null;
+  const batchFn = async (keys: readonly string[]): Promise<Array<V | null>> => {
+    const waitMs = firstKeyAt === null ? 0 : performance.now() - firstKeyAt;
+    firstKeyAt = null;
+    let attempts = 0;
+    for (;;) {
+      attempts += 1;
+      try {
+        const found = await load(keys);
+        hooks.onBatch?.({ loader, size: keys.length, waitMs, attempts, ok: true });
+        return keys.map((key) => found.get(key) ?? null);
+      } catch (error) {
+        if (attempts >= config.maxAttempts || !isTransientDbError(error)) {
+          hooks.onBatch?.({ loader, size: keys.length, waitMs, attempts, ok: false });
+          throw error; // DataLoader rejects every waiter of the batch
+        }
+        if (config.retryStrategy === 'exponential') {
+          const cap = config.baseDelayMs * 2 ** Math.min(attempts - 1, 5);
+          await sleep(Math.floor(random() * cap)); // full jitter
+        }
+      }
+    }
+  };
+  const dataLoader = new DataLoader<string, V | null>(batchFn, options);
+  return {
+    load(key) {
+      firstKeyAt ??= performance.now(); // when this batch started collecting
+      return dataLoader.load(key);
+    },
+  };
+}
