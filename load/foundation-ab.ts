@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { readDevKeys } from '../fixtures/auth/keys.ts';
 import { mintSessionToken } from '../fixtures/auth/token.ts';
 import { generateFixture, largestOrg } from '../fixtures/seed/generate.ts';
-import { loadFixture } from '../fixtures/seed/load.ts';
+import { isEmpty, loadFixture } from '../fixtures/seed/load.ts';
 import { createApp } from '../system/api/app.ts';
 import { createSessionVerifier } from '../system/auth/verifier.ts';
 import { openDatabase } from '../system/db/client.ts';
@@ -44,10 +43,10 @@ function positiveInt(name: string, raw: string | undefined): number {
 const DB_URL = 'file:.data/bench.db';
 const fixture = generateFixture('bench');
 const { org, admin } = largestOrg(fixture);
-if (!existsSync('.data/bench.db')) {
+{
   const database = await openDatabase({ url: DB_URL });
-  await runMigrations(database.db);
-  await loadFixture(database, fixture);
+  await runMigrations(database.db); // an older bench DB gets new tables too
+  if (await isEmpty(database)) await loadFixture(database, fixture);
   database.close();
 }
 const keys = readDevKeys(DEV_KEYS_DIR);

@@ -1,0 +1,110 @@
+import { parseArgs } from 'node:util';
+import { readDevKeys } from '../fixtures/auth/keys.ts';
+import { mintSessionToken } from '../fixtures/auth/token.ts';
+import { generateFixture, largestOrg } from '../fixtures/seed/generate.ts';
+import { isEmpty, loadFixture } from '../fixtures/seed/load.ts';
+import { openDatabase } from '../system/db/client.ts';
+import { runMigrations } from '../system/db/migrate.ts';
+import { PRESET_NAMES } from '../system/levers/presets.ts';
+import { DEV_KEYS_DIR } from '../system/node.ts';
+import { type Measurement, measure } from './measure.ts';
+import { type ServerProcess, startServerProcess } from './servers.ts';
+
+/**
+ * Members page (limit 50, bench seed) per lever preset, A/B interleaved in one run:
+ * req/s, p50/p99, and DB round trips per request read from a server-side counter.
+ *
+ *   npx tsx load/preset-ab.ts [--db file|sqld] [--rounds 3] [--duration 5] [--connections 16]
+ */
+const { values } = parseArgs({
+  options: {
+    db: { type: 'string', default: 'file' },
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '16' },
+  },
+  strict: true,
+});
+const positive = (name: string, raw: string | undefined) => {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) {
+    console.error(`preset-ab: --${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return n;
+};
+if (values.db !== 'file' && values.db !== 'sqld') {
+  console.error(`preset-ab: --db must be file or sqld, got ${JSON.stringify(values.db)}`);
+  process.exit(2);
+}
+const rounds = positive('rounds', values.rounds);
+const durationSec = positive('duration', values.duration);
+const connections = positive('connections', values.connections);
+
+const fixture = generateFixture('bench');
+const { org, admin } = largestOrg(fixture);
+const keys = readDevKeys(DEV_KEYS_DIR);
+let dbUrl = 'file:.data/bench.db';
+let sqld: { stop(): Promise<void> } | undefined;
+if (values.db === 'sqld') {
+  const { startSqld } = await import('../test/support/sqld.ts');
+  const server = await startSqld();
+  sqld = server;
+  dbUrl = server.url;
+}
+{
+  const database = await openDatabase({ url: dbUrl });
+  await runMigrations(database.db); // an older bench DB gets new tables too
+  if (await isEmpty(database)) await loadFixture(database, fixture);
+  database.close();
+}
+const token = await mintSessionToken({
+  privateKeyPem: keys.privateKey,
+  userId: admin.id,
+  orgId: org.id,
+  role: 'admin',
+});
+const path = `/api/orgs/${org.id}/members?limit=50`;
+const headers = { authorization: `Bearer ${token}` };
+
+const servers = new Map<string, ServerProcess>();
+try {
+  for (const preset of PRESET_NAMES) {
+    servers.set(
+      preset,
+      await startServerProcess({
+        DATABASE_URL: dbUrl,
+        CLERK_JWT_KEY: keys.publicKey,
+        DB_MIGRATE_ON_START: 'false',
+        DATAFLOW_PRESET: preset,
+      }),
+    );
+  }
+  const results = new Map<string, Measurement[]>();
+  for (let round = 1; round <= rounds; round++) {
+    for (const [preset, server] of servers) {
+      const m = await measure({ url: server.url + path, headers, connections, durationSec });
+      results.set(preset, [...(results.get(preset) ?? []), m]);
+      console.error(`round ${round}/${rounds} ${preset}: ${Math.round(m.rps)} req/s`);
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const base = median(results.get('baseline')!.map((m) => m.rps));
+  console.log(
+    `\nmembers limit=50, ${values.db} DB, bench seed, ${rounds} interleaved rounds x ${durationSec}s, ${connections} connections`,
+  );
+  console.log(
+    '| preset | req/s (median) | vs baseline | p50 ms | p99 ms | requests | errors + non-2xx |',
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const [preset, ms] of results) {
+    const rps = median(ms.map((m) => m.rps));
+    console.log(
+      `| ${preset} | ${Math.round(rps)} | ${(rps / base).toFixed(2)}x | ${median(ms.map((m) => m.p50Ms))} | ` +
+        `${median(ms.map((m) => m.p99Ms))} | ${ms.reduce((a, m) => a + m.requests, 0)} | ${ms.reduce((a, m) => a + m.errors + m.non2xx, 0)} |`,
+    );
+  }
+} finally {
+  await Promise.all([...servers.values()].map((s) => s.stop()));
+  await sqld?.stop();
+}
