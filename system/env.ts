@@ -56,13 +56,16 @@ export const envSchema = z.object({
   WS_SEND_HIGH_WATER_BYTES: positiveInt.default(1024 * 1024),
   WS_MAX_FRAME_BYTES: positiveInt.default(16 * 1024),
   WS_MAX_REPLAY: positiveInt.default(1000),
-  /** Lever preset: baseline | batch (see system/levers/presets.ts). */
+  /** Lever preset (see system/levers/presets.ts). */
   DATAFLOW_PRESET: z.string().default('batch'),
   /** Per-field lever overrides on top of the preset. */
   DATAFLOW_BATCH_ENABLED: flag.optional(),
   DATAFLOW_BATCH_MAX_BATCH_SIZE: z.coerce.number().optional(),
   DATAFLOW_BATCH_WAIT_TIME: z.coerce.number().optional(),
   DATAFLOW_BATCH_RETRY_STRATEGY: z.string().optional(),
+  DATAFLOW_COALESCE_ENABLED: flag.optional(),
+  DATAFLOW_COALESCE_WINDOW: z.coerce.number().optional(),
+  DATAFLOW_COALESCE_MAX_REQUESTS: z.coerce.number().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
 });
@@ -108,6 +111,11 @@ export function leversFromEnv(env: Env): ResolvedLevers {
       maxBatchSize: env.DATAFLOW_BATCH_MAX_BATCH_SIZE,
       waitTime: env.DATAFLOW_BATCH_WAIT_TIME,
       retryStrategy: env.DATAFLOW_BATCH_RETRY_STRATEGY as 'immediate' | 'exponential' | undefined,
+    },
+    coalesce: {
+      enabled: env.DATAFLOW_COALESCE_ENABLED,
+      window: env.DATAFLOW_COALESCE_WINDOW,
+      maxRequests: env.DATAFLOW_COALESCE_MAX_REQUESTS,
     },
   });
 }

@@ -84,6 +84,7 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
     database,
     sessions,
     loaders,
+    coalesce: levers.coalesce,
     corsOrigins: env.CORS_ORIGINS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     headerLimitBytes: env.HEADER_LIMIT_BYTES,

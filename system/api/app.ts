@@ -6,6 +6,7 @@ import type { SessionVerifier } from '../auth/verifier.ts';
 import type { Database } from '../db/database.ts';
 import { directLoaders, type LoadersFactory } from '../db/loaders.ts';
 import { migrationsApplied } from '../db/readiness.ts';
+import { type CoalesceEvent, coalesce, type ResolvedCoalesceConfig } from '../levers/coalesce.ts';
 import { type WebhookRouteOptions, webhookRoutes } from '../sync/webhook-route.ts';
 import type { AppEnv } from './context.ts';
 import { createErrorHandler, notFound } from './errors.ts';
@@ -36,6 +37,10 @@ export interface AppOptions {
   /** @default 8192 */
   headerLimitBytes?: number;
   logger?: AppLogger;
+  /** The coalescing lever (off when absent). */
+  coalesce?: ResolvedCoalesceConfig;
+  /** Telemetry hook of the coalescing lever. */
+  onCoalesce?: (event: CoalesceEvent) => void;
   /** Clerk webhook intake at `POST /webhooks/clerk`; not mounted when absent. */
   webhooks?: Omit<WebhookRouteOptions, 'database' | 'onCommitted'>;
   /** Called after every commit that appended to the change log (wakes the publisher). */
@@ -81,6 +86,10 @@ export function createApp(options: AppOptions) {
     c.set('loaders', makeLoaders(db));
     await next();
   });
+  // after the session (the key's scope), before the membership check (shared by followers)
+  if (options.coalesce?.enabled) {
+    app.use('/api/*', coalesce(options.coalesce, { onCoalesce: options.onCoalesce }));
+  }
   app.use('/api/orgs/:orgId', requireOrgMember());
   app.use('/api/orgs/:orgId/*', requireOrgMember());
   app.route('/api/me', meRoutes(db));

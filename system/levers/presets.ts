@@ -1,4 +1,9 @@
 import { type BatchConfig, type ResolvedBatchConfig, resolveBatchConfig } from './batch.ts';
+import {
+  type CoalesceConfig,
+  type ResolvedCoalesceConfig,
+  resolveCoalesceConfig,
+} from './coalesce.ts';
 
 /**
  * Named combinations of lever configs, shared by the app (`DATAFLOW_PRESET`), the
@@ -8,18 +13,33 @@ import { type BatchConfig, type ResolvedBatchConfig, resolveBatchConfig } from '
  */
 export interface LeversConfig {
   batch: BatchConfig;
+  coalesce: CoalesceConfig;
 }
 
 export interface ResolvedLevers {
   preset: PresetName;
   batch: ResolvedBatchConfig;
+  coalesce: ResolvedCoalesceConfig;
 }
 
 export const PRESETS = {
   /** Everything off: N+1 loader queries, the audit's "multiple round trips". */
-  baseline: { batch: { enabled: false } },
+  baseline: { batch: { enabled: false }, coalesce: { enabled: false } },
   /** Loader lookups batched into `IN (...)` queries, same tick. */
-  batch: { batch: { enabled: true, waitTime: 0, maxBatchSize: 100, retryStrategy: 'exponential' } },
+  batch: {
+    batch: { enabled: true, waitTime: 0, maxBatchSize: 100, retryStrategy: 'exponential' },
+    coalesce: { enabled: false },
+  },
+  /** Identical in-flight reads (same caller, same request) share one execution. */
+  coalesce: {
+    batch: { enabled: false },
+    coalesce: { enabled: true, window: 0, maxRequests: 1000 },
+  },
+  /** Both levers that exist so far. */
+  'batch-coalesce': {
+    batch: { enabled: true, waitTime: 0, maxBatchSize: 100, retryStrategy: 'exponential' },
+    coalesce: { enabled: true, window: 0, maxRequests: 1000 },
+  },
 } as const satisfies Record<string, LeversConfig>;
 
 export type PresetName = keyof typeof PRESETS;
@@ -44,6 +64,7 @@ export function resolveLevers(
   return {
     preset,
     batch: resolveBatchConfig({ ...base.batch, ...definedOnly(overrides.batch ?? {}) }),
+    coalesce: resolveCoalesceConfig({ ...base.coalesce, ...definedOnly(overrides.coalesce ?? {}) }),
   };
 }
 

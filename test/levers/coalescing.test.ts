@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchedLoaders } from '../../system/levers/batch.ts';
+import { resolveLevers } from '../../system/levers/presets.ts';
+import { BACKENDS, startTestApp, type TestContext } from '../support/harness.ts';
+import { type Cast, castFrom } from '../support/people.ts';
+
+// The coalescing lever through the real app and database.
+describe.each(BACKENDS)('coalescing lever on %s', (backend) => {
+  let coalesced: TestContext;
+  let both: TestContext;
+  let cast: Cast;
+
+  beforeAll(async () => {
+    // An embedded database answers the leader before the other 199 requests are past
+    // authentication (an async digest each), so the burst is held together by a window.
+    const window = { coalesce: { window: 2000 } };
+    coalesced = await startTestApp(backend, {
+      coalesce: resolveLevers('coalesce', window).coalesce,
+    });
+    const levers = resolveLevers('batch-coalesce', window);
+    both = await startTestApp(backend, {
+      coalesce: levers.coalesce,
+      loaders: batchedLoaders(levers.batch),
+    });
+    cast = castFrom(coalesced.fixture);
+  });
+  afterAll(async () => {
+    await coalesced?.close();
+    await both?.close();
+  });
+
+  const burst = async (t: TestContext, n: number) => {
+    const token = await t.token({ userId: cast.adminA.id, orgId: cast.orgA.id, role: 'admin' });
+    await t.call('/api/me', { token }); // token verified and cached: the burst measures the read
+    const before = t.database.stats().roundTrips;
+    const responses = await Promise.all(
+      Array.from({ length: n }, () =>
+        t.call(`/api/orgs/${cast.orgA.id}/members?limit=50`, { token }),
+      ),
+    );
+    const bodies = new Set(await Promise.all(responses.map((r) => r.text())));
+    return {
+      statuses: new Set(responses.map((r) => r.status)),
+      bodies,
+      roundTrips: t.database.stats().roundTrips - before,
+    };
+  };
+
+  it('a cold burst of 200 identical requests runs once (52 round trips instead of 10,400)', async () => {
+    const { statuses, bodies, roundTrips } = await burst(coalesced, 200);
+    expect(statuses).toEqual(new Set([200]));
+    expect(bodies.size).toBe(1);
+    expect(roundTrips).toBe(52);
+  });
+
+  it('with batching too, the burst costs 3 round trips', async () => {
+    const { statuses, roundTrips } = await burst(both, 200);
+    expect(statuses).toEqual(new Set([200]));
+    expect(roundTrips).toBe(3);
+  });
+
+  it('two orgs and two users on identical paths, concurrently, never see each other’s data', async () => {
+    const tokens = await Promise.all([
+      coalesced.token({ userId: cast.adminA.id, orgId: cast.orgA.id, role: 'admin' }),
+      coalesced.token({ userId: cast.memberA.id, orgId: cast.orgA.id }),
+      coalesced.token({ userId: cast.strangerB.id, orgId: cast.orgB.id }),
+    ]);
+    const me = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => coalesced.call('/api/me', { token: tokens[i % 3] })),
+    );
+    const ids = await Promise.all(me.map(async (r) => (await r.json()).userId));
+    expect(ids).toEqual(
+      Array.from(
+        { length: 30 },
+        (_, i) => [cast.adminA.id, cast.memberA.id, cast.strangerB.id][i % 3],
+      ),
+    );
+    // same org path, different members: the role in the answer is each caller's own
+    const org = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        coalesced.call(`/api/orgs/${cast.orgA.id}`, { token: tokens[i % 2] }),
+      ),
+    );
+    const roles = await Promise.all(org.map(async (r) => (await r.json()).role));
+    expect(roles).toEqual(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? 'admin' : 'member')));
+    // org B's path with org A's token stays a 404 even while B's member reads it
+    const mixed = await Promise.all([
+      coalesced.call(`/api/orgs/${cast.orgB.id}/members`, { token: tokens[2] }),
+      coalesced.call(`/api/orgs/${cast.orgB.id}/members`, { token: tokens[0] }),
+    ]);
+    expect(mixed.map((r) => r.status)).toEqual([200, 404]);
+  });
+});
