@@ -1,16 +1,11 @@
 import { parseArgs } from 'node:util';
-import { readDevKeys } from '../fixtures/auth/keys.ts';
-import { mintSessionToken } from '../fixtures/auth/token.ts';
-import { generateFixture, largestOrg } from '../fixtures/seed/generate.ts';
-import { isEmpty, loadFixture } from '../fixtures/seed/load.ts';
 import { createApp } from '../system/api/app.ts';
 import { createSessionVerifier } from '../system/auth/verifier.ts';
 import { openDatabase } from '../system/db/client.ts';
 import { directLoaders } from '../system/db/loaders.ts';
-import { runMigrations } from '../system/db/migrate.ts';
 import { batchedLoaders } from '../system/levers/batch.ts';
 import { PRESET_NAMES, resolveLevers } from '../system/levers/presets.ts';
-import { DEV_KEYS_DIR } from '../system/node.ts';
+import { BENCH_DB_URL, benchSetup } from './bench-setup.ts';
 
 /**
  * A cold burst: N identical members requests (limit 50, bench seed) fired at once at
@@ -38,26 +33,16 @@ if (
   console.error('burst: --db file|sqld, --requests a positive integer, --window milliseconds >= 0');
   process.exit(2);
 }
-const fixture = generateFixture('bench');
-const { org, admin } = largestOrg(fixture);
-const keys = readDevKeys(DEV_KEYS_DIR);
-let url = 'file:.data/bench.db';
+let url = BENCH_DB_URL;
 let sqld: { url: string; stop(): Promise<void> } | undefined;
 if (values.db === 'sqld') {
   sqld = await (await import('../test/support/sqld.ts')).startSqld();
   url = sqld.url;
 }
+const { keys, token, membersPath: path } = await benchSetup(url);
 const database = await openDatabase({ url });
-await runMigrations(database.db);
-if (await isEmpty(database)) await loadFixture(database, fixture);
-const token = await mintSessionToken({
-  privateKeyPem: keys.privateKey,
-  userId: admin.id,
-  orgId: org.id,
-});
-const path = `/api/orgs/${org.id}/members?limit=50`;
 console.log(
-  `cold burst of ${requests} identical ${path.replace(org.id, ':orgId')} on ${values.db}, coalesce window ${window} ms`,
+  `cold burst of ${requests} identical ${path.replace(/org_\w+/, ':orgId')} on ${values.db}, coalesce window ${window} ms`,
 );
 console.log('| preset | DB round trips | per request | statuses |');
 console.log('| --- | ---: | ---: | --- |');

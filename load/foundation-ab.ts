@@ -1,13 +1,8 @@
 import { parseArgs } from 'node:util';
-import { readDevKeys } from '../fixtures/auth/keys.ts';
-import { mintSessionToken } from '../fixtures/auth/token.ts';
-import { generateFixture, largestOrg } from '../fixtures/seed/generate.ts';
-import { isEmpty, loadFixture } from '../fixtures/seed/load.ts';
 import { createApp } from '../system/api/app.ts';
 import { createSessionVerifier } from '../system/auth/verifier.ts';
 import { openDatabase } from '../system/db/client.ts';
-import { runMigrations } from '../system/db/migrate.ts';
-import { DEV_KEYS_DIR } from '../system/node.ts';
+import { BENCH_DB_URL, benchSetup } from './bench-setup.ts';
 import { type Measurement, measure } from './measure.ts';
 import { startServerProcess } from './servers.ts';
 
@@ -40,25 +35,8 @@ function positiveInt(name: string, raw: string | undefined): number {
   return n;
 }
 
-const DB_URL = 'file:.data/bench.db';
-const fixture = generateFixture('bench');
-const { org, admin } = largestOrg(fixture);
-{
-  const database = await openDatabase({ url: DB_URL });
-  await runMigrations(database.db); // an older bench DB gets new tables too
-  if (await isEmpty(database)) await loadFixture(database, fixture);
-  database.close();
-}
-const keys = readDevKeys(DEV_KEYS_DIR);
-const token = await mintSessionToken({
-  privateKeyPem: keys.privateKey,
-  userId: admin.id,
-  orgId: org.id,
-  role: 'admin',
-  ttlSeconds: 3600,
-});
-const membersPath = `/api/orgs/${org.id}/members?limit=50`;
-const auth = { authorization: `Bearer ${token}` };
+const DB_URL = BENCH_DB_URL;
+const { keys, membersPath, auth } = await benchSetup(DB_URL);
 
 // Round trips per members request, counted by the DB layer in-process.
 const counted = await openDatabase({ url: DB_URL });

@@ -1,12 +1,6 @@
 import { parseArgs } from 'node:util';
-import { readDevKeys } from '../fixtures/auth/keys.ts';
-import { mintSessionToken } from '../fixtures/auth/token.ts';
-import { generateFixture, largestOrg } from '../fixtures/seed/generate.ts';
-import { isEmpty, loadFixture } from '../fixtures/seed/load.ts';
-import { openDatabase } from '../system/db/client.ts';
-import { runMigrations } from '../system/db/migrate.ts';
 import { PRESET_NAMES } from '../system/levers/presets.ts';
-import { DEV_KEYS_DIR } from '../system/node.ts';
+import { BENCH_DB_URL, benchSetup } from './bench-setup.ts';
 import { type Measurement, measure } from './measure.ts';
 import { type ServerProcess, startServerProcess } from './servers.ts';
 
@@ -41,10 +35,7 @@ const rounds = positive('rounds', values.rounds);
 const durationSec = positive('duration', values.duration);
 const connections = positive('connections', values.connections);
 
-const fixture = generateFixture('bench');
-const { org, admin } = largestOrg(fixture);
-const keys = readDevKeys(DEV_KEYS_DIR);
-let dbUrl = 'file:.data/bench.db';
+let dbUrl = BENCH_DB_URL;
 let sqld: { stop(): Promise<void> } | undefined;
 if (values.db === 'sqld') {
   const { startSqld } = await import('../test/support/sqld.ts');
@@ -52,20 +43,7 @@ if (values.db === 'sqld') {
   sqld = server;
   dbUrl = server.url;
 }
-{
-  const database = await openDatabase({ url: dbUrl });
-  await runMigrations(database.db); // an older bench DB gets new tables too
-  if (await isEmpty(database)) await loadFixture(database, fixture);
-  database.close();
-}
-const token = await mintSessionToken({
-  privateKeyPem: keys.privateKey,
-  userId: admin.id,
-  orgId: org.id,
-  role: 'admin',
-});
-const path = `/api/orgs/${org.id}/members?limit=50`;
-const headers = { authorization: `Bearer ${token}` };
+const { keys, membersPath: path, auth: headers } = await benchSetup(dbUrl);
 
 const servers = new Map<string, ServerProcess>();
 try {

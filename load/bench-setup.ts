@@ -1,0 +1,40 @@
+import { readDevKeys } from '../fixtures/auth/keys.ts';
+import { mintSessionToken } from '../fixtures/auth/token.ts';
+import { type Fixture, generateFixture, largestOrg } from '../fixtures/seed/generate.ts';
+import { isEmpty, loadFixture } from '../fixtures/seed/load.ts';
+import { openDatabase } from '../system/db/client.ts';
+import { runMigrations } from '../system/db/migrate.ts';
+import { DEV_KEYS_DIR } from '../system/node.ts';
+
+/** The embedded database the measurement scripts share (the `bench` seed). */
+export const BENCH_DB_URL = 'file:.data/bench.db';
+
+/**
+ * What every measurement script needs: the bench fixture in the database at `url`
+ * (migrated, seeded when empty), the dev keys, and a session token for an admin of the
+ * largest org, whose members page is the audit's N+1 example.
+ */
+export async function benchSetup(url: string = BENCH_DB_URL) {
+  const fixture: Fixture = generateFixture('bench');
+  const database = await openDatabase({ url });
+  await runMigrations(database.db); // an older bench DB gets new tables too
+  if (await isEmpty(database)) await loadFixture(database, fixture);
+  database.close();
+  const keys = readDevKeys(DEV_KEYS_DIR);
+  const { org, admin } = largestOrg(fixture);
+  const token = await mintSessionToken({
+    privateKeyPem: keys.privateKey,
+    userId: admin.id,
+    orgId: org.id,
+    role: 'admin',
+  });
+  return {
+    fixture,
+    keys,
+    org,
+    admin,
+    token,
+    membersPath: `/api/orgs/${org.id}/members?limit=50`,
+    auth: { authorization: `Bearer ${token}` },
+  };
+}
