@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { CacheConfig } from './levers/cache.ts';
 import { type ResolvedLevers, resolveLevers } from './levers/presets.ts';
 
 /**
@@ -57,7 +58,7 @@ export const envSchema = z.object({
   WS_MAX_FRAME_BYTES: positiveInt.default(16 * 1024),
   WS_MAX_REPLAY: positiveInt.default(1000),
   /** Lever preset (see system/levers/presets.ts). */
-  DATAFLOW_PRESET: z.string().default('batch'),
+  DATAFLOW_PRESET: z.string().default('recommended'),
   /** Per-field lever overrides on top of the preset. */
   DATAFLOW_BATCH_ENABLED: flag.optional(),
   DATAFLOW_BATCH_MAX_BATCH_SIZE: z.coerce.number().optional(),
@@ -66,6 +67,10 @@ export const envSchema = z.object({
   DATAFLOW_COALESCE_ENABLED: flag.optional(),
   DATAFLOW_COALESCE_WINDOW: z.coerce.number().optional(),
   DATAFLOW_COALESCE_MAX_REQUESTS: z.coerce.number().optional(),
+  DATAFLOW_CACHE_ENABLED: flag.optional(),
+  DATAFLOW_CACHE_LEVEL: z.string().optional(),
+  DATAFLOW_CACHE_TTL: z.coerce.number().optional(),
+  DATAFLOW_CACHE_INVALIDATION: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
 });
@@ -95,10 +100,16 @@ export function loadEnv(source: Record<string, string | undefined>): Env {
   if (env.NODE_ENV === 'production' && !env.CLERK_JWT_KEY) {
     throw new EnvError('CLERK_JWT_KEY is required when NODE_ENV=production');
   }
+  let levers: ResolvedLevers;
   try {
-    leversFromEnv(env);
+    levers = leversFromEnv(env);
   } catch (error) {
     throw new EnvError((error as Error).message);
+  }
+  if (levers.cache.enabled && levers.cache.level === 'distributed' && !env.REDIS_URL) {
+    throw new EnvError(
+      `DATAFLOW_PRESET=${levers.preset} uses the distributed cache, which needs REDIS_URL`,
+    );
   }
   return Object.freeze(env);
 }
@@ -116,6 +127,12 @@ export function leversFromEnv(env: Env): ResolvedLevers {
       enabled: env.DATAFLOW_COALESCE_ENABLED,
       window: env.DATAFLOW_COALESCE_WINDOW,
       maxRequests: env.DATAFLOW_COALESCE_MAX_REQUESTS,
+    },
+    cache: {
+      enabled: env.DATAFLOW_CACHE_ENABLED,
+      level: env.DATAFLOW_CACHE_LEVEL as CacheConfig['level'],
+      ttl: env.DATAFLOW_CACHE_TTL,
+      invalidation: env.DATAFLOW_CACHE_INVALIDATION as CacheConfig['invalidation'],
     },
   });
 }

@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createApp } from './api/app.ts';
 import { createSessionVerifier } from './auth/verifier.ts';
@@ -12,6 +13,9 @@ import { directLoaders } from './db/loaders.ts';
 import { runMigrations } from './db/migrate.ts';
 import { describeEnv, type Env, EnvError, leversFromEnv, loadEnv } from './env.ts';
 import { batchedLoaders } from './levers/batch.ts';
+import { createResponseCache } from './levers/cache.ts';
+import { redisStore } from './levers/cache-redis.ts';
+import { memoryStore } from './levers/cache-store.ts';
 import { createUpgradeAuthorizer } from './realtime/authorize.ts';
 import { changeSource } from './realtime/change-source.ts';
 import { createHub, type Hub } from './realtime/hub.ts';
@@ -67,9 +71,25 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
     maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
     onError: logError('realtime hub error'),
   });
+  const cacheRedis =
+    levers.cache.enabled && levers.cache.level === 'distributed' && env.REDIS_URL
+      ? new Redis(env.REDIS_URL, {
+          commandTimeout: 200,
+          maxRetriesPerRequest: 1,
+          enableOfflineQueue: false,
+        })
+      : undefined;
+  cacheRedis?.on('error', logError('redis cache error'));
+  const responses =
+    levers.cache.enabled && levers.cache.level !== 'edge'
+      ? createResponseCache(levers.cache, cacheRedis ? redisStore(cacheRedis) : memoryStore(), {
+          onStoreError: logError('cache store unavailable; reading from the database'),
+        })
+      : undefined;
   const publisher = createChangePublisher({
     database,
-    invalidate: () => {}, // the cache lever plugs in here
+    // commit -> invalidate -> push: a client refetching after a push never reads stale
+    invalidate: (rows) => responses?.invalidate(rows),
     deliver: (rows) => hub.broadcast(rows),
     pollIntervalMs: env.CHANGE_POLL_MS,
     onError: logError('change publisher failed; retrying on the next poke'),
@@ -85,11 +105,15 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
     sessions,
     loaders,
     coalesce: levers.coalesce,
+    cache: { config: levers.cache, responses },
     corsOrigins: env.CORS_ORIGINS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     headerLimitBytes: env.HEADER_LIMIT_BYTES,
     logger,
-    onCommitted: () => notifier.notify(),
+    onCommitted: () => {
+      notifier.notify();
+      return publisher.drain();
+    },
     webhooks: webhookSecrets
       ? {
           verify: createWebhookVerifier(webhookSecrets),
@@ -148,6 +172,7 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
         server.close(() => {
           clearTimeout(force);
           void notifier.close();
+          cacheRedis?.disconnect();
           database.close();
           logger.info({}, 'stopped');
           resolve();

@@ -6,6 +6,12 @@ import type { SessionVerifier } from '../auth/verifier.ts';
 import type { Database } from '../db/database.ts';
 import { directLoaders, type LoadersFactory } from '../db/loaders.ts';
 import { migrationsApplied } from '../db/readiness.ts';
+import {
+  httpValidators,
+  type ResolvedCacheConfig,
+  type ResponseCache,
+  taggingLoaders,
+} from '../levers/cache.ts';
 import { type CoalesceEvent, coalesce, type ResolvedCoalesceConfig } from '../levers/coalesce.ts';
 import { type WebhookRouteOptions, webhookRoutes } from '../sync/webhook-route.ts';
 import type { AppEnv } from './context.ts';
@@ -41,10 +47,15 @@ export interface AppOptions {
   coalesce?: ResolvedCoalesceConfig;
   /** Telemetry hook of the coalescing lever. */
   onCoalesce?: (event: CoalesceEvent) => void;
+  /** The caching lever: a response cache (memory / distributed), or HTTP validators (edge). */
+  cache?: { config: ResolvedCacheConfig; responses?: ResponseCache };
   /** Clerk webhook intake at `POST /webhooks/clerk`; not mounted when absent. */
   webhooks?: Omit<WebhookRouteOptions, 'database' | 'onCommitted'>;
-  /** Called after every commit that appended to the change log (wakes the publisher). */
-  onCommitted?: () => void;
+  /**
+   * Called after every commit that appended to the change log; the write answers only
+   * once it resolves, so caches are invalidated before the caller can read again.
+   */
+  onCommitted?: () => void | Promise<void>;
   /** Injected clock for writes (epoch ms). @default Date.now */
   now?: () => number;
 }
@@ -82,16 +93,20 @@ export function createApp(options: AppOptions) {
   }
 
   app.use('/api/*', bodyLimit(options.bodyLimitBytes ?? 64 * 1024));
+  const cache = options.cache?.config.enabled ? options.cache : undefined;
+  const tagging = cache?.responses ? taggingLoaders(makeLoaders) : undefined;
   app.use('/api/*', requireSession(sessions), requireJsonBody(), async (c, next) => {
-    c.set('loaders', makeLoaders(db));
+    c.set('loaders', tagging ? tagging(db, () => c.get('cacheTags')) : makeLoaders(db));
     await next();
   });
+  if (cache?.config.level === 'edge') app.use('/api/*', httpValidators(cache.config));
   // after the session (the key's scope), before the membership check (shared by followers)
   if (options.coalesce?.enabled) {
     app.use('/api/*', coalesce(options.coalesce, { onCoalesce: options.onCoalesce }));
   }
-  app.use('/api/orgs/:orgId', requireOrgMember());
+  // `/api/orgs/:orgId/*` also matches `/api/orgs/:orgId` itself: register once
   app.use('/api/orgs/:orgId/*', requireOrgMember());
+  if (cache?.responses) app.use('/api/orgs/:orgId/*', cache.responses.middleware);
   app.route('/api/me', meRoutes(db));
   app.route('/api/users', userRoutes(db));
   app.route('/api/orgs/:orgId', orgRoutes(db));

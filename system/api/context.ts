@@ -12,5 +12,7 @@ export interface AppEnv {
     loaders: Loaders;
     /** The caller's live membership in the org of the path (set by `requireOrgMember`). */
     member: Membership;
+    /** Tags of the rows read while building a cacheable response (set by the cache lever). */
+    cacheTags: Set<string> | undefined;
   };
 }

@@ -36,7 +36,7 @@ describe('resolveBatchConfig', () => {
     expect(resolveLevers('baseline').batch.enabled).toBe(false);
     expect(resolveLevers('batch', { batch: { waitTime: 5 } }).batch.waitTime).toBe(5);
     expect(() => resolveLevers('turbo')).toThrow(
-      'unknown preset "turbo"; expected one of baseline, batch, coalesce, batch-coalesce',
+      'unknown preset "turbo"; expected one of baseline, batch, coalesce, cache-memory, cache-redis, recommended',
     );
   });
 });

@@ -1,4 +1,5 @@
 import { type BatchConfig, type ResolvedBatchConfig, resolveBatchConfig } from './batch.ts';
+import { type CacheConfig, type ResolvedCacheConfig, resolveCacheConfig } from './cache.ts';
 import {
   type CoalesceConfig,
   type ResolvedCoalesceConfig,
@@ -8,43 +9,60 @@ import {
 /**
  * Named combinations of lever configs, shared by the app (`DATAFLOW_PRESET`), the
  * benches and the load runner. Each preset states every lever, so a preset name alone
- * says what is on. The coalescing, caching and recovery levers join this table as they
- * land.
+ * says what is on.
  */
 export interface LeversConfig {
   batch: BatchConfig;
   coalesce: CoalesceConfig;
+  cache: CacheConfig;
 }
 
 export interface ResolvedLevers {
   preset: PresetName;
   batch: ResolvedBatchConfig;
   coalesce: ResolvedCoalesceConfig;
+  cache: ResolvedCacheConfig;
 }
 
+const BATCH_ON = {
+  enabled: true,
+  waitTime: 0,
+  maxBatchSize: 100,
+  retryStrategy: 'exponential',
+} as const;
+const COALESCE_ON = { enabled: true, window: 0, maxRequests: 1000 } as const;
+const OFF = { enabled: false } as const;
+
 export const PRESETS = {
-  /** Everything off: N+1 loader queries, the audit's "multiple round trips". */
-  baseline: { batch: { enabled: false }, coalesce: { enabled: false } },
+  /** Everything off: N+1 loader queries, no cache, no coalescing. */
+  baseline: { batch: OFF, coalesce: OFF, cache: OFF },
   /** Loader lookups batched into `IN (...)` queries, same tick. */
-  batch: {
-    batch: { enabled: true, waitTime: 0, maxBatchSize: 100, retryStrategy: 'exponential' },
-    coalesce: { enabled: false },
-  },
+  batch: { batch: BATCH_ON, coalesce: OFF, cache: OFF },
   /** Identical in-flight reads (same caller, same request) share one execution. */
-  coalesce: {
-    batch: { enabled: false },
-    coalesce: { enabled: true, window: 0, maxRequests: 1000 },
+  coalesce: { batch: OFF, coalesce: COALESCE_ON, cache: OFF },
+  /** Org-scoped responses in an in-process LRU, precise invalidation. */
+  'cache-memory': {
+    batch: OFF,
+    coalesce: OFF,
+    cache: { enabled: true, level: 'memory', ttl: 30_000, invalidation: 'precise' },
   },
-  /** Both levers that exist so far. */
-  'batch-coalesce': {
-    batch: { enabled: true, waitTime: 0, maxBatchSize: 100, retryStrategy: 'exponential' },
-    coalesce: { enabled: true, window: 0, maxRequests: 1000 },
+  /** The same in Redis, shared by every process (needs REDIS_URL). */
+  'cache-redis': {
+    batch: OFF,
+    coalesce: OFF,
+    cache: { enabled: true, level: 'distributed', ttl: 30_000, invalidation: 'precise' },
+  },
+  /** All levers on. */
+  recommended: {
+    batch: BATCH_ON,
+    coalesce: COALESCE_ON,
+    cache: { enabled: true, level: 'memory', ttl: 30_000, invalidation: 'precise' },
   },
 } as const satisfies Record<string, LeversConfig>;
 
 export type PresetName = keyof typeof PRESETS;
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
-export const DEFAULT_PRESET: PresetName = 'batch';
+export const DEFAULT_PRESET: PresetName = 'recommended';
 
 export function isPresetName(name: string): name is PresetName {
   return Object.hasOwn(PRESETS, name);
@@ -65,6 +83,7 @@ export function resolveLevers(
     preset,
     batch: resolveBatchConfig({ ...base.batch, ...definedOnly(overrides.batch ?? {}) }),
     coalesce: resolveCoalesceConfig({ ...base.coalesce, ...definedOnly(overrides.coalesce ?? {}) }),
+    cache: resolveCacheConfig({ ...base.cache, ...definedOnly(overrides.cache ?? {}) }),
   };
 }
 

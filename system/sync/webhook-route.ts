@@ -13,8 +13,8 @@ export interface WebhookRouteOptions {
   database: Database;
   verify: WebhookVerifier;
   bodyLimitBytes: number;
-  /** Called after a commit that changed data: wakes the change-log publisher. */
-  onCommitted: () => void;
+  /** Called after a commit that changed data: the publisher invalidates caches and pushes. */
+  onCommitted: () => void | Promise<void>;
   /** Hook for telemetry: one call per delivery. */
   onDelivery?: (event: { type: string | null; outcome: ApplyOutcome; lagMs: number }) => void;
   now?: () => number;
@@ -72,7 +72,7 @@ export function webhookRoutes(options: WebhookRouteOptions) {
         headers: { 'Retry-After': isTransientDbError(error) ? '5' : '30' },
       });
     }
-    if (outcome === 'applied') options.onCommitted();
+    if (outcome === 'applied') await options.onCommitted();
     options.onDelivery?.({ type: parsed.type, outcome, lagMs: receivedAt - verified.sentAt });
     return c.json({ status: outcome, svixId: verified.svixId });
   });

@@ -17,7 +17,7 @@ describe.each(BACKENDS)('coalescing lever on %s', (backend) => {
     coalesced = await startTestApp(backend, {
       coalesce: resolveLevers('coalesce', window).coalesce,
     });
-    const levers = resolveLevers('batch-coalesce', window);
+    const levers = resolveLevers('recommended', { ...window, cache: { enabled: false } });
     both = await startTestApp(backend, {
       coalesce: levers.coalesce,
       loaders: batchedLoaders(levers.batch),

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Db } from '../../db/database.ts';
 import { countMembers, listMemberships } from '../../db/queries/memberships.ts';
+import { tagResponse } from '../../levers/cache.ts';
 import type { AppEnv } from '../context.ts';
 import { memberDto, orgDto } from '../dto.ts';
 import { AppError } from '../errors.ts';
@@ -17,6 +18,7 @@ export function orgRoutes(db: Db) {
   return new Hono<AppEnv>()
     .get('/', async (c) => {
       const { member, loaders } = c.var;
+      tagResponse(c, `members:${member.orgId}`); // memberCount
       const [org, memberCount] = await Promise.all([
         loaders.org(member.orgId),
         countMembers(db, member.orgId),
@@ -27,6 +29,7 @@ export function orgRoutes(db: Db) {
     .get('/members', validate('query', membersQuery), async (c) => {
       const { limit, cursor } = c.req.valid('query');
       const { member, loaders } = c.var;
+      tagResponse(c, `members:${member.orgId}`);
       const rows = await listMemberships(db, member.orgId, { after: cursor, limit });
       const page = rows.slice(0, limit);
       // One loader call per member: N queries without the batching lever.

@@ -12,6 +12,7 @@ import {
 } from '../../db/queries/projects.ts';
 import { projectStatuses } from '../../db/schema.ts';
 import { newId } from '../../ids.ts';
+import { tagResponse } from '../../levers/cache.ts';
 import type { AppEnv } from '../context.ts';
 import { projectDto } from '../dto.ts';
 import { AppError } from '../errors.ts';
@@ -41,7 +42,11 @@ const projectNotFound = () => new AppError(404, 'not_found', 'project not found'
  * Mounted under `/api/orgs/:orgId/projects`, behind `requireOrgMember`. Every query
  * carries the org of the verified membership, never one from the body or query.
  */
-export function projectRoutes(db: Db, onCommitted: () => void, now: () => number = Date.now) {
+export function projectRoutes(
+  db: Db,
+  onCommitted: () => void | Promise<void>,
+  now: () => number = Date.now,
+) {
   const writeContext = (c: Context<AppEnv>): WriteContext => ({
     now: now(),
     traceContext: traceparentOf(c.req.header('traceparent')),
@@ -49,6 +54,7 @@ export function projectRoutes(db: Db, onCommitted: () => void, now: () => number
   return new Hono<AppEnv>()
     .get('/', validate('query', listQuery), async (c) => {
       const { limit, cursor, status } = c.req.valid('query');
+      tagResponse(c, `projects:${c.var.member.orgId}`);
       const rows = await listProjects(db, c.var.member.orgId, { after: cursor, limit, status });
       const page = rows.slice(0, limit);
       const last = page.at(-1);
@@ -70,10 +76,11 @@ export function projectRoutes(db: Db, onCommitted: () => void, now: () => number
         },
         writeContext(c),
       );
-      onCommitted();
+      await onCommitted();
       return c.json(projectDto(project), 201);
     })
     .get('/:projectId', validate('param', projectParam), async (c) => {
+      tagResponse(c, `projects:${c.var.member.orgId}`);
       const project = await getProject(db, c.var.member.orgId, c.req.valid('param').projectId);
       if (project === null) throw projectNotFound();
       return c.json(projectDto(project));
@@ -92,7 +99,7 @@ export function projectRoutes(db: Db, onCommitted: () => void, now: () => number
           writeContext(c),
         );
         if (project === null) throw projectNotFound();
-        onCommitted();
+        await onCommitted();
         return c.json(projectDto(project));
       },
     )
@@ -100,7 +107,7 @@ export function projectRoutes(db: Db, onCommitted: () => void, now: () => number
       const { projectId } = c.req.valid('param');
       const project = await deleteProject(db, c.var.member.orgId, projectId, writeContext(c));
       if (project === null) throw projectNotFound();
-      onCommitted();
+      await onCommitted();
       return c.body(null, 204);
     });
 }
