@@ -71,6 +71,10 @@ export const envSchema = z.object({
   DATAFLOW_CACHE_LEVEL: z.string().optional(),
   DATAFLOW_CACHE_TTL: z.coerce.number().optional(),
   DATAFLOW_CACHE_INVALIDATION: z.string().optional(),
+  DATAFLOW_RECOVERY_ENABLED: flag.optional(),
+  DATAFLOW_RECOVERY_TIMEOUT_MS: z.coerce.number().optional(),
+  DATAFLOW_RECOVERY_BREAKER_THRESHOLD: z.coerce.number().optional(),
+  DATAFLOW_RECOVERY_HALF_OPEN_AFTER_MS: z.coerce.number().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
 });
@@ -133,6 +137,12 @@ export function leversFromEnv(env: Env): ResolvedLevers {
       level: env.DATAFLOW_CACHE_LEVEL as CacheConfig['level'],
       ttl: env.DATAFLOW_CACHE_TTL,
       invalidation: env.DATAFLOW_CACHE_INVALIDATION as CacheConfig['invalidation'],
+    },
+    recovery: {
+      enabled: env.DATAFLOW_RECOVERY_ENABLED,
+      timeoutMs: env.DATAFLOW_RECOVERY_TIMEOUT_MS,
+      breakerThreshold: env.DATAFLOW_RECOVERY_BREAKER_THRESHOLD,
+      halfOpenAfterMs: env.DATAFLOW_RECOVERY_HALF_OPEN_AFTER_MS,
     },
   });
 }

@@ -16,6 +16,7 @@ import { batchedLoaders } from './levers/batch.ts';
 import { createResponseCache } from './levers/cache.ts';
 import { redisStore } from './levers/cache-redis.ts';
 import { memoryStore } from './levers/cache-store.ts';
+import { createDbGuard } from './levers/recovery.ts';
 import { createUpgradeAuthorizer } from './realtime/authorize.ts';
 import { changeSource } from './realtime/change-source.ts';
 import { createHub, type Hub } from './realtime/hub.ts';
@@ -46,14 +47,20 @@ export interface RunningServer {
 
 export async function startServer(env: Env, logger = createLogger(env)): Promise<RunningServer> {
   const jwtKey = resolveJwtKey(env, logger);
+  const levers = leversFromEnv(env);
+  const dbGuard = levers.recovery.enabled
+    ? createDbGuard(levers.recovery, {
+        onStateChange: (state) => logger.warn({ state }, 'database circuit breaker'),
+      })
+    : undefined;
   const database = await openDatabase({
     url: env.DATABASE_URL,
     authToken: env.DATABASE_AUTH_TOKEN,
     busyTimeoutMs: env.DB_BUSY_TIMEOUT_MS,
+    guard: dbGuard ? (operation) => dbGuard.run(() => operation()) : undefined,
   });
   if (env.DB_MIGRATE_ON_START) await runMigrations(database.db);
 
-  const levers = leversFromEnv(env);
   const loaders = levers.batch.enabled ? batchedLoaders(levers.batch) : directLoaders;
   const sessions = createSessionVerifier({
     jwtKey,

@@ -1,6 +1,8 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { isTransientDbError } from '../db/errors.ts';
+import { isUnavailable } from '../levers/recovery.ts';
 
 /**
  * The one error model. Handlers throw `AppError`; `onError` turns anything thrown
@@ -69,6 +71,13 @@ export function toAppError(error: unknown): AppError {
       status >= 500 ? 'internal' : 'invalid_request',
       error.message || 'bad request',
     );
+  }
+  if (isUnavailable(error) || isTransientDbError(error)) {
+    // breaker open, deadline passed, or the database busy/unreachable: retry later
+    return new AppError(503, 'unavailable', 'the database is unavailable; retry later', {
+      cause: error,
+      headers: { 'Retry-After': '2' },
+    });
   }
   return new AppError(500, 'internal', 'internal error', { cause: error });
 }

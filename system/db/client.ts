@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createClient } from '@libsql/client';
-import { createDatabase, type Database } from './database.ts';
+import { createDatabase, type Database, type DatabaseOptions } from './database.ts';
 
 /**
  * The one client factory (Node). `DATABASE_URL` picks the backend:
@@ -14,6 +14,8 @@ export interface OpenDatabaseOptions {
   authToken?: string | undefined;
   /** Busy timeout for embedded databases, in milliseconds. */
   busyTimeoutMs?: number | undefined;
+  /** Wraps every database call (the recovery lever). */
+  guard?: DatabaseOptions['guard'];
 }
 
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -32,7 +34,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     await client.execute('PRAGMA journal_mode = WAL');
     await client.execute('PRAGMA synchronous = NORMAL');
   }
-  return createDatabase(client);
+  return createDatabase(client, { guard: options.guard });
 }
 
 export type DatabaseKind = 'file' | 'memory' | 'remote';

@@ -35,7 +35,15 @@ export interface Database {
   close(): void;
 }
 
-export function createDatabase(rawClient: Client): Database {
+export interface DatabaseOptions {
+  /**
+   * Runs every call to the database (the recovery lever's deadline and breaker). The
+   * write queue is outside it, so a deadline counts database time, not queueing.
+   */
+  guard?: <T>(operation: () => Promise<T>) => Promise<T>;
+}
+
+export function createDatabase(rawClient: Client, options: DatabaseOptions = {}): Database {
   let roundTrips = 0;
   let statements = 0;
   const listeners = new Set<QueryListener>();
@@ -44,7 +52,7 @@ export function createDatabase(rawClient: Client): Database {
     statements += event.statements;
     for (const listener of listeners) listener(event);
   };
-  const client = countingClient(rawClient, record);
+  const client = countingClient(rawClient, record, options.guard ?? ((operation) => operation()));
   return {
     db: drizzle(client, { schema }),
     client,
@@ -68,19 +76,23 @@ export function createDatabase(rawClient: Client): Database {
  * process made the server spin on its write lock at 190% CPU until requests timed out,
  * while queueing them here keeps it busy with useful work.
  */
-function countingClient(inner: Client, record: QueryListener): Client {
+function countingClient(
+  inner: Client,
+  record: QueryListener,
+  guard: NonNullable<DatabaseOptions['guard']>,
+): Client {
   const writer = new Mutex();
   return {
     execute(stmtOrSql: InStatement | string, args?: InArgs): Promise<ResultSet> {
       record({ kind: 'execute', statements: 1 });
-      return typeof stmtOrSql === 'string'
-        ? inner.execute(stmtOrSql, args)
-        : inner.execute(stmtOrSql);
+      return guard(() =>
+        typeof stmtOrSql === 'string' ? inner.execute(stmtOrSql, args) : inner.execute(stmtOrSql),
+      );
     },
     batch(stmts: Array<InStatement | [string, InArgs?]>, mode: TransactionMode = 'write') {
       record({ kind: 'batch', statements: stmts.length });
-      if (mode === 'read') return inner.batch(stmts, mode);
-      return writer.runExclusive(() => inner.batch(stmts, mode));
+      if (mode === 'read') return guard(() => inner.batch(stmts, mode));
+      return writer.runExclusive(() => guard(() => inner.batch(stmts, mode)));
     },
     migrate: (stmts) => inner.migrate(stmts),
     async transaction(mode: TransactionMode = 'write') {
@@ -88,7 +100,7 @@ function countingClient(inner: Client, record: QueryListener): Client {
       const release = mode === 'read' ? () => {} : await writer.acquire();
       let tx: Awaited<ReturnType<Client['transaction']>>;
       try {
-        tx = await inner.transaction(mode);
+        tx = await guard(() => inner.transaction(mode));
       } catch (error) {
         release();
         throw error;

