@@ -12,11 +12,8 @@ import type { Database } from './db/database.ts';
 import { directLoaders } from './db/loaders.ts';
 import { runMigrations } from './db/migrate.ts';
 import { describeEnv, type Env, EnvError, leversFromEnv, loadEnv } from './env.ts';
-import { batchedLoaders } from './levers/batch.ts';
-import { createResponseCache } from './levers/cache.ts';
-import { redisStore } from './levers/cache-redis.ts';
-import { memoryStore } from './levers/cache-store.ts';
 import { createDbGuard } from './levers/recovery.ts';
+import { leverAppOptions } from './levers/wiring.ts';
 import { createUpgradeAuthorizer } from './realtime/authorize.ts';
 import { changeSource } from './realtime/change-source.ts';
 import { createHub, type Hub } from './realtime/hub.ts';
@@ -61,7 +58,6 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
   });
   if (env.DB_MIGRATE_ON_START) await runMigrations(database.db);
 
-  const loaders = levers.batch.enabled ? batchedLoaders(levers.batch) : directLoaders;
   const sessions = createSessionVerifier({
     jwtKey,
     authorizedParties: env.CLERK_AUTHORIZED_PARTIES,
@@ -87,12 +83,11 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
         })
       : undefined;
   cacheRedis?.on('error', logError('redis cache error'));
-  const responses =
-    levers.cache.enabled && levers.cache.level !== 'edge'
-      ? createResponseCache(levers.cache, cacheRedis ? redisStore(cacheRedis) : memoryStore(), {
-          onStoreError: logError('cache store unavailable; reading from the database'),
-        })
-      : undefined;
+  const leverOptions = leverAppOptions(levers, {
+    redis: cacheRedis,
+    cacheHooks: { onStoreError: logError('cache store unavailable; reading from the database') },
+  });
+  const responses = leverOptions.cache?.responses;
   const publisher = createChangePublisher({
     database,
     // commit -> invalidate -> push: a client refetching after a push never reads stale
@@ -110,9 +105,7 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
   const app = createApp({
     database,
     sessions,
-    loaders,
-    coalesce: levers.coalesce,
-    cache: { config: levers.cache, responses },
+    ...leverOptions,
     corsOrigins: env.CORS_ORIGINS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     headerLimitBytes: env.HEADER_LIMIT_BYTES,
@@ -140,7 +133,7 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
     maxFrameBytes: env.WS_MAX_FRAME_BYTES,
     authorize: createUpgradeAuthorizer({
       sessions,
-      loaders: loaders(database.db),
+      loaders: (leverOptions.loaders ?? directLoaders)(database.db),
       allowedOrigins: env.CORS_ORIGINS,
       hub,
     }),

@@ -18,6 +18,7 @@ import type { AppEnv } from './context.ts';
 import { createErrorHandler, notFound } from './errors.ts';
 import { corsAllowlist, securityHeaders } from './middleware/headers.ts';
 import { bodyLimit, headerLimit, requireJsonBody } from './middleware/limits.ts';
+import { batchRoutes } from './routes/batch.ts';
 import { healthRoutes } from './routes/health.ts';
 import { meRoutes } from './routes/me.ts';
 import { orgRoutes } from './routes/orgs.ts';
@@ -107,6 +108,10 @@ export function createApp(options: AppOptions) {
   // `/api/orgs/:orgId/*` also matches `/api/orgs/:orgId` itself: register once
   app.use('/api/orgs/:orgId/*', requireOrgMember());
   if (cache?.responses) app.use('/api/orgs/:orgId/*', cache.responses.middleware);
+  app.route(
+    '/api/batch',
+    batchRoutes((request) => Promise.resolve(app.fetch(request))),
+  );
   app.route('/api/me', meRoutes(db));
   app.route('/api/users', userRoutes(db));
   app.route('/api/orgs/:orgId', orgRoutes(db));
