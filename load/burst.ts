@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
 import { createApp } from '../system/api/app.ts';
 import { createSessionVerifier } from '../system/auth/verifier.ts';
 import { openDatabase } from '../system/db/client.ts';
-import { directLoaders } from '../system/db/loaders.ts';
-import { batchedLoaders } from '../system/levers/batch.ts';
 import { PRESET_NAMES, resolveLevers } from '../system/levers/presets.ts';
+import { leverAppOptions } from '../system/levers/wiring.ts';
 import { BENCH_DB_URL, benchSetup } from './bench-setup.ts';
 
 /**
@@ -40,6 +40,9 @@ if (values.db === 'sqld') {
   url = sqld.url;
 }
 const { keys, token, membersPath: path } = await benchSetup(url);
+// the cache-redis preset needs a Redis: a throwaway one on loopback
+const redisServer = await (await import('../test/support/redis.ts')).startRedis();
+const redisClient = new Redis(redisServer.url);
 const database = await openDatabase({ url });
 console.log(
   `cold burst of ${requests} identical ${path.replace(/org_\w+/, ':orgId')} on ${values.db}, coalesce window ${window} ms`,
@@ -51,8 +54,7 @@ for (const preset of PRESET_NAMES) {
   const app = createApp({
     database,
     sessions: createSessionVerifier({ jwtKey: keys.publicKey }),
-    loaders: levers.batch.enabled ? batchedLoaders(levers.batch) : directLoaders,
-    coalesce: levers.coalesce,
+    ...leverAppOptions(levers, { redis: redisClient }),
   });
   await app.request('/api/me', { headers: { authorization: `Bearer ${token}` } }); // warm the token cache
   const before = database.stats().roundTrips;
@@ -66,4 +68,6 @@ for (const preset of PRESET_NAMES) {
   console.log(`| ${preset} | ${trips} | ${(trips / requests).toFixed(2)} | ${statuses} |`);
 }
 database.close();
+redisClient.disconnect();
+await redisServer.stop();
 await sqld?.stop();

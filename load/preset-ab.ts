@@ -45,6 +45,8 @@ if (values.db === 'sqld') {
 }
 const { keys, membersPath: path, auth: headers } = await benchSetup(dbUrl);
 
+// the cache-redis preset needs a Redis: a throwaway one on loopback
+const redis = await (await import('../test/support/redis.ts')).startRedis();
 const servers = new Map<string, ServerProcess>();
 try {
   for (const preset of PRESET_NAMES) {
@@ -55,6 +57,7 @@ try {
         CLERK_JWT_KEY: keys.publicKey,
         DB_MIGRATE_ON_START: 'false',
         DATAFLOW_PRESET: preset,
+        REDIS_URL: redis.url,
       }),
     );
   }
@@ -84,5 +87,6 @@ try {
   }
 } finally {
   await Promise.all([...servers.values()].map((s) => s.stop()));
+  await redis.stop();
   await sqld?.stop();
 }
