@@ -78,7 +78,10 @@ const tokens = await Promise.all(
 const rng = xoroshiro128plus(Number(values.seed));
 const cdf: number[] = [];
 let total = 0;
-for (let k = 0; k < orgs.length; k++) cdf.push((total += 1 / (k + 1)));
+for (let k = 0; k < orgs.length; k++) {
+  total += 1 / (k + 1);
+  cdf.push(total);
+}
 const pickOrg = () => {
   const target = uniformFloat64(rng) * total;
   return Math.max(
@@ -89,10 +92,10 @@ const pickOrg = () => {
 
 const created = new Map<string, Set<string>>();
 const results = { hit: 0, miss: 0, stale: 0, other: 0, staleReads: 0, reads: 0, writes: 0 };
-const count = (state: string | null) => {
+function count(state: string | null): void {
   results[(state as 'hit' | 'miss' | 'stale' | null) ?? 'other'] += 1;
   results.reads += 1;
-};
+}
 const started = performance.now();
 for (let i = 0; i < ops; i++) {
   const k = pickOrg();
