@@ -36,6 +36,47 @@ describe('loadEnv', () => {
     expect(() => loadEnv({ NODE_ENV: 'production' })).toThrow(/CLERK_JWT_KEY/);
   });
 
+  it('resolves the lever preset, recommended by default', () => {
+    expect(loadEnv({}).DATAFLOW_LEVERS.preset).toBe('recommended');
+    const env = loadEnv({ DATAFLOW_PRESET: 'baseline', DATAFLOW_BATCH_ENABLED: 'on' });
+    expect(env.DATAFLOW_LEVERS.batch.enabled).toBe(true);
+    expect(env.DATAFLOW_LEVERS.cache.enabled).toBe(false);
+  });
+
+  it('refuses an unknown DATAFLOW_ variable by name (a typo must not run the default)', () => {
+    expect(() => loadEnv({ DATAFLOW_BATCH_MAX_SIZE: '10' })).toThrow(
+      /unknown variable DATAFLOW_BATCH_MAX_SIZE/,
+    );
+    expect(() => loadEnv({ DATAFLOW_PRESET: 'turbo' })).toThrow(/unknown preset "turbo"/);
+    expect(() => loadEnv({ DATAFLOW_CACHE_TTL: '-5' })).toThrow(
+      /cache.ttl must be a positive number of milliseconds; received -5/,
+    );
+  });
+
+  it('reads a JSON lever file; env variables win over it; unknown keys are refused', () => {
+    const files: Record<string, string> = {
+      'good.json': JSON.stringify({
+        preset: 'cache-memory',
+        cache: { ttl: 5000, invalidation: 'group' },
+      }),
+      'typo.json': JSON.stringify({ cache: { tll: 5000 } }),
+      'bad.json': '{ nope',
+    };
+    const readConfigFile = (path: string) => files[path] ?? '';
+    const good = loadEnv(
+      { DATAFLOW_CONFIG: 'good.json', DATAFLOW_CACHE_TTL: '7000' },
+      { readConfigFile },
+    );
+    expect(good.DATAFLOW_LEVERS.preset).toBe('cache-memory');
+    expect(good.DATAFLOW_LEVERS.cache).toMatchObject({ ttl: 7000, invalidation: 'group' });
+    expect(() => loadEnv({ DATAFLOW_CONFIG: 'typo.json' }, { readConfigFile })).toThrow(
+      /typo.json: cache: Unrecognized key.*tll/,
+    );
+    expect(() => loadEnv({ DATAFLOW_CONFIG: 'bad.json' }, { readConfigFile })).toThrow(
+      /DATAFLOW_CONFIG=bad.json/,
+    );
+  });
+
   it('masks secrets when the config is printed', () => {
     const env = loadEnv({
       DATABASE_URL: 'libsql://db.example.turso.io?authToken=s3cr3t',

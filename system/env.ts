@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { CacheConfig } from './levers/cache.ts';
-import { type ResolvedLevers, resolveLevers } from './levers/presets.ts';
+import { DEFAULT_PRESET, type ResolvedLevers, resolveLevers } from './levers/presets.ts';
 
 /**
  * The one place environment variables are read. Runtime-neutral: it takes a plain
@@ -58,7 +58,9 @@ export const envSchema = z.object({
   WS_MAX_FRAME_BYTES: positiveInt.default(16 * 1024),
   WS_MAX_REPLAY: positiveInt.default(1000),
   /** Lever preset (see system/levers/presets.ts). */
-  DATAFLOW_PRESET: z.string().default('recommended'),
+  DATAFLOW_PRESET: z.string().optional(),
+  /** Path of a JSON lever file (preset and per-lever fields); env variables win over it. */
+  DATAFLOW_CONFIG: z.string().optional(),
   /** Per-field lever overrides on top of the preset. */
   DATAFLOW_BATCH_ENABLED: flag.optional(),
   DATAFLOW_BATCH_MAX_BATCH_SIZE: z.coerce.number().optional(),
@@ -79,18 +81,39 @@ export const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
 });
 
-export type Env = Readonly<z.output<typeof envSchema>>;
+export type Env = Readonly<z.output<typeof envSchema> & { DATAFLOW_LEVERS: ResolvedLevers }>;
 
 export class EnvError extends Error {
   override readonly name = 'EnvError';
 }
 
 /** Parses the environment; throws an `EnvError` naming every bad variable and its value. */
-export function loadEnv(source: Record<string, string | undefined>): Env {
+export interface LoadEnvOptions {
+  /** Reads `DATAFLOW_CONFIG` (a JSON lever file); on Node, `readFileSync(path, 'utf8')`. */
+  readConfigFile?: (path: string) => string;
+}
+
+export function loadEnv(
+  source: Record<string, string | undefined>,
+  options: LoadEnvOptions = {},
+): Env {
   // Empty strings mean "unset" (a common result of `FOO= make dev`).
   const cleaned = Object.fromEntries(
     Object.entries(source).filter(([, value]) => value !== undefined && value !== ''),
   );
+  // Our own prefix is ours alone: a typo there must not silently run the default.
+  const unknown = Object.keys(cleaned).filter(
+    (key) => key.startsWith('DATAFLOW_') && !Object.hasOwn(envSchema.shape, key),
+  );
+  if (unknown.length > 0) {
+    throw new EnvError(
+      `unknown variable${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; known DATAFLOW_ variables: ${Object.keys(
+        envSchema.shape,
+      )
+        .filter((k) => k.startsWith('DATAFLOW_'))
+        .join(', ')}`,
+    );
+  }
   const result = envSchema.safeParse(cleaned);
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
@@ -106,7 +129,8 @@ export function loadEnv(source: Record<string, string | undefined>): Env {
   }
   let levers: ResolvedLevers;
   try {
-    levers = leversFromEnv(env);
+    const file = env.DATAFLOW_CONFIG ? readLeversFile(env.DATAFLOW_CONFIG, options) : undefined;
+    levers = leversFromEnv(env, file);
   } catch (error) {
     throw new EnvError((error as Error).message);
   }
@@ -115,37 +139,128 @@ export function loadEnv(source: Record<string, string | undefined>): Env {
       `DATAFLOW_PRESET=${levers.preset} uses the distributed cache, which needs REDIS_URL`,
     );
   }
-  return Object.freeze(env);
+  return Object.freeze({ ...env, DATAFLOW_LEVERS: levers });
+}
+
+/**
+ * A lever file: `{ "preset"?, "batch"?, "coalesce"?, "cache"?, "recovery"? }`, each lever
+ * with the fields of its config type. Unknown keys are refused by name.
+ */
+const leversFile = z
+  .object({
+    preset: z.string().optional(),
+    batch: z
+      .object({
+        enabled: z.boolean(),
+        maxBatchSize: z.number(),
+        waitTime: z.number(),
+        retryStrategy: z.enum(['immediate', 'exponential']),
+        maxAttempts: z.number(),
+        baseDelayMs: z.number(),
+      })
+      .partial()
+      .strict()
+      .optional(),
+    coalesce: z
+      .object({
+        enabled: z.boolean(),
+        window: z.number(),
+        maxRequests: z.number(),
+        deadlineMs: z.number(),
+      })
+      .partial()
+      .strict()
+      .optional(),
+    cache: z
+      .object({
+        enabled: z.boolean(),
+        level: z.enum(['memory', 'edge', 'distributed']),
+        ttl: z.number(),
+        invalidation: z.enum(['precise', 'group']),
+        jitter: z.number(),
+        staleIfErrorMs: z.number(),
+        staleWhileRevalidateSec: z.number(),
+      })
+      .partial()
+      .strict()
+      .optional(),
+    recovery: z
+      .object({
+        enabled: z.boolean(),
+        timeoutMs: z.number(),
+        breakerThreshold: z.number(),
+        halfOpenAfterMs: z.number(),
+      })
+      .partial()
+      .strict()
+      .optional(),
+  })
+  .strict();
+type LeversFile = z.infer<typeof leversFile>;
+
+function readLeversFile(path: string, options: LoadEnvOptions): LeversFile {
+  if (!options.readConfigFile)
+    throw new Error(`DATAFLOW_CONFIG=${path}: config files cannot be read here`);
+  let json: unknown;
+  try {
+    json = JSON.parse(options.readConfigFile(path));
+  } catch (error) {
+    throw new Error(`DATAFLOW_CONFIG=${path}: ${(error as Error).message}`);
+  }
+  const parsed = leversFile.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => {
+      const where = issue.path.join('.') || '(root)';
+      const keys = 'keys' in issue ? ` ${(issue.keys as string[]).join(', ')}` : '';
+      return `${where}: ${issue.message}${keys}`;
+    });
+    throw new Error(`DATAFLOW_CONFIG=${path}: ${issues.join('; ')}`);
+  }
+  return parsed.data;
 }
 
 /** The lever configuration the environment asks for (preset + overrides), validated. */
-export function leversFromEnv(env: Env): ResolvedLevers {
-  return resolveLevers(env.DATAFLOW_PRESET, {
-    batch: {
-      enabled: env.DATAFLOW_BATCH_ENABLED,
-      maxBatchSize: env.DATAFLOW_BATCH_MAX_BATCH_SIZE,
-      waitTime: env.DATAFLOW_BATCH_WAIT_TIME,
-      retryStrategy: env.DATAFLOW_BATCH_RETRY_STRATEGY as 'immediate' | 'exponential' | undefined,
-    },
-    coalesce: {
-      enabled: env.DATAFLOW_COALESCE_ENABLED,
-      window: env.DATAFLOW_COALESCE_WINDOW,
-      maxRequests: env.DATAFLOW_COALESCE_MAX_REQUESTS,
-    },
-    cache: {
-      enabled: env.DATAFLOW_CACHE_ENABLED,
-      level: env.DATAFLOW_CACHE_LEVEL as CacheConfig['level'],
-      ttl: env.DATAFLOW_CACHE_TTL,
-      invalidation: env.DATAFLOW_CACHE_INVALIDATION as CacheConfig['invalidation'],
-    },
-    recovery: {
-      enabled: env.DATAFLOW_RECOVERY_ENABLED,
-      timeoutMs: env.DATAFLOW_RECOVERY_TIMEOUT_MS,
-      breakerThreshold: env.DATAFLOW_RECOVERY_BREAKER_THRESHOLD,
-      halfOpenAfterMs: env.DATAFLOW_RECOVERY_HALF_OPEN_AFTER_MS,
-    },
+export function leversFromEnv(
+  env: z.output<typeof envSchema>,
+  file: LeversFile = {},
+): ResolvedLevers {
+  // precedence: preset (env, else file, else default) < file fields < env fields
+  const preset = env.DATAFLOW_PRESET ?? file.preset ?? DEFAULT_PRESET;
+  return resolveLevers(preset, {
+    batch: { ...file.batch, ...definedOnly(envBatch(env)) },
+    coalesce: { ...file.coalesce, ...definedOnly(envCoalesce(env)) },
+    cache: { ...file.cache, ...definedOnly(envCache(env)) },
+    recovery: { ...file.recovery, ...definedOnly(envRecovery(env)) },
   });
 }
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+const envBatch = (env: z.output<typeof envSchema>) => ({
+  enabled: env.DATAFLOW_BATCH_ENABLED,
+  maxBatchSize: env.DATAFLOW_BATCH_MAX_BATCH_SIZE,
+  waitTime: env.DATAFLOW_BATCH_WAIT_TIME,
+  retryStrategy: env.DATAFLOW_BATCH_RETRY_STRATEGY as 'immediate' | 'exponential' | undefined,
+});
+const envCoalesce = (env: z.output<typeof envSchema>) => ({
+  enabled: env.DATAFLOW_COALESCE_ENABLED,
+  window: env.DATAFLOW_COALESCE_WINDOW,
+  maxRequests: env.DATAFLOW_COALESCE_MAX_REQUESTS,
+});
+const envCache = (env: z.output<typeof envSchema>) => ({
+  enabled: env.DATAFLOW_CACHE_ENABLED,
+  level: env.DATAFLOW_CACHE_LEVEL as CacheConfig['level'],
+  ttl: env.DATAFLOW_CACHE_TTL,
+  invalidation: env.DATAFLOW_CACHE_INVALIDATION as CacheConfig['invalidation'],
+});
+const envRecovery = (env: z.output<typeof envSchema>) => ({
+  enabled: env.DATAFLOW_RECOVERY_ENABLED,
+  timeoutMs: env.DATAFLOW_RECOVERY_TIMEOUT_MS,
+  breakerThreshold: env.DATAFLOW_RECOVERY_BREAKER_THRESHOLD,
+  halfOpenAfterMs: env.DATAFLOW_RECOVERY_HALF_OPEN_AFTER_MS,
+});
 
 const SECRET_KEYS = new Set(['DATABASE_AUTH_TOKEN', 'CLERK_WEBHOOK_SIGNING_SECRET', 'REDIS_URL']);
 

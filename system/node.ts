@@ -11,7 +11,7 @@ import { openDatabase } from './db/client.ts';
 import type { Database } from './db/database.ts';
 import { directLoaders } from './db/loaders.ts';
 import { runMigrations } from './db/migrate.ts';
-import { describeEnv, type Env, EnvError, leversFromEnv, loadEnv } from './env.ts';
+import { describeEnv, type Env, EnvError, loadEnv } from './env.ts';
 import { createDbGuard } from './levers/recovery.ts';
 import { leverAppOptions } from './levers/wiring.ts';
 import { createUpgradeAuthorizer } from './realtime/authorize.ts';
@@ -44,7 +44,7 @@ export interface RunningServer {
 
 export async function startServer(env: Env, logger = createLogger(env)): Promise<RunningServer> {
   const jwtKey = resolveJwtKey(env, logger);
-  const levers = leversFromEnv(env);
+  const levers = env.DATAFLOW_LEVERS;
   const dbGuard = levers.recovery.enabled
     ? createDbGuard(levers.recovery, {
         onStateChange: (state) => logger.warn({ state }, 'database circuit breaker'),
@@ -148,7 +148,7 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
 
   const { port } = server.address() as AddressInfo;
   const url = `http://${env.HOST}:${port}`;
-  logger.info({ url, config: describeEnv(env), levers }, 'listening');
+  logger.info({ url, config: describeEnv(env) }, 'listening');
 
   let closing: Promise<void> | undefined;
   return {
@@ -225,7 +225,7 @@ function resolveWebhookSecrets(
 async function main(): Promise<void> {
   let env: Env;
   try {
-    env = loadEnv(process.env);
+    env = loadEnv(process.env, { readConfigFile: (path) => readFileSync(path, 'utf8') });
   } catch (error) {
     console.error(error instanceof Error ? error.message : error);
     process.exit(2);

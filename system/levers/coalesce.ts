@@ -140,12 +140,16 @@ export function coalesce(
       // Hono turns a thrown error into the error response here, so a failure is a 5xx
       await next();
       const res = c.res;
-      settle({
-        status: res.status,
-        headers: [...res.headers],
-        body: await res.clone().arrayBuffer(),
-      });
-      if (res.status < 500 && config.window > 0) {
+      const keep = res.status < 500 && config.window > 0;
+      // Copying the body costs more than a cached read: only when someone will use it.
+      if (keep || flight.followers > 0) {
+        settle({
+          status: res.status,
+          headers: [...res.headers],
+          body: await res.clone().arrayBuffer(),
+        });
+      }
+      if (keep) {
         flight.done = true;
         setTimeout(release, config.window).unref?.();
       } else {
