@@ -157,6 +157,7 @@ const leversFile = z
         retryStrategy: z.enum(['immediate', 'exponential']),
         maxAttempts: z.number(),
         baseDelayMs: z.number(),
+        deadlineMs: z.number(),
       })
       .partial()
       .strict()

@@ -13,6 +13,7 @@ describe('resolveBatchConfig', () => {
       retryStrategy: 'exponential',
       maxAttempts: 3,
       baseDelayMs: 10,
+      deadlineMs: 3000,
     });
   });
 
@@ -141,6 +142,22 @@ describe('createKeyLoader', () => {
     );
     await expect(loader.load('a')).rejects.toThrow('database is locked');
     expect(delays).toEqual([9, 19, 39]); // floor(0.999 * 10 * 2^n)
+  });
+
+  it('no retry starts past the overall deadline', async () => {
+    let calls = 0;
+    const loader = createKeyLoader(
+      'org',
+      async () => {
+        calls += 1;
+        await new Promise((r) => setTimeout(r, 40));
+        throw busy();
+      },
+      config({ retryStrategy: 'immediate', maxAttempts: 10, deadlineMs: 100 }),
+    );
+    await expect(loader.load('a')).rejects.toThrow('database is locked');
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(calls).toBeLessThanOrEqual(3); // 10 attempts allowed, the deadline stopped them
   });
 
   it('a whole failed batch rejects every waiter; a non-transient error is not retried', async () => {

@@ -25,6 +25,8 @@ export interface BatchConfig {
   maxAttempts?: number;
   /** First backoff step for 'exponential' (full jitter, capped at 32x). @default 10 */
   baseDelayMs?: number;
+  /** No retry starts later than this after the first attempt (the overall deadline). @default 3000 */
+  deadlineMs?: number;
 }
 
 export type ResolvedBatchConfig = Readonly<Required<BatchConfig>>;
@@ -37,6 +39,8 @@ export const DEFAULT_WAIT_TIME_MS = 0;
 export const DEFAULT_MAX_ATTEMPTS = 3;
 /** @default 10 */
 export const DEFAULT_BASE_DELAY_MS = 10;
+/** @default 3000 */
+export const DEFAULT_DEADLINE_MS = 3000;
 
 export function resolveBatchConfig(input: BatchConfig = {}): ResolvedBatchConfig {
   const config = {
@@ -46,6 +50,7 @@ export function resolveBatchConfig(input: BatchConfig = {}): ResolvedBatchConfig
     retryStrategy: input.retryStrategy ?? 'exponential',
     maxAttempts: input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     baseDelayMs: input.baseDelayMs ?? DEFAULT_BASE_DELAY_MS,
+    deadlineMs: input.deadlineMs ?? DEFAULT_DEADLINE_MS,
   };
   if (typeof config.enabled !== 'boolean') invalid('enabled', config.enabled, 'a boolean');
   if (
@@ -66,6 +71,9 @@ export function resolveBatchConfig(input: BatchConfig = {}): ResolvedBatchConfig
   }
   if (!Number.isFinite(config.baseDelayMs) || config.baseDelayMs < 0) {
     invalid('baseDelayMs', config.baseDelayMs, 'a non-negative number of milliseconds');
+  }
+  if (!Number.isFinite(config.deadlineMs) || config.deadlineMs <= 0) {
+    invalid('deadlineMs', config.deadlineMs, 'a positive number of milliseconds');
   }
   return Object.freeze(config);
 }
@@ -188,6 +196,7 @@ export function createKeyLoader<V>(
   const batchFn = async (keys: readonly string[]): Promise<Array<V | null>> => {
     const waitMs = firstKeyAt === null ? 0 : performance.now() - firstKeyAt;
     firstKeyAt = null;
+    const started = performance.now();
     let attempts = 0;
     for (;;) {
       attempts += 1;
@@ -196,14 +205,16 @@ export function createKeyLoader<V>(
         hooks.onBatch?.({ loader, size: keys.length, waitMs, attempts, ok: true });
         return keys.map((key) => found.get(key) ?? null);
       } catch (error) {
-        if (attempts >= config.maxAttempts || !isTransientDbError(error)) {
+        const delay =
+          config.retryStrategy === 'exponential'
+            ? Math.floor(random() * config.baseDelayMs * 2 ** Math.min(attempts - 1, 5)) // full jitter
+            : 0;
+        const pastDeadline = performance.now() - started + delay > config.deadlineMs;
+        if (attempts >= config.maxAttempts || pastDeadline || !isTransientDbError(error)) {
           hooks.onBatch?.({ loader, size: keys.length, waitMs, attempts, ok: false });
           throw error; // DataLoader rejects every waiter of the batch
         }
-        if (config.retryStrategy === 'exponential') {
-          const cap = config.baseDelayMs * 2 ** Math.min(attempts - 1, 5);
-          await sleep(Math.floor(random() * cap)); // full jitter
-        }
+        if (delay > 0) await sleep(delay);
       }
     }
   };
