@@ -3,6 +3,9 @@ import type { Db } from '../db/database.ts';
 import { isTransientDbError } from '../db/errors.ts';
 import type { Loaders, LoadersFactory } from '../db/loaders.ts';
 import { getMembershipsByPairs, getOrgs, getUsers } from '../db/queries/batched.ts';
+import { getMembership } from '../db/queries/memberships.ts';
+import { getOrg } from '../db/queries/organizations.ts';
+import { getUser } from '../db/queries/users.ts';
 import type { Membership, Organization, User } from '../db/schema.ts';
 
 /**
@@ -136,18 +139,23 @@ function createSharedLoaders(
     loader: BatchEvent['loader'],
     load: (keys: readonly string[]) => Promise<Map<string, V>>,
   ) => createKeyLoader(loader, load, config, hooks);
-  const user = dispatcher(
-    'user',
-    async (ids) => new Map((await getUsers(db, ids)).map((u) => [u.id, u])),
+  // A batch of one uses the prepared single-row lookup: building an `IN (...)` query
+  // costs more than the query itself, and a lone key is common (the membership check).
+  const byKey = <V>(rows: Array<V | null>, keyOf: (row: V) => string) =>
+    new Map(rows.flatMap((row) => (row === null ? [] : [[keyOf(row), row] as const])));
+  const user = dispatcher('user', async (ids) =>
+    byKey(ids.length === 1 ? [await getUser(db, ids[0]!)] : await getUsers(db, ids), (u) => u.id),
   );
-  const org = dispatcher(
-    'org',
-    async (ids) => new Map((await getOrgs(db, ids)).map((o) => [o.id, o])),
+  const org = dispatcher('org', async (ids) =>
+    byKey(ids.length === 1 ? [await getOrg(db, ids[0]!)] : await getOrgs(db, ids), (o) => o.id),
   );
   const membership = dispatcher('membership', async (keys) => {
     const pairs = keys.map((key) => key.split(PAIR) as [string, string]);
-    const rows = await getMembershipsByPairs(db, pairs);
-    return new Map(rows.map((m) => [`${m.orgId}${PAIR}${m.userId}`, m]));
+    const rows =
+      pairs.length === 1
+        ? [await getMembership(db, pairs[0]![0], pairs[0]![1])]
+        : await getMembershipsByPairs(db, pairs);
+    return byKey(rows, (m) => `${m.orgId}${PAIR}${m.userId}`);
   });
   return { user, org, membership };
 }
