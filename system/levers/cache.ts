@@ -166,6 +166,8 @@ export function createResponseCache(
     }
   };
   const inflight = new Map<string, Promise<CachedResponse | null>>();
+  /** Keys whose leader has followers waiting (only then is an error response copied). */
+  const inflightWaiters = new Set<string>();
 
   const middleware: MiddlewareHandler<AppEnv> = async function responseCache(c, next) {
     if (c.req.method !== 'GET') return next();
@@ -188,10 +190,13 @@ export function createResponseCache(
     // a miss: concurrent misses of one key share one execution (no stampede)
     const running = inflight.get(key);
     if (running) {
+      inflightWaiters.add(key);
       const shared = await running;
       if (shared) {
-        lookup('hit');
-        c.res = respond(shared, c.var.requestId, 'hit');
+        // the leader's answer, or its error once (an error is never stored)
+        const ok = shared.status === 200;
+        lookup(ok ? 'hit' : 'error');
+        c.res = respond(shared, c.var.requestId, ok ? 'hit' : 'miss');
         return;
       }
     }
@@ -211,12 +216,22 @@ export function createResponseCache(
         // stale-if-error: the database failed, the last value is still within its grace
         lookup('stale');
         c.res = respond(cached, c.var.requestId, 'stale');
-        finish(null);
+        finish(cached);
         return;
       }
       if (res.status !== 200) {
         lookup(res.status >= 500 ? 'error' : 'miss');
-        finish(null);
+        if (inflightWaiters.has(key)) {
+          // waiters get this error once instead of each running the failing load again
+          finish({
+            status: res.status,
+            headers: [...res.headers].filter(
+              ([name]) => name === 'content-type' || name === 'retry-after',
+            ),
+            body: await res.clone().text(),
+            freshUntil: 0,
+          });
+        }
         return;
       }
       lookup('miss');
@@ -232,6 +247,7 @@ export function createResponseCache(
       c.res.headers.set('X-Cache', 'miss');
     } finally {
       inflight.delete(key);
+      inflightWaiters.delete(key);
       finish(null);
     }
   };
@@ -252,7 +268,11 @@ export function createResponseCache(
   };
 }
 
-function respond(entry: CachedResponse, requestId: string, state: 'hit' | 'stale'): Response {
+function respond(
+  entry: CachedResponse,
+  requestId: string,
+  state: 'hit' | 'miss' | 'stale',
+): Response {
   const headers = new Headers(entry.headers);
   headers.set('X-Request-Id', requestId);
   headers.set('X-Cache', state);

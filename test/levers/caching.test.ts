@@ -155,6 +155,32 @@ describe('response cache in-process', () => {
     }
   });
 
+  it('a failing load: every waiter gets the error once, nothing is cached', async () => {
+    // sqld: real I/O, so the 50 requests are in flight together (an embedded database
+    // finishes each load before the next request is past authentication)
+    const app = await startTestApp('sqld', {
+      cache: { config, responses: createResponseCache(config, memoryStore()) },
+    });
+    try {
+      const token = await app.token({ userId: cast.adminA.id, orgId: cast.orgA.id, role: 'admin' });
+      await app.call('/api/me', { token });
+      await app.database.client.execute('ALTER TABLE users RENAME TO users_gone');
+      const before = app.database.stats().roundTrips;
+      const path = `/api/orgs/${cast.orgA.id}/members?limit=5`;
+      const all = await Promise.all(Array.from({ length: 50 }, () => app.call(path, { token })));
+      const trips = app.database.stats().roundTrips - before;
+      expect(new Set(all.map((r) => r.status))).toEqual(new Set([500]));
+      // 50 membership checks + one page query + at most 5 failing lookups (not 50 loads)
+      expect(trips).toBeLessThanOrEqual(50 + 1 + 5);
+      await app.database.client.execute('ALTER TABLE users_gone RENAME TO users');
+      const after = await app.call(path, { token });
+      expect(after.status).toBe(200);
+      expect(after.headers.get('x-cache')).toBe('miss');
+    } finally {
+      await app.close();
+    }
+  });
+
   it('edge level: ETag and 304 on a repeated GET', async () => {
     const edge = await startTestApp('memory', {
       cache: { config: resolveCacheConfig({ level: 'edge' }) },
