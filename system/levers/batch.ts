@@ -7,6 +7,7 @@ import { getMembership } from '../db/queries/memberships.ts';
 import { getOrg } from '../db/queries/organizations.ts';
 import { getUser } from '../db/queries/users.ts';
 import type { Membership, Organization, User } from '../db/schema.ts';
+import { invalidOption } from './invalid-option.ts';
 
 /**
  * The batching lever (the audit's `BatchConfig`): the loader-shaped lookups become
@@ -81,9 +82,7 @@ export function resolveBatchConfig(input: BatchConfig = {}): ResolvedBatchConfig
   return Object.freeze(config);
 }
 
-function invalid(option: string, value: unknown, expected: string): never {
-  throw new TypeError(`batch.${option} must be ${expected}; received ${JSON.stringify(value)}`);
-}
+const invalid = invalidOption('batch');
 
 /** Plain hook for telemetry: one call per dispatched batch. */
 export interface BatchEvent {

@@ -5,6 +5,7 @@ import type { AppEnv } from '../api/context.ts';
 import type { Loaders, LoadersFactory } from '../db/loaders.ts';
 import type { ChangeRow } from '../db/schema.ts';
 import type { CachedResponse, CacheStore } from './cache-store.ts';
+import { invalidOption } from './invalid-option.ts';
 
 /**
  * The caching lever (the audit's `CacheConfig`) for the org-scoped reads:
@@ -67,9 +68,7 @@ export function resolveCacheConfig(input: CacheConfig = {}): ResolvedCacheConfig
   return Object.freeze(config);
 }
 
-function invalid(option: string, value: unknown, expected: string): never {
-  throw new TypeError(`cache.${option} must be ${expected}; received ${JSON.stringify(value)}`);
-}
+const invalid = invalidOption('cache');
 
 export type CacheResult = 'hit' | 'miss' | 'stale' | 'error';
 export interface CacheHooks {

@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import type { AppEnv } from '../api/context.ts';
 import { AppError } from '../api/errors.ts';
+import { invalidOption } from './invalid-option.ts';
 
 /**
  * The coalescing lever (the audit's `CoalesceConfig`): identical reads in flight share
@@ -57,9 +58,7 @@ export function resolveCoalesceConfig(input: CoalesceConfig = {}): ResolvedCoale
   return Object.freeze(config);
 }
 
-function invalid(option: string, value: unknown, expected: string): never {
-  throw new TypeError(`coalesce.${option} must be ${expected}; received ${JSON.stringify(value)}`);
-}
+const invalid = invalidOption('coalesce');
 
 export interface CoalesceEvent {
   role: 'leader' | 'follower' | 'window' | 'overflow';

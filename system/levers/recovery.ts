@@ -10,6 +10,7 @@ import {
   wrap,
 } from 'cockatiel';
 import { isTransientDbError } from '../db/errors.ts';
+import { invalidOption } from './invalid-option.ts';
 
 /**
  * The error-recovery lever around the database: a per-call deadline and a circuit
@@ -51,9 +52,7 @@ export function resolveRecoveryConfig(input: RecoveryConfig = {}): ResolvedRecov
   return Object.freeze(config);
 }
 
-function invalid(option: string, value: unknown, expected: string): never {
-  throw new TypeError(`recovery.${option} must be ${expected}; received ${JSON.stringify(value)}`);
-}
+const invalid = invalidOption('recovery');
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
