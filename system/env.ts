@@ -77,6 +77,8 @@ export const envSchema = z.object({
   DATAFLOW_RECOVERY_TIMEOUT_MS: z.coerce.number().optional(),
   DATAFLOW_RECOVERY_BREAKER_THRESHOLD: z.coerce.number().optional(),
   DATAFLOW_RECOVERY_HALF_OPEN_AFTER_MS: z.coerce.number().optional(),
+  /** Serve Prometheus text at `GET /metrics` on the app port. */
+  METRICS_ENABLED: flag.default(true),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
 });

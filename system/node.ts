@@ -22,6 +22,7 @@ import { localNotifier, redisNotifier } from './realtime/redis-fanout.ts';
 import { type ChangePublisher, createChangePublisher } from './sync/publisher.ts';
 import { pruneSyncTables } from './sync/retention.ts';
 import { createWebhookVerifier } from './sync/verify.ts';
+import { createTelemetry } from './telemetry/metrics.ts';
 
 /**
  * Node entry: binds the runtime-neutral app to a Node HTTP server, the embedded or
@@ -45,9 +46,13 @@ export interface RunningServer {
 export async function startServer(env: Env, logger = createLogger(env)): Promise<RunningServer> {
   const jwtKey = resolveJwtKey(env, logger);
   const levers = env.DATAFLOW_LEVERS;
+  const telemetry = env.METRICS_ENABLED ? createTelemetry() : undefined;
   const dbGuard = levers.recovery.enabled
     ? createDbGuard(levers.recovery, {
-        onStateChange: (state) => logger.warn({ state }, 'database circuit breaker'),
+        onStateChange: (state) => {
+          telemetry?.onBreakerState(state);
+          logger.warn({ state }, 'database circuit breaker');
+        },
       })
     : undefined;
   const database = await openDatabase({
@@ -57,6 +62,7 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
     guard: dbGuard ? (operation) => dbGuard.run(() => operation()) : undefined,
   });
   if (env.DB_MIGRATE_ON_START) await runMigrations(database.db);
+  if (telemetry) database.onQuery(() => telemetry.countRoundTrip());
 
   const sessions = createSessionVerifier({
     jwtKey,
@@ -85,7 +91,12 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
   cacheRedis?.on('error', logError('redis cache error'));
   const leverOptions = leverAppOptions(levers, {
     redis: cacheRedis,
-    cacheHooks: { onStoreError: logError('cache store unavailable; reading from the database') },
+    cacheHooks: {
+      onStoreError: logError('cache store unavailable; reading from the database'),
+      onLookup: telemetry?.onCacheLookup,
+      onInvalidate: telemetry?.onCacheInvalidate,
+    },
+    batchHooks: { onBatch: telemetry?.onBatch },
   });
   const responses = leverOptions.cache?.responses;
   const publisher = createChangePublisher({
@@ -97,6 +108,7 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
     onError: logError('change publisher failed; retrying on the next poke'),
   });
   await publisher.start();
+  telemetry?.observeHub(() => hub.stats());
   const notifier = env.REDIS_URL
     ? await redisNotifier(env.REDIS_URL, () => publisher.poke(), logError('redis fan-out error'))
     : localNotifier(() => publisher.poke());
@@ -106,6 +118,10 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
     database,
     sessions,
     ...leverOptions,
+    metrics: telemetry
+      ? { middleware: telemetry.httpMiddleware, render: telemetry.render }
+      : undefined,
+    onCoalesce: telemetry?.onCoalesce,
     corsOrigins: env.CORS_ORIGINS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     headerLimitBytes: env.HEADER_LIMIT_BYTES,
@@ -118,8 +134,10 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
       ? {
           verify: createWebhookVerifier(webhookSecrets),
           bodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,
-          onDelivery: ({ type, outcome }) => {
-            if (outcome === 'dead_letter') logger.warn({ type }, 'webhook dead-lettered');
+          onDelivery: (event) => {
+            telemetry?.onWebhook(event);
+            if (event.outcome === 'dead_letter')
+              logger.warn({ type: event.type }, 'webhook dead-lettered');
           },
         }
       : undefined,
@@ -172,6 +190,7 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
         server.close(() => {
           clearTimeout(force);
           void notifier.close();
+          void telemetry?.shutdown();
           cacheRedis?.disconnect();
           database.close();
           logger.info({}, 'stopped');

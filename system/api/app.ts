@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
 import { requireOrgMember, requireSession } from '../auth/middleware.ts';
@@ -44,6 +44,8 @@ export interface AppOptions {
   /** @default 8192 */
   headerLimitBytes?: number;
   logger?: AppLogger;
+  /** Request metrics middleware and the Prometheus text for `GET /metrics` (telemetry). */
+  metrics?: { middleware: MiddlewareHandler; render: () => Promise<string> };
   /** The coalescing lever (off when absent). */
   coalesce?: ResolvedCoalesceConfig;
   /** Telemetry hook of the coalescing lever. */
@@ -75,6 +77,13 @@ export function createApp(options: AppOptions) {
   app.onError(createErrorHandler(logger));
   app.notFound(notFound);
 
+  if (options.metrics) {
+    app.use(options.metrics.middleware);
+    const render = options.metrics.render;
+    app.get('/metrics', async (c) =>
+      c.text(await render(), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }),
+    );
+  }
   app.use(requestId());
   app.use(accessLog(logger));
   app.use(securityHeaders());

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { AppOptions } from '../api/app.ts';
 import { directLoaders } from '../db/loaders.ts';
-import { batchedLoaders } from './batch.ts';
+import { type BatchHooks, batchedLoaders } from './batch.ts';
 import { type CacheHooks, createResponseCache } from './cache.ts';
 import { redisStore } from './cache-redis.ts';
 import { memoryStore } from './cache-store.ts';
@@ -14,7 +14,7 @@ import type { ResolvedLevers } from './presets.ts';
  */
 export function leverAppOptions(
   levers: ResolvedLevers,
-  deps: { redis?: Redis | undefined; cacheHooks?: CacheHooks } = {},
+  deps: { redis?: Redis | undefined; cacheHooks?: CacheHooks; batchHooks?: BatchHooks } = {},
 ): Pick<AppOptions, 'loaders' | 'coalesce' | 'cache'> {
   const { cache } = levers;
   if (cache.enabled && cache.level === 'distributed' && !deps.redis) {
@@ -29,7 +29,7 @@ export function leverAppOptions(
         )
       : undefined;
   return {
-    loaders: levers.batch.enabled ? batchedLoaders(levers.batch) : directLoaders,
+    loaders: levers.batch.enabled ? batchedLoaders(levers.batch, deps.batchHooks) : directLoaders,
     coalesce: levers.coalesce,
     cache: { config: cache, responses },
   };
