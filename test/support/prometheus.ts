@@ -1,0 +1,85 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../load/ports.ts';
+
+/** A real Prometheus (Debian package) scraping `targets` every `intervalSec`, on loopback. */
+export interface PrometheusServer {
+  readonly url: string;
+  /** Instant query; returns the first sample's value as a number (NaN if none). */
+  query(promql: string): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function startPrometheus(
+  targets: string[],
+  intervalSec = 1,
+): Promise<PrometheusServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'prometheus-'));
+  const port = await freePort();
+  const config = join(dir, 'prometheus.yml');
+  writeFileSync(
+    config,
+    [
+      'global:',
+      `  scrape_interval: ${intervalSec}s`,
+      `  evaluation_interval: ${intervalSec}s`,
+      'scrape_configs:',
+      '  - job_name: dataflow',
+      '    metrics_path: /metrics',
+      '    static_configs:',
+      `      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]`,
+      '',
+    ].join('\n'),
+  );
+  const child: ChildProcess = spawn(
+    'prometheus',
+    [
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  child.on('error', () => {});
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null || child.pid === undefined) {
+      throw new Error(`prometheus did not start (is the Debian package installed?): ${stderr}`);
+    }
+    try {
+      if ((await fetch(`${url}/-/ready`)).ok) break;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`prometheus not ready: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    async query(promql) {
+      const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`);
+      const body = (await res.json()) as { data?: { result?: Array<{ value: [number, string] }> } };
+      const value = body.data?.result?.[0]?.value?.[1];
+      return value === undefined ? Number.NaN : Number(value);
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
