@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import type { Attributes } from '@opentelemetry/api';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -27,6 +28,10 @@ export const METRICS = {
   wsConnections: 'realtime.connections',
   wsMessagesSent: 'realtime.messages.sent',
   wsMessagesDropped: 'realtime.messages.dropped',
+  eventLoopDelay: 'nodejs.eventloop.delay.p99',
+  heapUsed: 'process.memory.heap_used',
+  rss: 'process.memory.rss',
+  gcDuration: 'nodejs.gc.duration',
 } as const;
 
 /** Seconds buckets that resolve sub-millisecond reads up to multi-second outliers. */
@@ -115,6 +120,34 @@ export function createTelemetry(serviceName = 'dataflow-api'): Telemetry {
     })
     .addCallback((r) => r.observe(hubStats?.().dropped ?? 0));
 
+  // Runtime: event-loop delay (p99 over the scrape interval), heap, RSS, GC pauses.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  meter
+    .createObservableGauge(METRICS.eventLoopDelay, {
+      unit: 's',
+      description: 'event-loop delay p99 since the last scrape',
+    })
+    .addCallback((r) => {
+      r.observe(loopDelay.percentile(99) / 1e9);
+      loopDelay.reset();
+    });
+  meter
+    .createObservableGauge(METRICS.heapUsed, { unit: 'By', description: 'V8 heap in use' })
+    .addCallback((r) => r.observe(process.memoryUsage().heapUsed));
+  meter
+    .createObservableGauge(METRICS.rss, { unit: 'By', description: 'resident set size' })
+    .addCallback((r) => r.observe(process.memoryUsage.rss()));
+  const gcDuration = meter.createHistogram(METRICS.gcDuration, {
+    unit: 's',
+    description: 'garbage-collection pauses',
+    advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5] },
+  });
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcDuration.record(entry.duration / 1000);
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
+
   const knownTypes = new Set([
     'user.created',
     'user.updated',
@@ -170,6 +203,10 @@ export function createTelemetry(serviceName = 'dataflow-api'): Telemetry {
     observeHub: (stats) => {
       hubStats = stats;
     },
-    shutdown: () => provider.shutdown(),
+    shutdown: () => {
+      loopDelay.disable();
+      gcObserver.disconnect();
+      return provider.shutdown();
+    },
   };
 }

@@ -61,6 +61,9 @@ describe('GET /metrics', () => {
       /sync_webhook_lag_bucket/,
       /realtime_connections\{[^}]*\} 1/,
       /realtime_messages_sent_total\{[^}]*\} [1-9]/,
+      /nodejs_eventloop_delay_p99\{[^}]*\} \d/,
+      /process_memory_heap_used\{[^}]*\} [1-9]/,
+      /process_memory_rss\{[^}]*\} [1-9]/,
     ];
     for (const pattern of expected) expect(text, String(pattern)).toMatch(pattern);
   });
