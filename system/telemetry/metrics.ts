@@ -5,6 +5,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
+import { HANDLED_EVENT_TYPES } from '../sync/clerk-events.ts';
 
 /**
  * Metrics, wired in the one place that touches the OpenTelemetry SDK. The app, levers
@@ -148,17 +149,7 @@ export function createTelemetry(serviceName = 'dataflow-api'): Telemetry {
   });
   gcObserver.observe({ entryTypes: ['gc'] });
 
-  const knownTypes = new Set([
-    'user.created',
-    'user.updated',
-    'user.deleted',
-    'organization.created',
-    'organization.updated',
-    'organization.deleted',
-    'organizationMembership.created',
-    'organizationMembership.updated',
-    'organizationMembership.deleted',
-  ]);
+  const knownTypes = new Set<string>(HANDLED_EVENT_TYPES);
 
   return {
     async render() {
