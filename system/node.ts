@@ -18,7 +18,7 @@ import { createUpgradeAuthorizer } from './realtime/authorize.ts';
 import { changeSource } from './realtime/change-source.ts';
 import { createHub, type Hub } from './realtime/hub.ts';
 import { attachRealtime } from './realtime/node-ws.ts';
-import { localNotifier, redisNotifier } from './realtime/redis-fanout.ts';
+import { redisNotifier, singleProcess } from './realtime/redis-fanout.ts';
 import { type ChangePublisher, createChangePublisher } from './sync/publisher.ts';
 import { pruneSyncTables } from './sync/retention.ts';
 import { createWebhookVerifier } from './sync/verify.ts';
@@ -111,7 +111,7 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
   telemetry?.observeHub(() => hub.stats());
   const notifier = env.REDIS_URL
     ? await redisNotifier(env.REDIS_URL, () => publisher.poke(), logError('redis fan-out error'))
-    : localNotifier(() => publisher.poke());
+    : singleProcess;
 
   const webhookSecrets = resolveWebhookSecrets(env, logger);
   const app = createApp({
@@ -126,6 +126,7 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     headerLimitBytes: env.HEADER_LIMIT_BYTES,
     logger,
+    // this process invalidates and pushes before the write answers; the others are woken
     onCommitted: () => {
       notifier.notify();
       return publisher.drain();

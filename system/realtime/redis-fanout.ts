@@ -8,14 +8,14 @@ import { Redis } from 'ioredis';
  */
 export const CHANGES_CHANNEL = 'dataflow:changes';
 
+/** Tells the OTHER processes that something committed (this one drains by itself). */
 export interface ChangeNotifier {
   notify(): void;
   close(): Promise<void>;
 }
 
-export function localNotifier(onNotify: () => void): ChangeNotifier {
-  return { notify: onNotify, close: async () => {} };
-}
+/** A single process: nobody else to tell. */
+export const singleProcess: ChangeNotifier = { notify() {}, close: async () => {} };
 
 export async function redisNotifier(
   url: string,
@@ -34,8 +34,6 @@ export async function redisNotifier(
   await subscriber.subscribe(CHANGES_CHANNEL);
   return {
     notify() {
-      // this process's own clients do not wait for the round trip through Redis
-      onNotify();
       publisher.publish(CHANGES_CHANNEL, '1').catch(onError);
     },
     async close() {
