@@ -79,6 +79,44 @@ export const envSchema = z.object({
   DATAFLOW_RECOVERY_HALF_OPEN_AFTER_MS: z.coerce.number().optional(),
   /** Serve Prometheus text at `GET /metrics` on the app port. */
   METRICS_ENABLED: flag.default(true),
+  /** Standard OpenTelemetry variables (see the README's telemetry section). */
+  OTEL_SDK_DISABLED: flag.default(false),
+  OTEL_SERVICE_NAME: z.string().min(1).default('dataflow-api'),
+  /** Span exporters, comma-separated: `otlp`, `file`, `console`, `none`. Default: `otlp` when an endpoint is set. */
+  OTEL_TRACES_EXPORTER: csv.pipe(z.array(z.enum(['otlp', 'file', 'console', 'none']))).optional(),
+  /** OTLP metrics push (`otlp`, `none`); the Prometheus `/metrics` endpoint is separate. */
+  OTEL_METRICS_EXPORTER: csv.pipe(z.array(z.enum(['otlp', 'prometheus', 'none']))).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional(),
+  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: z.url().optional(),
+  /** `key=value,…` sent with OTLP requests (often an API key: masked in logs). */
+  OTEL_EXPORTER_OTLP_HEADERS: z.string().optional(),
+  OTEL_EXPORTER_OTLP_TIMEOUT: positiveInt.default(10_000),
+  OTEL_METRIC_EXPORT_INTERVAL: positiveInt.default(60_000),
+  OTEL_TRACES_SAMPLER: z
+    .enum([
+      'always_on',
+      'always_off',
+      'traceidratio',
+      'parentbased_always_on',
+      'parentbased_always_off',
+      'parentbased_traceidratio',
+    ])
+    .default('parentbased_traceidratio'),
+  /** Ratio for the `traceidratio` samplers. Default: 1 in development, 0.1 in production. */
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
+  OTEL_BSP_MAX_QUEUE_SIZE: positiveInt.default(2048),
+  OTEL_BSP_MAX_EXPORT_BATCH_SIZE: positiveInt.default(512),
+  OTEL_BSP_SCHEDULE_DELAY: positiveInt.default(5000),
+  OTEL_BSP_EXPORT_TIMEOUT: positiveInt.default(30_000),
+  /** The `file` span exporter: OTLP/JSON lines, rotated at the size, oldest files deleted. */
+  TRACES_DIR: z.string().min(1).default('traces/out'),
+  TRACES_FILE_MAX_BYTES: positiveInt.default(16 * 1024 * 1024),
+  TRACES_FILE_MAX_FILES: positiveInt.default(4),
+  /** Put SQL text (never parameters) on DB spans as `db.query.text`. */
+  TRACE_DB_QUERY_TEXT: flag.default(false),
+  /** `Server-Timing` header with the per-request breakdown. Default: on outside production. */
+  SERVER_TIMING: flag.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
 });
@@ -265,7 +303,12 @@ const envRecovery = (env: z.output<typeof envSchema>) => ({
   halfOpenAfterMs: env.DATAFLOW_RECOVERY_HALF_OPEN_AFTER_MS,
 });
 
-const SECRET_KEYS = new Set(['DATABASE_AUTH_TOKEN', 'CLERK_WEBHOOK_SIGNING_SECRET', 'REDIS_URL']);
+const SECRET_KEYS = new Set([
+  'DATABASE_AUTH_TOKEN',
+  'CLERK_WEBHOOK_SIGNING_SECRET',
+  'REDIS_URL',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+]);
 
 /** The effective config for a startup log line: secrets masked, long keys fingerprinted. */
 export function describeEnv(env: Env): Record<string, unknown> {
@@ -276,6 +319,7 @@ export function describeEnv(env: Env): Record<string, unknown> {
     CLERK_JWT_KEY: env.CLERK_JWT_KEY ? `<PEM, ${env.CLERK_JWT_KEY.length} chars>` : undefined,
     CLERK_WEBHOOK_SIGNING_SECRET: env.CLERK_WEBHOOK_SIGNING_SECRET.map(() => '***'),
     REDIS_URL: env.REDIS_URL ? maskUrl(env.REDIS_URL) : undefined,
+    OTEL_EXPORTER_OTLP_HEADERS: env.OTEL_EXPORTER_OTLP_HEADERS ? '***' : undefined,
   };
 }
 

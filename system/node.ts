@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createApp } from './api/app.ts';
@@ -22,7 +23,7 @@ import { redisNotifier, singleProcess } from './realtime/redis-fanout.ts';
 import { type ChangePublisher, createChangePublisher } from './sync/publisher.ts';
 import { pruneSyncTables } from './sync/retention.ts';
 import { createWebhookVerifier } from './sync/verify.ts';
-import { createTelemetry } from './telemetry/metrics.ts';
+import { createTelemetry, telemetryConfig } from './telemetry/telemetry.ts';
 
 /**
  * Node entry: binds the runtime-neutral app to a Node HTTP server, the embedded or
@@ -43,10 +44,26 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(env: Env, logger = createLogger(env)): Promise<RunningServer> {
+export interface StartOptions {
+  /** Extra span exporters (tests: an in-memory exporter), on top of the configured ones. */
+  spanExporters?: readonly SpanExporter[];
+}
+
+export async function startServer(
+  env: Env,
+  logger = createLogger(env),
+  options: StartOptions = {},
+): Promise<RunningServer> {
   const jwtKey = resolveJwtKey(env, logger);
   const levers = env.DATAFLOW_LEVERS;
-  const telemetry = env.METRICS_ENABLED ? createTelemetry() : undefined;
+  let config = telemetryConfig(env);
+  if (options.spanExporters?.length) {
+    config = {
+      ...(config ?? { serviceName: env.OTEL_SERVICE_NAME, prometheus: false, serverTiming: false }),
+      spanExporters: options.spanExporters,
+    };
+  }
+  const telemetry = config ? createTelemetry(config, logger) : undefined;
   const dbGuard = levers.recovery.enabled
     ? createDbGuard(levers.recovery, {
         onStateChange: (state) => {
@@ -60,9 +77,10 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
     authToken: env.DATABASE_AUTH_TOKEN,
     busyTimeoutMs: env.DB_BUSY_TIMEOUT_MS,
     guard: dbGuard ? (operation) => dbGuard.run(() => operation()) : undefined,
+    traceQueryText: env.TRACE_DB_QUERY_TEXT,
   });
   if (env.DB_MIGRATE_ON_START) await runMigrations(database.db);
-  if (telemetry) database.onQuery(() => telemetry.countRoundTrip());
+  if (telemetry) database.onQuery(telemetry.onDbOperation);
 
   const sessions = createSessionVerifier({
     jwtKey,
@@ -79,6 +97,7 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
     maxReplay: env.WS_MAX_REPLAY,
     maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
     onError: logError('realtime hub error'),
+    onBroadcast: telemetry?.onBroadcast,
   });
   const cacheRedis =
     levers.cache.enabled && levers.cache.level === 'distributed' && env.REDIS_URL
@@ -118,7 +137,7 @@ export async function startServer(env: Env, logger = createLogger(env)): Promise
     database,
     sessions,
     ...leverOptions,
-    metrics: telemetry
+    telemetry: telemetry
       ? { middleware: telemetry.httpMiddleware, render: telemetry.render }
       : undefined,
     onCoalesce: telemetry?.onCoalesce,

@@ -44,8 +44,8 @@ export interface AppOptions {
   /** @default 8192 */
   headerLimitBytes?: number;
   logger?: AppLogger;
-  /** Request metrics middleware and the Prometheus text for `GET /metrics` (telemetry). */
-  metrics?: { middleware: MiddlewareHandler; render: () => Promise<string> };
+  /** Request telemetry middleware, and the Prometheus text for `GET /metrics` when pulled. */
+  telemetry?: { middleware: MiddlewareHandler; render?: (() => Promise<string>) | undefined };
   /** The coalescing lever (off when absent). */
   coalesce?: ResolvedCoalesceConfig;
   /** Telemetry hook of the coalescing lever. */
@@ -77,12 +77,14 @@ export function createApp(options: AppOptions) {
   app.onError(createErrorHandler(logger));
   app.notFound(notFound);
 
-  if (options.metrics) {
-    app.use(options.metrics.middleware);
-    const render = options.metrics.render;
-    app.get('/metrics', async (c) =>
-      c.text(await render(), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }),
-    );
+  if (options.telemetry) {
+    app.use(options.telemetry.middleware);
+    const render = options.telemetry.render;
+    if (render) {
+      app.get('/metrics', async (c) =>
+        c.text(await render(), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }),
+      );
+    }
   }
   app.use(requestId());
   app.use(accessLog(logger));

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../api/context.ts';
 import { AppError } from '../api/errors.ts';
+import { traced } from '../telemetry/spans.ts';
 import type { SessionVerifier } from './verifier.ts';
 
 /**
@@ -13,7 +14,7 @@ export function requireSession(verifier: SessionVerifier): MiddlewareHandler<App
     const token = bearerToken(c.req.header('authorization'));
     if (token === null) throw unauthenticated();
     try {
-      c.set('session', await verifier.verify(token));
+      c.set('session', await traced('auth', 'auth.session', () => verifier.verify(token)));
     } catch (error) {
       throw unauthenticated(error);
     }
@@ -35,7 +36,9 @@ export function requireOrgMember(): MiddlewareHandler<AppEnv> {
       throw new AppError(403, 'no_active_org', 'select an organization first');
     }
     if (orgId !== session.orgId) throw orgNotFound();
-    const member = await c.var.loaders.membership(orgId, session.userId);
+    const member = await traced('auth', 'auth.membership', () =>
+      c.var.loaders.membership(orgId, session.userId),
+    );
     if (member === null) throw orgNotFound();
     c.set('member', member);
     await next();

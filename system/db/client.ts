@@ -16,6 +16,8 @@ export interface OpenDatabaseOptions {
   busyTimeoutMs?: number | undefined;
   /** Wraps every database call (the recovery lever). */
   guard?: DatabaseOptions['guard'];
+  /** Record SQL text on DB spans. @default false */
+  traceQueryText?: boolean | undefined;
 }
 
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -34,7 +36,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     await client.execute('PRAGMA journal_mode = WAL');
     await client.execute('PRAGMA synchronous = NORMAL');
   }
-  return createDatabase(client, { guard: options.guard });
+  return createDatabase(client, { guard: options.guard, traceQueryText: options.traceQueryText });
 }
 
 export type DatabaseKind = 'file' | 'memory' | 'remote';

@@ -1,6 +1,7 @@
 import type { Client, InArgs, InStatement, ResultSet, TransactionMode } from '@libsql/client';
 import { Mutex } from 'async-mutex';
 import { drizzle, type LibSQLDatabase } from 'drizzle-orm/libsql';
+import { traced } from '../telemetry/spans.ts';
 import * as schema from './schema.ts';
 
 /**
@@ -20,9 +21,14 @@ export interface DbStats {
   readonly statements: number;
 }
 
+/** One finished round trip (called after it settles, successful or not). */
 export type QueryListener = (event: {
   kind: 'execute' | 'batch' | 'transaction';
   statements: number;
+  /** `SELECT users`, `BATCH 3` …: low-cardinality, no values. */
+  summary: string;
+  durationMs: number;
+  ok: boolean;
 }) => void;
 
 export interface Database {
@@ -41,6 +47,8 @@ export interface DatabaseOptions {
    * write queue is outside it, so a deadline counts database time, not queueing.
    */
   guard?: <T>(operation: () => Promise<T>) => Promise<T>;
+  /** Put the SQL text on DB spans (`db.query.text`; parameters are never recorded). */
+  traceQueryText?: boolean;
 }
 
 export function createDatabase(rawClient: Client, options: DatabaseOptions = {}): Database {
@@ -52,7 +60,11 @@ export function createDatabase(rawClient: Client, options: DatabaseOptions = {})
     statements += event.statements;
     for (const listener of listeners) listener(event);
   };
-  const client = countingClient(rawClient, record, options.guard ?? ((operation) => operation()));
+  const client = countingClient(
+    rawClient,
+    instrumented(record, options.traceQueryText ?? false),
+    options.guard ?? ((operation) => operation()),
+  );
   return {
     db: drizzle(client, { schema }),
     client,
@@ -78,29 +90,29 @@ export function createDatabase(rawClient: Client, options: DatabaseOptions = {})
  */
 function countingClient(
   inner: Client,
-  record: QueryListener,
+  run: RoundTrip,
   guard: NonNullable<DatabaseOptions['guard']>,
 ): Client {
   const writer = new Mutex();
   return {
     execute(stmtOrSql: InStatement | string, args?: InArgs): Promise<ResultSet> {
-      record({ kind: 'execute', statements: 1 });
-      return guard(() =>
-        typeof stmtOrSql === 'string' ? inner.execute(stmtOrSql, args) : inner.execute(stmtOrSql),
-      );
+      const stmt = typeof stmtOrSql === 'string' ? { sql: stmtOrSql, args: args ?? [] } : stmtOrSql;
+      return run('execute', [stmt], () => guard(() => inner.execute(stmt)));
     },
     batch(stmts: Array<InStatement | [string, InArgs?]>, mode: TransactionMode = 'write') {
-      record({ kind: 'batch', statements: stmts.length });
-      if (mode === 'read') return guard(() => inner.batch(stmts, mode));
-      return writer.runExclusive(() => guard(() => inner.batch(stmts, mode)));
+      if (mode === 'read') return run('batch', stmts, () => guard(() => inner.batch(stmts, mode)));
+      return writer.runExclusive(() =>
+        run('batch', stmts, () => guard(() => inner.batch(stmts, mode))),
+      );
     },
     migrate: (stmts) => inner.migrate(stmts),
     async transaction(mode: TransactionMode = 'write') {
-      record({ kind: 'transaction', statements: 1 });
       const release = mode === 'read' ? () => {} : await writer.acquire();
       let tx: Awaited<ReturnType<Client['transaction']>>;
       try {
-        tx = await guard(() => inner.transaction(mode));
+        tx = await run('transaction', [`BEGIN ${mode}`], () =>
+          guard(() => inner.transaction(mode)),
+        );
       } catch (error) {
         release();
         throw error;
@@ -119,14 +131,8 @@ function countingClient(
       // (one HTTP request each against sqld), so count them too.
       const execute = tx.execute.bind(tx);
       const batch = tx.batch.bind(tx);
-      tx.execute = (stmt: InStatement) => {
-        record({ kind: 'execute', statements: 1 });
-        return execute(stmt);
-      };
-      tx.batch = (stmts: InStatement[]) => {
-        record({ kind: 'batch', statements: stmts.length });
-        return batch(stmts);
-      };
+      tx.execute = (stmt: InStatement) => run('execute', [stmt], () => execute(stmt));
+      tx.batch = (stmts: InStatement[]) => run('batch', stmts, () => batch(stmts));
       return tx;
     },
     executeMultiple: (sql) => inner.executeMultiple(sql),
@@ -140,4 +146,86 @@ function countingClient(
       return inner.protocol;
     },
   } as Client;
+}
+
+type Statement = InStatement | [string, InArgs?];
+type RoundTrip = <T>(
+  kind: Parameters<QueryListener>[0]['kind'],
+  stmts: readonly Statement[],
+  call: () => Promise<T>,
+) => Promise<T>;
+
+/**
+ * Each round trip is one `db` stage: a client span with the semantic-convention
+ * attributes (when the request is sampled), a timing entry, and the listeners' event.
+ */
+function instrumented(record: QueryListener, queryText: boolean): RoundTrip {
+  return (kind, stmts, call) => {
+    const first = sqlOf(stmts[0]);
+    const summary = stmts.length > 1 ? `BATCH ${stmts.length}` : querySummary(first);
+    return traced(
+      'db',
+      summary,
+      async (span) => {
+        if (span) {
+          if (queryText) span.setAttribute('db.query.text', first);
+          if (stmts.length > 1) span.setAttribute('db.operation.batch.size', stmts.length);
+          // identical reads (same statement, same parameters) share a fingerprint: how the
+          // trace analyzer finds redundant fetches without recording any value
+          const only = stmts.length === 1 ? stmts[0] : undefined;
+          if (only !== undefined && summary.startsWith('SELECT'))
+            span.setAttribute('dataflow.db.fingerprint', fingerprint(only));
+        }
+        const started = performance.now();
+        let ok = false;
+        try {
+          const result = await call();
+          ok = true;
+          return result;
+        } finally {
+          record({
+            kind,
+            statements: stmts.length,
+            summary,
+            durationMs: performance.now() - started,
+            ok,
+          });
+        }
+      },
+      { 'db.system.name': 'sqlite', 'db.query.summary': summary },
+    );
+  };
+}
+
+function sqlOf(stmt: Statement | undefined): string {
+  if (stmt === undefined) return '';
+  if (typeof stmt === 'string') return stmt;
+  return Array.isArray(stmt) ? stmt[0] : stmt.sql;
+}
+
+const TABLE = /\b(?:from|into|update|join)\s+["`]?(\w+)/i;
+
+/** `SELECT users`, `INSERT projects`, `BEGIN write`: the operation and its first table. */
+export function querySummary(sql: string): string {
+  const operation = /^\s*(\w+)/.exec(sql)?.[1]?.toUpperCase() ?? 'SQL';
+  if (operation === 'BEGIN') return sql.trim();
+  const table = TABLE.exec(sql)?.[1];
+  return table ? `${operation} ${table}` : operation;
+}
+
+/** FNV-1a (32 bit) of the statement and its arguments: equal reads, equal fingerprints. */
+function fingerprint(stmt: Statement): string {
+  const args = typeof stmt === 'string' ? [] : Array.isArray(stmt) ? stmt[1] : stmt.args;
+  let text = sqlOf(stmt);
+  try {
+    text += `\u0000${JSON.stringify(args ?? [], (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))}`;
+  } catch {
+    // unserializable arguments (blobs): the statement alone
+  }
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0).toString(16).padStart(8, '0');
 }

@@ -1,3 +1,4 @@
+import type { Span } from '@opentelemetry/api';
 import DataLoader from 'dataloader';
 import type { Db } from '../db/database.ts';
 import { isTransientDbError } from '../db/errors.ts';
@@ -7,6 +8,7 @@ import { getMembership } from '../db/queries/memberships.ts';
 import { getOrg } from '../db/queries/organizations.ts';
 import { getUser } from '../db/queries/users.ts';
 import type { Membership, Organization, User } from '../db/schema.ts';
+import { traced } from '../telemetry/spans.ts';
 import { invalidOption } from './invalid-option.ts';
 
 /**
@@ -200,9 +202,19 @@ export function createKeyLoader<V>(
       : {}),
   };
   let firstKeyAt: number | null = null;
-  const batchFn = async (keys: readonly string[]): Promise<Array<V | null>> => {
+  const batchFn = (keys: readonly string[]): Promise<Array<V | null>> => {
     const waitMs = firstKeyAt === null ? 0 : performance.now() - firstKeyAt;
     firstKeyAt = null;
+    return traced('batch', `batch.${loader}`, (span) => dispatch(keys, waitMs, span), {
+      'dataflow.batch.size': keys.length,
+      'dataflow.batch.wait_ms': waitMs,
+    });
+  };
+  const dispatch = async (
+    keys: readonly string[],
+    waitMs: number,
+    span: Span | undefined,
+  ): Promise<Array<V | null>> => {
     const started = performance.now();
     let attempts = 0;
     for (;;) {
@@ -210,6 +222,7 @@ export function createKeyLoader<V>(
       try {
         const found = await load(keys);
         hooks.onBatch?.({ loader, size: keys.length, waitMs, attempts, ok: true });
+        if (attempts > 1) span?.setAttribute('dataflow.batch.attempts', attempts);
         return keys.map((key) => found.get(key) ?? null);
       } catch (error) {
         const delay =

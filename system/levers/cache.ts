@@ -4,8 +4,12 @@ import { routePath } from 'hono/route';
 import type { AppEnv } from '../api/context.ts';
 import type { Loaders, LoadersFactory } from '../db/loaders.ts';
 import type { ChangeRow } from '../db/schema.ts';
+import { annotate, traced } from '../telemetry/spans.ts';
 import type { CachedResponse, CacheStore } from './cache-store.ts';
 import { invalidOption } from './invalid-option.ts';
+
+/** Span attribute: hit, miss, stale or error. */
+const CACHE_RESULT = 'dataflow.cache.result';
 
 /**
  * The caching lever (the audit's `CacheConfig`) for the org-scoped reads:
@@ -174,12 +178,23 @@ export function createResponseCache(
     const route = routePath(c, -1);
     const url = new URL(c.req.url);
     url.searchParams.sort();
-    const generation = await guarded(() => store.generation(orgId), 0);
     const who = SHARED_ROUTES.has(route) ? '*' : c.var.session.userId;
-    const key = `${orgId}|g${generation}|${who}|${url.pathname}?${url.searchParams}`;
-    const lookup = (result: CacheResult) => hooks.onLookup?.({ level: store.level, result, route });
-
-    const cached = await guarded(() => store.get(key), undefined);
+    const lookup = (result: CacheResult) => {
+      hooks.onLookup?.({ level: store.level, result, route });
+      annotate({ [CACHE_RESULT]: result });
+    };
+    const { key, cached } = await traced(
+      'cache',
+      'cache.get',
+      async (span) => {
+        const generation = await guarded(() => store.generation(orgId), 0);
+        const key = `${orgId}|g${generation}|${who}|${url.pathname}?${url.searchParams}`;
+        const cached = await guarded(() => store.get(key), undefined);
+        span?.setAttribute(CACHE_RESULT, cached && cached.freshUntil > now() ? 'hit' : 'miss');
+        return { key, cached };
+      },
+      { 'dataflow.cache.level': store.level },
+    );
     if (cached && cached.freshUntil > now()) {
       lookup('hit');
       c.res = respond(cached, c.var.requestId, 'hit');
@@ -253,16 +268,26 @@ export function createResponseCache(
 
   return {
     middleware,
-    async invalidate(rows) {
-      if (config.invalidation === 'group') {
-        const orgs = new Set(rows.map((r) => r.orgId));
-        for (const orgId of orgs) await guarded(() => store.bumpGeneration(orgId), undefined);
-        hooks.onInvalidate?.({ mode: 'group', entries: orgs.size });
-        return;
-      }
-      const tags = new Set(rows.flatMap(tagsOf));
-      const removed = await guarded(() => store.invalidateTags([...tags]), 0);
-      hooks.onInvalidate?.({ mode: 'precise', entries: removed });
+    invalidate(rows) {
+      const mode = config.invalidation;
+      return traced(
+        'cache',
+        'cache.invalidate',
+        async (span) => {
+          let entries: number;
+          if (mode === 'group') {
+            const orgs = new Set(rows.map((r) => r.orgId));
+            for (const orgId of orgs) await guarded(() => store.bumpGeneration(orgId), undefined);
+            entries = orgs.size;
+          } else {
+            const tags = new Set(rows.flatMap(tagsOf));
+            entries = await guarded(() => store.invalidateTags([...tags]), 0);
+          }
+          span?.setAttribute('dataflow.cache.invalidated', entries);
+          hooks.onInvalidate?.({ mode, entries });
+        },
+        { 'dataflow.cache.invalidation': mode, 'dataflow.cache.level': store.level },
+      );
     },
   };
 }

@@ -2,7 +2,11 @@ import type { MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import type { AppEnv } from '../api/context.ts';
 import { AppError } from '../api/errors.ts';
+import { annotate, traced } from '../telemetry/spans.ts';
 import { invalidOption } from './invalid-option.ts';
+
+/** Span attribute: this request's coalescing role. */
+const COALESCE_ROLE = 'dataflow.coalesce.role';
 
 /**
  * The coalescing lever (the audit's `CoalesceConfig`): identical reads in flight share
@@ -105,8 +109,14 @@ export function coalesce(
     const existing = flights.get(key);
     if (existing && existing.followers < config.maxRequests) {
       existing.followers += 1;
-      hooks.onCoalesce?.({ role: existing.done ? 'window' : 'follower', route });
-      const shared = await withDeadline(existing.result, config.deadlineMs).catch(() => null);
+      const role = existing.done ? 'window' : 'follower';
+      hooks.onCoalesce?.({ role, route });
+      const shared = await traced(
+        'coalesce',
+        'coalesce.wait',
+        () => withDeadline(existing.result, config.deadlineMs).catch(() => null),
+        { [COALESCE_ROLE]: role },
+      );
       if (shared === null) {
         // the leader hung: time out like it, rather than stampede the database
         throw new AppError(503, 'unavailable', 'the shared read timed out; retry later', {
@@ -118,6 +128,7 @@ export function coalesce(
     }
     if (existing) {
       hooks.onCoalesce?.({ role: 'overflow', route });
+      annotate({ [COALESCE_ROLE]: 'overflow' });
       return next();
     }
 
@@ -131,6 +142,7 @@ export function coalesce(
     };
     flights.set(key, flight);
     hooks.onCoalesce?.({ role: 'leader', route });
+    annotate({ [COALESCE_ROLE]: 'leader' });
     const release = () => {
       if (flights.get(key) === flight) flights.delete(key);
     };

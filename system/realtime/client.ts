@@ -1,3 +1,5 @@
+import { SpanKind } from '@opentelemetry/api';
+import { STAGE_ATTRIBUTE, startFromTraceparent } from '../telemetry/spans.ts';
 import {
   BEARER_PROTOCOL_PREFIX,
   type ChangeMessage,
@@ -127,6 +129,11 @@ export function connectRealtime(options: RealtimeClientOptions): RealtimeClient 
           if (message.id <= lastEventId) return; // never apply twice
           lastEventId = message.id;
           hasPosition = true;
+          // receipt closes the webhook -> client trace (no-op without a tracer provider)
+          startFromTraceparent('realtime.receive', message.traceparent, SpanKind.CONSUMER, {
+            [STAGE_ATTRIBUTE]: 'realtime',
+            'realtime.change.id': message.id,
+          })?.end();
           options.onChange?.(message, Date.now());
           return;
         case 'synced':

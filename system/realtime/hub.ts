@@ -1,4 +1,6 @@
+import { SpanKind } from '@opentelemetry/api';
 import type { ChangeRow } from '../db/schema.ts';
+import { STAGE_ATTRIBUTE, startFromTraceparent } from '../telemetry/spans.ts';
 import {
   type ChangeMessage,
   changeMessage,
@@ -45,6 +47,8 @@ export interface HubOptions {
   maxClientErrors?: number;
   now?: () => number;
   onError?: (error: unknown) => void;
+  /** Each change fanned out: commit -> fan-out lag and how many sockets it went to. */
+  onBroadcast?: (event: { lagMs: number; recipients: number }) => void;
 }
 
 export interface HubStats {
@@ -78,8 +82,6 @@ export interface Hub {
   /** Committed change-log rows, in id order (from the publisher). */
   broadcast(rows: readonly ChangeRow[]): void;
   stats(): HubStats;
-  /** Optional hook: each change frame written, for delivery-lag telemetry. */
-  onSent?: (message: ChangeMessage) => void;
   /** Graceful shutdown: close every socket with 1012 so clients reconnect elsewhere. */
   close(): void;
 }
@@ -222,7 +224,6 @@ export function createHub(options: HubOptions): Hub {
     if (writeText(conn, frame.text)) {
       conn.lastSentId = row.id;
       stats.sent += 1;
-      hub.onSent?.(frame.message);
     }
   }
 
@@ -396,6 +397,15 @@ export function createHub(options: HubOptions): Hub {
         orgHead.set(row.orgId, row.id);
         const conns = topics.get(row.orgId);
         if (!conns) continue;
+        const span = startFromTraceparent(
+          'realtime.broadcast',
+          row.traceContext,
+          SpanKind.PRODUCER,
+          {
+            [STAGE_ATTRIBUTE]: 'realtime',
+            'realtime.recipients': conns.size,
+          },
+        );
         const revoked = revokedUser(row);
         for (const conn of [...conns]) {
           if (conn.syncs > 0) conn.pending.push(row);
@@ -403,6 +413,8 @@ export function createHub(options: HubOptions): Hub {
           // a socket must not outlive the membership that authorized it
           if (revoked === conn.userId) closeConn(conn, 4403, 'membership ended');
         }
+        span?.end();
+        options.onBroadcast?.({ lagMs: now() - row.createdAt, recipients: conns.size });
       }
     },
 

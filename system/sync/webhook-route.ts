@@ -5,6 +5,7 @@ import { bodyLimit } from '../api/middleware/limits.ts';
 import { traceparentOf } from '../api/trace-context.ts';
 import type { Database } from '../db/database.ts';
 import { isTransientDbError } from '../db/errors.ts';
+import { currentTraceparent, traced, tracedSync } from '../telemetry/spans.ts';
 import { type ApplyOutcome, applyDelivery } from './apply.ts';
 import { parseClerkEvent } from './clerk-events.ts';
 import { SignatureError, type WebhookVerifier } from './verify.ts';
@@ -16,7 +17,13 @@ export interface WebhookRouteOptions {
   /** Called after a commit that changed data: the publisher invalidates caches and pushes. */
   onCommitted: () => void | Promise<void>;
   /** Hook for telemetry: one call per delivery. */
-  onDelivery?: (event: { type: string | null; outcome: ApplyOutcome; lagMs: number }) => void;
+  /** Each handled delivery: lag is svix timestamp -> receipt, apply is the write batch. */
+  onDelivery?: (event: {
+    type: string | null;
+    outcome: ApplyOutcome;
+    lagMs: number;
+    applyMs: number;
+  }) => void;
   now?: () => number;
 }
 
@@ -39,7 +46,9 @@ export function webhookRoutes(options: WebhookRouteOptions) {
     const body = await c.req.text();
     let verified: ReturnType<WebhookVerifier>;
     try {
-      verified = options.verify(body, c.req.raw.headers);
+      verified = tracedSync('sync', 'webhook.verify', () =>
+        options.verify(body, c.req.raw.headers),
+      );
     } catch (error) {
       if (error instanceof SignatureError) {
         throw new AppError(
@@ -53,17 +62,28 @@ export function webhookRoutes(options: WebhookRouteOptions) {
     const receivedAt = now();
     const parsed = parseClerkEvent(body, verified.sentAt);
     let outcome: ApplyOutcome;
+    const applyStarted = performance.now();
     try {
-      outcome = await applyDelivery(
-        options.database,
-        {
-          svixId: verified.svixId,
-          sentAt: verified.sentAt,
-          receivedAt,
-          body,
-          traceContext: traceparentOf(c.req.header('traceparent')),
+      // dedupe (svix-id claim), apply and change-log append: one write batch
+      outcome = await traced(
+        'sync',
+        'webhook.apply',
+        async (span) => {
+          const result = await applyDelivery(
+            options.database,
+            {
+              svixId: verified.svixId,
+              sentAt: verified.sentAt,
+              receivedAt,
+              body,
+              traceContext: currentTraceparent(traceparentOf(c.req.header('traceparent'))),
+            },
+            parsed,
+          );
+          span?.setAttribute('sync.outcome', result);
+          return result;
         },
-        parsed,
+        { 'sync.event.type': parsed.type ?? 'unknown' },
       );
     } catch (error) {
       // Whatever failed, the batch rolled back whole. A 5xx makes Svix redeliver.
@@ -72,8 +92,15 @@ export function webhookRoutes(options: WebhookRouteOptions) {
         headers: { 'Retry-After': isTransientDbError(error) ? '5' : '30' },
       });
     }
-    if (outcome === 'applied') await options.onCommitted();
-    options.onDelivery?.({ type: parsed.type, outcome, lagMs: receivedAt - verified.sentAt });
+    const applyMs = performance.now() - applyStarted;
+    if (outcome === 'applied')
+      await traced('sync', 'webhook.publish', async () => options.onCommitted());
+    options.onDelivery?.({
+      type: parsed.type,
+      outcome,
+      lagMs: receivedAt - verified.sentAt,
+      applyMs,
+    });
     return c.json({ status: outcome, svixId: verified.svixId });
   });
 }

@@ -1,38 +1,40 @@
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import type { Attributes } from '@opentelemetry/api';
-import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import type { MiddlewareHandler } from 'hono';
-import { routePath } from 'hono/route';
+import type { Meter } from '@opentelemetry/api';
 import { HANDLED_EVENT_TYPES } from '../sync/clerk-events.ts';
 
 /**
- * Metrics, wired in the one place that touches the OpenTelemetry SDK. The app, levers
- * and sync expose plain hooks; this module turns them into instruments and serves them
- * in Prometheus text at `/metrics`. Names are defined once, here (Prometheus form: dots
- * become underscores, counters gain `_total`). Labels are bounded: route templates,
- * never raw paths or ids.
+ * The instruments. The app, levers and sync expose plain hooks; this module turns them
+ * into metrics. Names are defined once, here, and listed in the README (Prometheus
+ * form: dots become underscores, counters gain `_total`). Labels are bounded: route
+ * templates, never raw paths or ids.
  */
 export const METRICS = {
   httpDuration: 'http.server.request.duration',
   httpActive: 'http.server.active_requests',
+  dbOperationDuration: 'db.client.operation.duration',
   dbRoundTrips: 'dataflow.db.round_trips',
+  dbQueriesPerRequest: 'dataflow.db.queries_per_request',
   cacheLookups: 'dataflow.cache.lookups',
   cacheInvalidations: 'dataflow.cache.invalidations',
   batchSize: 'dataflow.batch.size',
   batchWait: 'dataflow.batch.wait',
+  batchRetries: 'dataflow.batch.retries',
   coalesceRequests: 'dataflow.coalesce.requests',
   breakerState: 'dataflow.breaker.state',
   webhookEvents: 'sync.webhook.events',
   webhookLag: 'sync.webhook.lag',
+  webhookApply: 'sync.webhook.apply.duration',
+  deadLetters: 'sync.dead_letters',
   wsConnections: 'realtime.connections',
   wsMessagesSent: 'realtime.messages.sent',
   wsMessagesDropped: 'realtime.messages.dropped',
+  wsDeliveryLag: 'realtime.delivery.lag',
   eventLoopDelay: 'nodejs.eventloop.delay.p99',
   heapUsed: 'process.memory.heap_used',
   rss: 'process.memory.rss',
   gcDuration: 'nodejs.gc.duration',
+  /** Emitted by the OpenTelemetry SDK itself (self-observability): dropped spans have `error_type`. */
+  spansProcessed: 'otel.sdk.processor.span.processed',
 } as const;
 
 /** Seconds buckets that resolve sub-millisecond reads up to multi-second outliers. */
@@ -40,31 +42,36 @@ const SECONDS_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
 
-export interface Telemetry {
-  /** Prometheus text of every instrument. */
-  render(): Promise<string>;
-  httpMiddleware: MiddlewareHandler;
-  countRoundTrip(): void;
+export interface Instruments {
+  /** One finished request, by route template. */
+  onRequest(event: {
+    method: string;
+    route: string;
+    status: number;
+    durationMs: number;
+    dbQueries: number;
+  }): void;
+  onActive(delta: 1 | -1): void;
+  onDbOperation(event: { summary: string; durationMs: number; ok: boolean }): void;
   onCacheLookup(event: { level: string; result: string }): void;
   onCacheInvalidate(event: { mode: string; entries: number }): void;
-  onBatch(event: { loader: string; size: number; waitMs: number; ok: boolean }): void;
+  onBatch(event: {
+    loader: string;
+    size: number;
+    waitMs: number;
+    attempts: number;
+    ok: boolean;
+  }): void;
   onCoalesce(event: { role: string; route: string }): void;
   onBreakerState(state: 'closed' | 'open' | 'half-open'): void;
-  onWebhook(event: { type: string | null; outcome: string; lagMs: number }): void;
-  /** Sampled at scrape time. */
+  onWebhook(event: { type: string | null; outcome: string; lagMs: number; applyMs: number }): void;
+  onBroadcast(event: { lagMs: number; recipients: number }): void;
+  /** Sampled at collection time. */
   observeHub(stats: () => { connections: number; sent: number; dropped: number }): void;
-  shutdown(): Promise<void>;
+  stop(): void;
 }
 
-export function createTelemetry(serviceName = 'dataflow-api'): Telemetry {
-  const exporter = new PrometheusExporter({ preventServerStart: true });
-  const provider = new MeterProvider({
-    resource: resourceFromAttributes({ 'service.name': serviceName }),
-    readers: [exporter],
-  });
-  const meter = provider.getMeter('dataflow');
-  const serializer = new PrometheusSerializer();
-
+export function createInstruments(meter: Meter): Instruments {
   const httpDuration = meter.createHistogram(METRICS.httpDuration, {
     unit: 's',
     description: 'HTTP server request duration, by route template',
@@ -75,6 +82,31 @@ export function createTelemetry(serviceName = 'dataflow-api'): Telemetry {
   });
   const roundTrips = meter.createCounter(METRICS.dbRoundTrips, {
     description: 'database round trips',
+  });
+  const dbDuration = meter.createHistogram(METRICS.dbOperationDuration, {
+    unit: 's',
+    description: 'database round-trip duration, by operation summary',
+    advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
+  });
+  const queriesPerRequest = meter.createHistogram(METRICS.dbQueriesPerRequest, {
+    description: 'database round trips per request, by route template',
+    advice: { explicitBucketBoundaries: [0, 1, 2, 3, 5, 10, 20, 50, 100, 200] },
+  });
+  const batchRetries = meter.createCounter(METRICS.batchRetries, {
+    description: 'batch dispatch retries after a transient error',
+  });
+  const webhookApply = meter.createHistogram(METRICS.webhookApply, {
+    unit: 's',
+    description: 'webhook write batch (dedupe, apply, change-log append)',
+    advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
+  });
+  const deadLetters = meter.createCounter(METRICS.deadLetters, {
+    description: 'webhook deliveries kept as dead letters',
+  });
+  const deliveryLag = meter.createHistogram(METRICS.wsDeliveryLag, {
+    unit: 's',
+    description: 'change commit to WebSocket fan-out',
+    advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
   });
   const cacheLookups = meter.createCounter(METRICS.cacheLookups, {
     description: 'cache lookups by level and result',
@@ -152,26 +184,24 @@ export function createTelemetry(serviceName = 'dataflow-api'): Telemetry {
   const knownTypes = new Set<string>(HANDLED_EVENT_TYPES);
 
   return {
-    async render() {
-      const { resourceMetrics } = await exporter.collect();
-      return serializer.serialize(resourceMetrics);
+    onRequest: (e) => {
+      const attributes = {
+        'http.request.method': e.method,
+        'http.route': e.route,
+        'http.response.status_code': e.status,
+      };
+      httpDuration.record(e.durationMs / 1000, attributes);
+      queriesPerRequest.record(e.dbQueries, { 'http.route': e.route });
     },
-    httpMiddleware: async function httpMetrics(c, next) {
-      const started = performance.now();
-      httpActive.add(1);
-      try {
-        await next();
-      } finally {
-        httpActive.add(-1);
-        const attributes: Attributes = {
-          'http.request.method': c.req.method,
-          'http.route': routePath(c, -1) || 'unmatched',
-          'http.response.status_code': c.res.status,
-        };
-        httpDuration.record((performance.now() - started) / 1000, attributes);
-      }
+    onActive: (delta) => httpActive.add(delta),
+    onDbOperation: (e) => {
+      roundTrips.add(1);
+      dbDuration.record(e.durationMs / 1000, {
+        'db.system.name': 'sqlite',
+        'db.query.summary': e.summary,
+        ...(e.ok ? {} : { 'error.type': 'db_error' }),
+      });
     },
-    countRoundTrip: () => roundTrips.add(1),
     onCacheLookup: (e) =>
       cacheLookups.add(1, { 'dataflow.cache.level': e.level, 'dataflow.cache.result': e.result }),
     onCacheInvalidate: (e) =>
@@ -180,6 +210,7 @@ export function createTelemetry(serviceName = 'dataflow-api'): Telemetry {
       const attributes = { 'dataflow.loader': e.loader, 'dataflow.ok': e.ok };
       batchSize.record(e.size, attributes);
       batchWait.record(e.waitMs / 1000, attributes);
+      if (e.attempts > 1) batchRetries.add(e.attempts - 1, { 'dataflow.loader': e.loader });
     },
     onCoalesce: (e) => coalesce.add(1, { 'dataflow.coalesce.role': e.role, 'http.route': e.route }),
     onBreakerState: (state) => {
@@ -190,14 +221,16 @@ export function createTelemetry(serviceName = 'dataflow-api'): Telemetry {
       const type = e.type !== null && knownTypes.has(e.type) ? e.type : 'other';
       webhookEvents.add(1, { 'sync.event.type': type, 'sync.outcome': e.outcome });
       if (e.outcome === 'applied') webhookLag.record(Math.max(0, e.lagMs) / 1000);
+      if (e.outcome === 'dead_letter') deadLetters.add(1);
+      webhookApply.record(e.applyMs / 1000, { 'sync.outcome': e.outcome });
     },
+    onBroadcast: (e) => deliveryLag.record(Math.max(0, e.lagMs) / 1000),
     observeHub: (stats) => {
       hubStats = stats;
     },
-    shutdown: () => {
+    stop: () => {
       loopDelay.disable();
       gcObserver.disconnect();
-      return provider.shutdown();
     },
   };
 }

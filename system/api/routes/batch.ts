@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../context.ts';
 import { AppError } from '../errors.ts';
+import { json } from '../respond.ts';
 import { validate } from '../validation.ts';
 
 /**
@@ -71,6 +72,6 @@ export function batchRoutes(dispatch: (request: Request) => Promise<Response>) {
     const responses = await Promise.all(
       requests.map(async (r, i) => ({ id: r.id, ...(await distinct.get(targets[i]!)!) })),
     );
-    return c.json({ responses });
+    return json(c, { responses });
   });
 }

@@ -3,6 +3,7 @@ import type { Db } from '../../db/database.ts';
 import { listUserMemberships } from '../../db/queries/memberships.ts';
 import type { AppEnv } from '../context.ts';
 import { orgDto, userDto } from '../dto.ts';
+import { json } from '../respond.ts';
 
 /** `GET /api/me`: the caller's profile and organizations, as the database knows them. */
 export function meRoutes(db: Db) {
@@ -13,7 +14,7 @@ export function meRoutes(db: Db) {
       listUserMemberships(db, session.userId),
     ]);
     const orgs = await Promise.all(memberships.map((m) => loaders.org(m.orgId)));
-    return c.json({
+    return json(c, {
       userId: session.userId,
       activeOrgId: session.orgId,
       user: user === null ? null : userDto(user),

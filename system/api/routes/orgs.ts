@@ -6,6 +6,7 @@ import { tagResponse } from '../../levers/cache.ts';
 import type { AppEnv } from '../context.ts';
 import { memberDto, orgDto } from '../dto.ts';
 import { AppError } from '../errors.ts';
+import { json } from '../respond.ts';
 import { cursorOf, encodeCursor, pageLimit, validate } from '../validation.ts';
 
 const membersQuery = z.object({
@@ -24,7 +25,7 @@ export function orgRoutes(db: Db) {
         countMembers(db, member.orgId),
       ]);
       if (org === null) throw new AppError(404, 'not_found', 'organization not found');
-      return c.json({ ...orgDto(org), memberCount, role: member.role });
+      return json(c, { ...orgDto(org), memberCount, role: member.role });
     })
     .get('/members', validate('query', membersQuery), async (c) => {
       const { limit, cursor } = c.req.valid('query');
@@ -35,7 +36,7 @@ export function orgRoutes(db: Db) {
       // One loader call per member: N queries without the batching lever.
       const people = await Promise.all(page.map((m) => loaders.user(m.userId)));
       const last = page.at(-1);
-      return c.json({
+      return json(c, {
         data: page.map((m, i) => memberDto(m, people[i] ?? null)),
         nextCursor: rows.length > limit && last ? encodeCursor('m', last.id) : null,
       });

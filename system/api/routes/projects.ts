@@ -13,9 +13,11 @@ import {
 import { projectStatuses } from '../../db/schema.ts';
 import { newId } from '../../ids.ts';
 import { tagResponse } from '../../levers/cache.ts';
+import { currentTraceparent } from '../../telemetry/spans.ts';
 import type { AppEnv } from '../context.ts';
 import { projectDto } from '../dto.ts';
 import { AppError } from '../errors.ts';
+import { json } from '../respond.ts';
 import { traceparentOf } from '../trace-context.ts';
 import { cursorOf, encodeCursor, entityId, pageLimit, validate } from '../validation.ts';
 
@@ -49,7 +51,7 @@ export function projectRoutes(
 ) {
   const writeContext = (c: Context<AppEnv>): WriteContext => ({
     now: now(),
-    traceContext: traceparentOf(c.req.header('traceparent')),
+    traceContext: currentTraceparent(traceparentOf(c.req.header('traceparent'))),
   });
   return new Hono<AppEnv>()
     .get('/', validate('query', listQuery), async (c) => {
@@ -58,7 +60,7 @@ export function projectRoutes(
       const rows = await listProjects(db, c.var.member.orgId, { after: cursor, limit, status });
       const page = rows.slice(0, limit);
       const last = page.at(-1);
-      return c.json({
+      return json(c, {
         data: page.map(projectDto),
         nextCursor: rows.length > limit && last ? encodeCursor('p', last.id) : null,
       });
@@ -77,13 +79,13 @@ export function projectRoutes(
         writeContext(c),
       );
       await onCommitted();
-      return c.json(projectDto(project), 201);
+      return json(c, projectDto(project), 201);
     })
     .get('/:projectId', validate('param', projectParam), async (c) => {
       tagResponse(c, `projects:${c.var.member.orgId}`);
       const project = await getProject(db, c.var.member.orgId, c.req.valid('param').projectId);
       if (project === null) throw projectNotFound();
-      return c.json(projectDto(project));
+      return json(c, projectDto(project));
     })
     .patch(
       '/:projectId',
@@ -100,7 +102,7 @@ export function projectRoutes(
         );
         if (project === null) throw projectNotFound();
         await onCommitted();
-        return c.json(projectDto(project));
+        return json(c, projectDto(project));
       },
     )
     .delete('/:projectId', requireOrgAdmin(), validate('param', projectParam), async (c) => {

@@ -5,6 +5,7 @@ import { sharesOrg } from '../../db/queries/users.ts';
 import type { AppEnv } from '../context.ts';
 import { userDto } from '../dto.ts';
 import { AppError } from '../errors.ts';
+import { json } from '../respond.ts';
 import { entityId, validate } from '../validation.ts';
 
 /** `GET /api/users/:userId`: visible only to the user and to people sharing an org. */
@@ -18,7 +19,7 @@ export function userRoutes(db: Db) {
       const visible = userId === session.userId || (await sharesOrg(db, session.userId, userId));
       const user = visible ? await loaders.user(userId) : null;
       if (user === null) throw new AppError(404, 'not_found', 'user not found');
-      return c.json(userDto(user));
+      return json(c, userDto(user));
     },
   );
 }

@@ -1,0 +1,288 @@
+import {
+  context,
+  diag,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  trace,
+} from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  type IMetricReader,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
+import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
+import type { MiddlewareHandler } from 'hono';
+import { routePath } from 'hono/route';
+import { type Env, EnvError } from '../env.ts';
+import { createInstruments, type Instruments } from './metrics.ts';
+import { REQUEST_TIMINGS, RequestTimings, type Stage, TRACER_NAME } from './spans.ts';
+import { createTracerProvider, parseOtlpHeaders, type TracingConfig } from './tracing.ts';
+
+/**
+ * The one place the OpenTelemetry SDK is wired: meter provider (Prometheus pull at
+ * `/metrics`, OTLP push when configured), tracer provider (OTLP, OTLP/JSON files,
+ * console), the AsyncLocalStorage context manager and W3C trace-context propagation.
+ * Everything else uses `@opentelemetry/api` (see spans.ts) or plain hooks.
+ */
+export interface TelemetryConfig {
+  serviceName: string;
+  /** Serve Prometheus text (`render`). */
+  prometheus: boolean;
+  /** OTLP/HTTP metrics push. */
+  otlpMetrics?: { url: string; headers: Record<string, string>; intervalMs: number } | undefined;
+  /** Tracing; undefined = no tracer provider (the API's no-op tracer). */
+  tracing?: TracingConfig | undefined;
+  serverTiming: boolean;
+  /** Extra span exporters (tests' in-memory exporter), synchronous. */
+  spanExporters?: readonly SpanExporter[];
+}
+
+export interface Telemetry extends Omit<Instruments, 'onRequest' | 'onActive' | 'stop'> {
+  /** The request middleware: server span, timings, RED metrics, Server-Timing. */
+  httpMiddleware: MiddlewareHandler;
+  /** Prometheus text of every instrument (when `prometheus`). */
+  render?: () => Promise<string>;
+  /** Exports what is buffered (tests, shutdown). */
+  flush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/** Maps the environment to the telemetry config; undefined when everything is off. */
+export function telemetryConfig(env: Env): TelemetryConfig | undefined {
+  const disabled = env.OTEL_SDK_DISABLED;
+  const endpoint = (signal: string, specific: string | undefined) =>
+    specific ??
+    (env.OTEL_EXPORTER_OTLP_ENDPOINT
+      ? `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/${signal}`
+      : undefined);
+  const tracesUrl = endpoint('traces', env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  const metricsUrl = endpoint('metrics', env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT);
+  const headers = parseOtlpHeaders(env.OTEL_EXPORTER_OTLP_HEADERS);
+  const traceExporters = (env.OTEL_TRACES_EXPORTER ?? (tracesUrl ? ['otlp'] : [])).filter(
+    (kind) => kind !== 'none',
+  );
+  const metricExporters = env.OTEL_METRICS_EXPORTER ?? (metricsUrl ? ['otlp'] : []);
+  if (traceExporters.includes('otlp') && !tracesUrl) {
+    throw new EnvError('OTEL_TRACES_EXPORTER=otlp needs OTEL_EXPORTER_OTLP_ENDPOINT');
+  }
+  if (metricExporters.includes('otlp') && !metricsUrl) {
+    throw new EnvError('OTEL_METRICS_EXPORTER=otlp needs OTEL_EXPORTER_OTLP_ENDPOINT');
+  }
+  const tracing: TracingConfig | undefined =
+    !disabled && traceExporters.length > 0
+      ? {
+          sampler: env.OTEL_TRACES_SAMPLER,
+          ratio: env.OTEL_TRACES_SAMPLER_ARG ?? (env.NODE_ENV === 'production' ? 0.1 : 1),
+          exporters: traceExporters as TracingConfig['exporters'],
+          otlp: { url: tracesUrl ?? '', headers, timeoutMs: env.OTEL_EXPORTER_OTLP_TIMEOUT },
+          file: {
+            dir: env.TRACES_DIR,
+            maxBytes: env.TRACES_FILE_MAX_BYTES,
+            maxFiles: env.TRACES_FILE_MAX_FILES,
+          },
+          batch: {
+            maxQueueSize: env.OTEL_BSP_MAX_QUEUE_SIZE,
+            maxExportBatchSize: Math.min(
+              env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+              env.OTEL_BSP_MAX_QUEUE_SIZE,
+            ),
+            scheduledDelayMillis: env.OTEL_BSP_SCHEDULE_DELAY,
+            exportTimeoutMillis: env.OTEL_BSP_EXPORT_TIMEOUT,
+          },
+        }
+      : undefined;
+  const otlpMetrics =
+    !disabled && metricExporters.includes('otlp') && metricsUrl
+      ? { url: metricsUrl, headers, intervalMs: env.OTEL_METRIC_EXPORT_INTERVAL }
+      : undefined;
+  const prometheus = env.METRICS_ENABLED;
+  if (!prometheus && !otlpMetrics && !tracing) return undefined;
+  return {
+    serviceName: env.OTEL_SERVICE_NAME,
+    prometheus,
+    otlpMetrics,
+    tracing,
+    serverTiming: env.SERVER_TIMING ?? env.NODE_ENV !== 'production',
+  };
+}
+
+let contextManagerRegistered = false;
+
+export function createTelemetry(
+  config: TelemetryConfig,
+  log: { warn(details: object, message: string): void } = { warn() {} },
+): Telemetry {
+  // Context (AsyncLocalStorage) and propagation are process-wide and stateless: once.
+  if (!contextManagerRegistered) {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    contextManagerRegistered = true;
+  }
+  // SDK problems (an unreachable collector, a full queue) are logged, never thrown at requests
+  diag.setLogger(
+    {
+      error: (message, ...args) => log.warn({ args: args.map(String) }, `otel: ${message}`),
+      warn: (message, ...args) => log.warn({ args: args.map(String) }, `otel: ${message}`),
+      info: () => {},
+      debug: () => {},
+      verbose: () => {},
+    },
+    { suppressOverrideMessage: true },
+  );
+
+  const resource = resourceFromAttributes({ 'service.name': config.serviceName });
+  const prometheus = config.prometheus
+    ? new PrometheusExporter({ preventServerStart: true })
+    : undefined;
+  const readers: IMetricReader[] = [];
+  if (prometheus) readers.push(prometheus);
+  if (config.otlpMetrics) {
+    readers.push(
+      new PeriodicExportingMetricReader({
+        exporter: new OTLPMetricExporter({
+          url: config.otlpMetrics.url,
+          headers: config.otlpMetrics.headers,
+        }),
+        exportIntervalMillis: config.otlpMetrics.intervalMs,
+      }),
+    );
+  }
+  const meterProvider = new MeterProvider({ resource, readers });
+  const instruments = createInstruments(meterProvider.getMeter('dataflow'));
+
+  let tracerProvider: TracerProvider | undefined;
+  if (config.tracing || config.spanExporters?.length) {
+    tracerProvider = createTracerProvider(
+      config.tracing ?? {
+        sampler: 'parentbased_always_on',
+        ratio: 1,
+        exporters: [],
+        otlp: { url: '', headers: {}, timeoutMs: 10_000 },
+        file: { dir: 'traces/out', maxBytes: 1 << 24, maxFiles: 4 },
+        batch: {
+          maxQueueSize: 2048,
+          maxExportBatchSize: 512,
+          scheduledDelayMillis: 5000,
+          exportTimeoutMillis: 30_000,
+        },
+      },
+      resource,
+      meterProvider,
+      config.spanExporters,
+    );
+    // the newest server's provider wins (one per process in production; tests start several)
+    trace.disable();
+    trace.setGlobalTracerProvider(tracerProvider);
+  }
+  const tracer = tracerProvider?.getTracer(TRACER_NAME);
+  const serializer = new PrometheusSerializer();
+
+  const httpMiddleware: MiddlewareHandler = async function telemetry(c, next) {
+    const started = performance.now();
+    instruments.onActive(1);
+    const parent = tracer
+      ? propagation.extract(ROOT_CONTEXT, c.req.raw.headers, headerGetter)
+      : ROOT_CONTEXT;
+    const span = tracer
+      ? tracer.startSpan(
+          c.req.method,
+          {
+            kind: SpanKind.SERVER,
+            attributes: { 'http.request.method': c.req.method, 'url.scheme': 'http' },
+          },
+          parent,
+        )
+      : undefined;
+    const timings = new RequestTimings();
+    let ctx = parent.setValue(REQUEST_TIMINGS, timings);
+    if (span) ctx = trace.setSpan(ctx, span);
+    try {
+      await context.with(ctx, next);
+    } finally {
+      instruments.onActive(-1);
+      const durationMs = performance.now() - started;
+      const route = routePath(c, -1) || 'unmatched';
+      const status = c.res.status;
+      instruments.onRequest({
+        method: c.req.method,
+        route,
+        status,
+        durationMs,
+        dbQueries: timings.count.db ?? 0,
+      });
+      if (span) {
+        span.updateName(`${c.req.method} ${route}`);
+        span.setAttributes({
+          'http.route': route,
+          'http.response.status_code': status,
+          'dataflow.db.queries': timings.count.db ?? 0,
+        });
+        if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
+      }
+      if (config.serverTiming) setServerTiming(c.res.headers, timings, durationMs);
+    }
+  };
+
+  return {
+    ...instruments,
+    httpMiddleware,
+    render: prometheus
+      ? async () => serializer.serialize((await prometheus.collect()).resourceMetrics)
+      : undefined,
+    async flush() {
+      await tracerProvider?.forceFlush();
+    },
+    async shutdown() {
+      instruments.stop();
+      if (tracerProvider) {
+        await tracerProvider.shutdown().catch(() => {});
+        if (trace.getTracerProvider() === tracerProvider) trace.disable();
+      }
+      await meterProvider.shutdown().catch(() => {});
+    },
+  };
+}
+
+const headerGetter: TextMapGetter<Headers> = {
+  keys: (headers) => [...headers.keys()],
+  get: (headers, key) => headers.get(key) ?? undefined,
+};
+
+const TIMING_ORDER: readonly Stage[] = [
+  'auth',
+  'coalesce',
+  'cache',
+  'batch',
+  'db',
+  'serialize',
+  'sync',
+  'realtime',
+];
+
+/**
+ * `Server-Timing: auth;dur=0.41, db;dur=3.20;desc="52", …, total;dur=5.02`. Stages nest
+ * (auth includes its membership query), so the entries are a breakdown, not a sum.
+ */
+function setServerTiming(headers: Headers, timings: RequestTimings, totalMs: number): void {
+  const parts: string[] = [];
+  for (const stage of TIMING_ORDER) {
+    const ms = timings.ms[stage];
+    if (ms === undefined) continue;
+    parts.push(`${stage};dur=${ms.toFixed(2)};desc="${timings.count[stage] ?? 0}"`);
+  }
+  parts.push(`total;dur=${totalMs.toFixed(2)}`);
+  try {
+    headers.set('Server-Timing', parts.join(', '));
+  } catch {
+    // an immutable response (a re-served one): leave it without the header
+  }
+}
