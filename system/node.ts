@@ -210,11 +210,13 @@ export async function startServer(
         server.close(() => {
           clearTimeout(force);
           void notifier.close();
-          void telemetry?.shutdown();
           cacheRedis?.disconnect();
           database.close();
-          logger.info({}, 'stopped');
-          resolve();
+          // buffered spans are exported (bounded by the exporter timeout) before we report stopped
+          void (telemetry?.shutdown() ?? Promise.resolve()).finally(() => {
+            logger.info({}, 'stopped');
+            resolve();
+          });
         });
         // idle keep-alive sockets would otherwise hold close() open until they time out
         if ('closeIdleConnections' in server) server.closeIdleConnections();

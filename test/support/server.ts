@@ -5,7 +5,7 @@ import { WebSocket } from 'ws';
 import { generateWebhookSecret } from '../../fixtures/auth/keys.ts';
 import { DEV_AZP, mintSessionToken, type SessionTokenOptions } from '../../fixtures/auth/token.ts';
 import { loadEnv } from '../../system/env.ts';
-import { type RunningServer, startServer } from '../../system/node.ts';
+import { type RunningServer, type StartOptions, startServer } from '../../system/node.ts';
 import {
   connectRealtime,
   type RealtimeClient,
@@ -27,6 +27,7 @@ const silent = { info() {}, warn() {}, error() {}, debug() {}, fatal() {}, trace
 
 export async function startTestServer(
   overrides: Record<string, string> = {},
+  startOptions: StartOptions = {},
 ): Promise<TestServer & { cleanup(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'dataflow-server-'));
   const webhookSecret = overrides.CLERK_WEBHOOK_SIGNING_SECRET ?? generateWebhookSecret();
@@ -39,7 +40,7 @@ export async function startTestServer(
     SHUTDOWN_TIMEOUT_MS: '2000',
     ...overrides,
   };
-  const server = await startServer(loadEnv(env), silent as never);
+  const server = await startServer(loadEnv(env), silent as never, startOptions);
   let closed = false;
   return {
     ...server,

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { loadEnv } from '../env.ts';
+import { telemetryConfig } from './telemetry.ts';
+
+describe('telemetryConfig (standard OTEL_* variables)', () => {
+  it('defaults: Prometheus pull only, no tracer provider, Server-Timing outside production', () => {
+    const config = telemetryConfig(loadEnv({}))!;
+    expect(config.prometheus).toBe(true);
+    expect(config.tracing).toBeUndefined();
+    expect(config.otlpMetrics).toBeUndefined();
+    expect(config.serverTiming).toBe(true);
+  });
+
+  it('an OTLP endpoint turns on trace and metric push; ratio 1 in development, 0.1 in production', () => {
+    const dev = telemetryConfig(
+      loadEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318/' }),
+    )!;
+    expect(dev.tracing?.exporters).toEqual(['otlp']);
+    expect(dev.tracing?.otlp.url).toBe('http://127.0.0.1:4318/v1/traces');
+    expect(dev.otlpMetrics?.url).toBe('http://127.0.0.1:4318/v1/metrics');
+    expect(dev.tracing?.sampler).toBe('parentbased_traceidratio');
+    expect(dev.tracing?.ratio).toBe(1);
+    const prod = telemetryConfig(
+      loadEnv({
+        NODE_ENV: 'production',
+        CLERK_JWT_KEY: 'k',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_EXPORTER_OTLP_HEADERS: 'api-key=s3cr%20et',
+      }),
+    )!;
+    expect(prod.tracing?.ratio).toBe(0.1);
+    expect(prod.tracing?.otlp.headers).toEqual({ 'api-key': 's3cr et' });
+    expect(prod.serverTiming).toBe(false);
+  });
+
+  it('OTEL_SDK_DISABLED turns off traces and push; METRICS_ENABLED=false as well: nothing', () => {
+    const env = loadEnv({
+      OTEL_SDK_DISABLED: 'true',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
+      METRICS_ENABLED: 'false',
+    });
+    expect(telemetryConfig(env)).toBeUndefined();
+  });
+
+  it('refuses a bad sampler, ratio or exporter by name, and otlp without an endpoint', () => {
+    expect(() => loadEnv({ OTEL_TRACES_SAMPLER_ARG: '2' })).toThrow(/OTEL_TRACES_SAMPLER_ARG="2"/);
+    expect(() => loadEnv({ OTEL_TRACES_SAMPLER: 'sometimes' })).toThrow(
+      /OTEL_TRACES_SAMPLER="sometimes"/,
+    );
+    expect(() => loadEnv({ OTEL_TRACES_EXPORTER: 'jaeger' })).toThrow(
+      /OTEL_TRACES_EXPORTER="jaeger"/,
+    );
+    expect(() => telemetryConfig(loadEnv({ OTEL_TRACES_EXPORTER: 'otlp' }))).toThrow(
+      /OTEL_TRACES_EXPORTER=otlp needs OTEL_EXPORTER_OTLP_ENDPOINT/,
+    );
+  });
+
+  it('masks the OTLP headers when describing the environment', async () => {
+    const { describeEnv } = await import('../env.ts');
+    const described = describeEnv(loadEnv({ OTEL_EXPORTER_OTLP_HEADERS: 'api-key=secret' }));
+    expect(JSON.stringify(described)).not.toContain('secret');
+  });
+});

@@ -1,0 +1,226 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userEvent } from '../../fixtures/clerk/events.ts';
+import { generateFixture } from '../../fixtures/seed/generate.ts';
+import { loadFixture } from '../../fixtures/seed/load.ts';
+import { signedHeaders } from '../../load/webhook-sender.ts';
+import { analyze } from '../../traces/analyze.ts';
+import { readTraceFiles } from '../../traces/cli.ts';
+import { castFrom } from '../support/people.ts';
+import { recordingClient, startTestServer, waitFor } from '../support/server.ts';
+
+const fixture = generateFixture('small');
+const cast = castFrom(fixture);
+const PAGE = 20;
+const CLIENT_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const CLIENT_SPAN = '00f067aa0ba902b7';
+
+const kids = (spans: readonly ReadableSpan[], parent: ReadableSpan) =>
+  spans.filter((s) => s.parentSpanContext?.spanId === parent.spanContext().spanId);
+const named = (spans: readonly ReadableSpan[], name: string) =>
+  spans.filter((s) => s.name === name);
+
+async function membersTrace(preset: string) {
+  const exporter = new InMemorySpanExporter();
+  const server = await startTestServer(
+    { DATAFLOW_PRESET: preset, SERVER_TIMING: 'true' },
+    { spanExporters: [exporter] },
+  );
+  try {
+    await loadFixture(server.database, fixture);
+    const token = await server.token({
+      userId: cast.adminA.id,
+      orgId: cast.orgA.id,
+      role: 'admin',
+    });
+    const get = () =>
+      fetch(`${server.url}/api/orgs/${cast.orgA.id}/members?limit=${PAGE}`, {
+        headers: {
+          authorization: `Bearer ${token}`,
+          traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01`,
+        },
+      });
+    exporter.reset();
+    const first = await get();
+    expect(first.status).toBe(200);
+    const firstSpans = [...exporter.getFinishedSpans()];
+    exporter.reset();
+    await (await get()).arrayBuffer();
+    return {
+      first: firstSpans,
+      second: [...exporter.getFinishedSpans()],
+      serverTiming: first.headers.get('server-timing') ?? '',
+    };
+  } finally {
+    await server.cleanup();
+  }
+}
+
+describe('trace of a members request', () => {
+  it('baseline: one server span, auth, serialization, and the N+1 of user lookups', async () => {
+    const { first, serverTiming } = await membersTrace('baseline');
+    const [root, ...others] = first.filter((s) => s.kind === 1 /* SERVER */);
+    expect(others).toEqual([]);
+    expect(root!.name).toBe('GET /api/orgs/:orgId/members');
+    // the client's traceparent is honored
+    expect(root!.spanContext().traceId).toBe(CLIENT_TRACE);
+    expect(root!.parentSpanContext?.spanId).toBe(CLIENT_SPAN);
+    expect(root!.attributes['http.route']).toBe('/api/orgs/:orgId/members');
+    expect(root!.attributes['http.response.status_code']).toBe(200);
+    for (const name of ['auth.session', 'auth.membership', 'serialize']) {
+      expect(named(first, name), name).toHaveLength(1);
+    }
+    const userLookups = kids(first, root!).filter(
+      (s) => s.attributes['db.query.summary'] === 'SELECT users',
+    );
+    expect(userLookups).toHaveLength(PAGE);
+    expect(userLookups[0]!.attributes['db.system.name']).toBe('sqlite');
+    // no SQL text unless enabled, and never parameters
+    expect(first.some((s) => s.attributes['db.query.text'] !== undefined)).toBe(false);
+    expect(named(first, 'batch.user')).toEqual([]);
+    expect(root!.attributes['dataflow.db.queries']).toBe(PAGE + 2);
+    expect(serverTiming).toMatch(new RegExp(`db;dur=[\\d.]+;desc="${PAGE + 2}"`));
+    expect(serverTiming).toMatch(/auth;dur=[\d.]+/);
+    expect(serverTiming).toMatch(/total;dur=[\d.]+$/);
+  });
+
+  it('recommended: coalescing leader, a cache miss, one batched user query; then a hit with no DB', async () => {
+    const { first, second } = await membersTrace('recommended');
+    const root = first.find((s) => s.kind === 1)!;
+    expect(root.attributes['dataflow.coalesce.role']).toBe('leader');
+    const [lookup] = named(first, 'cache.get');
+    expect(lookup!.attributes['dataflow.cache.result']).toBe('miss');
+    expect(lookup!.attributes['dataflow.cache.level']).toBe('memory');
+    const [batch] = named(first, 'batch.user');
+    expect(batch!.attributes['dataflow.batch.size']).toBe(PAGE);
+    expect(kids(first, batch!).map((s) => s.attributes['db.query.summary'])).toEqual([
+      'SELECT users',
+    ]);
+    expect(first.filter((s) => s.attributes['db.query.summary'] === 'SELECT users')).toHaveLength(
+      1,
+    );
+
+    const again = second.find((s) => s.kind === 1)!;
+    expect(named(second, 'cache.get')[0]!.attributes['dataflow.cache.result']).toBe('hit');
+    expect(again.attributes['dataflow.cache.result']).toBe('hit');
+    // the membership check still reads (a removed member must not be served from cache)
+    expect(again.attributes['dataflow.db.queries']).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('trace of a webhook through to a WebSocket client', () => {
+  for (const preset of ['baseline', 'recommended']) {
+    it(`${preset}: verify, apply, invalidate, broadcast and client receipt share one trace`, async () => {
+      const exporter = new InMemorySpanExporter();
+      const server = await startTestServer(
+        { DATAFLOW_PRESET: preset },
+        { spanExporters: [exporter] },
+      );
+      try {
+        await loadFixture(server.database, fixture);
+        const token = await server.token({ userId: cast.adminA.id, orgId: cast.orgA.id });
+        const client = recordingClient({ url: server.wsUrl, token: () => token });
+        await client.ready();
+        exporter.reset();
+        const body = JSON.stringify(
+          userEvent(
+            'user.updated',
+            { ...cast.memberA, firstName: 'Traced', updatedAt: Date.now() },
+            Date.now(),
+          ),
+        );
+        const res = await fetch(`${server.url}/webhooks/clerk`, {
+          method: 'POST',
+          headers: signedHeaders(server.webhookSecret, `msg_trace_${preset}`, body),
+          body,
+        });
+        expect(res.status).toBe(200);
+        await waitFor(
+          () => named(exporter.getFinishedSpans(), 'realtime.receive').length > 0,
+          5000,
+          'receipt span',
+        );
+        client.close();
+        const spans = exporter.getFinishedSpans();
+        const root = spans.find((s) => s.name === 'POST /webhooks/clerk')!;
+        const traceId = root.spanContext().traceId;
+        const inTrace = spans.filter((s) => s.spanContext().traceId === traceId).map((s) => s.name);
+        for (const name of [
+          'webhook.verify',
+          'webhook.apply',
+          'webhook.publish',
+          'realtime.broadcast',
+          'realtime.receive',
+        ]) {
+          expect(inTrace, name).toContain(name);
+        }
+        if (preset === 'recommended') expect(inTrace).toContain('cache.invalidate');
+        const apply = spans.find((s) => s.name === 'webhook.apply')!;
+        expect(apply.attributes['sync.outcome']).toBe('applied');
+        // dedupe, apply and change-log append are one write batch
+        expect(
+          kids(spans, apply)
+            .filter((s) => s.attributes['dataflow.stage'] === 'db')
+            .map((s) => s.attributes['db.query.summary']),
+        ).toEqual([expect.stringMatching(/^BATCH \d+$/)]);
+        const receipt = spans.find((s) => s.name === 'realtime.receive')!;
+        expect(receipt.kind).toBe(4 /* CONSUMER */);
+        expect(receipt.parentSpanContext?.spanId).toBe(apply.spanContext().spanId);
+      } finally {
+        await server.cleanup();
+      }
+    });
+  }
+});
+
+describe('trace analyzer on captured runs (file exporter)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dataflow-traces-'));
+  const reports: Record<string, ReturnType<typeof analyze>> = {};
+
+  beforeAll(async () => {
+    for (const preset of ['baseline', 'recommended']) {
+      const tracesDir = join(dir, preset);
+      const server = await startTestServer({
+        DATAFLOW_PRESET: preset,
+        OTEL_TRACES_EXPORTER: 'file',
+        TRACES_DIR: tracesDir,
+        OTEL_BSP_SCHEDULE_DELAY: '50',
+      });
+      await loadFixture(server.database, fixture);
+      const token = await server.token({ userId: cast.adminA.id, orgId: cast.orgA.id });
+      const get = () =>
+        fetch(`${server.url}/api/orgs/${cast.orgA.id}/members?limit=${PAGE}`, {
+          headers: { authorization: `Bearer ${token}` },
+        }).then((r) => r.arrayBuffer());
+      // concurrent identical reads: redundant fetches unless coalesced or cached
+      for (let round = 0; round < 3; round++) await Promise.all(Array.from({ length: 4 }, get));
+      await server.cleanup(); // shutdown flushes the file exporter
+      reports[preset] = analyze(readTraceFiles([tracesDir]));
+    }
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const members = (preset: string) =>
+    reports[preset]!.routes.find((r) => r.route === '/api/orgs/:orgId/members')!;
+
+  it('finds the N+1 on the members route in baseline', () => {
+    const route = members('baseline');
+    expect(route.requests).toBe(12);
+    expect(route.nPlusOne.requests).toBe(12);
+    expect(route.nPlusOne.worst).toEqual({ query: 'SELECT users', count: PAGE });
+    expect(route.dbRoundTrips.mean).toBe(PAGE + 2);
+    expect(route.redundantReads).toBeGreaterThan(0);
+    expect(route.criticalPathMs.db).toBeGreaterThan(0);
+  });
+
+  it('finds no N+1 and fewer round trips under recommended', () => {
+    const route = members('recommended');
+    expect(route.requests).toBe(12);
+    expect(route.nPlusOne.requests).toBe(0);
+    expect(route.dbRoundTrips.mean).toBeLessThan(members('baseline').dbRoundTrips.mean / 5);
+    expect(route.redundantReads).toBeLessThan(members('baseline').redundantReads);
+  });
+});
