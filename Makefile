@@ -7,7 +7,7 @@ export PORT DATABASE_URL
 
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: setup deps keys db-migrate seed dev test lint format
+.PHONY: setup deps keys db-migrate seed dev test lint format bench
 
 ## setup: npm deps, the dev key pair, migrations (idempotent)
 setup: deps keys db-migrate
@@ -43,3 +43,9 @@ lint: deps
 
 format: deps
 	npx biome check --write .
+
+## bench: microbenchmarks + load scenarios -> the findings report (results/latest)
+##   PROFILE=quick|full|smoke  SUITE=micro,members,burst,zipf,webhooks,ws  PRESET=batch,...
+##   DB=file|sqld  RTT=<ms> (DB=sqld: a relay delays every query by this round trip)
+bench: deps keys
+	@PROFILE="$(PROFILE)" SUITE="$(SUITE)" PRESET="$(PRESET)" DB="$(DB)" RTT="$(RTT)" npm run --silent bench

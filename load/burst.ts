@@ -19,6 +19,7 @@ const { values } = parseArgs({
     db: { type: 'string', default: 'file' },
     requests: { type: 'string', default: '200' },
     window: { type: 'string', default: '0' },
+    json: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -44,11 +45,15 @@ const { keys, token, membersPath: path } = await benchSetup(url);
 const redisServer = await (await import('../test/support/redis.ts')).startRedis();
 const redisClient = new Redis(redisServer.url);
 const database = await openDatabase({ url });
-console.log(
+// --json: one JSON array on stdout (for make bench); the table goes to stderr
+const print = values.json ? console.error : console.log;
+const rows: Array<{ preset: string; roundTrips: number; perRequest: number; statuses: string }> =
+  [];
+print(
   `cold burst of ${requests} identical ${path.replace(/org_\w+/, ':orgId')} on ${values.db}, coalesce window ${window} ms`,
 );
-console.log('| preset | DB round trips | per request | statuses |');
-console.log('| --- | ---: | ---: | --- |');
+print('| preset | DB round trips | per request | statuses |');
+print('| --- | ---: | ---: | --- |');
 for (const preset of PRESET_NAMES) {
   const levers = resolveLevers(preset, { coalesce: { window } });
   const app = createApp({
@@ -65,8 +70,10 @@ for (const preset of PRESET_NAMES) {
   );
   const trips = database.stats().roundTrips - before;
   const statuses = [...new Set(responses.map((r) => r.status))].join(',');
-  console.log(`| ${preset} | ${trips} | ${(trips / requests).toFixed(2)} | ${statuses} |`);
+  print(`| ${preset} | ${trips} | ${(trips / requests).toFixed(2)} | ${statuses} |`);
+  rows.push({ preset, roundTrips: trips, perRequest: trips / requests, statuses });
 }
+if (values.json) console.log(JSON.stringify(rows));
 database.close();
 redisClient.disconnect();
 await redisServer.stop();

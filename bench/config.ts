@@ -1,0 +1,134 @@
+import { PRESET_NAMES, type PresetName } from '../system/levers/presets.ts';
+
+/**
+ * What one `make bench` run does, parsed from the Makefile's variables (PROFILE, SUITE,
+ * PRESET, DB, RTT) or passed by a TypeScript caller. Anything unknown or nonsensical is a
+ * `BenchUsageError` naming the field and the value; the CLI exits 2 before running.
+ */
+export const SUITES = ['micro', 'members', 'burst', 'zipf', 'webhooks', 'ws'] as const;
+export type Suite = (typeof SUITES)[number];
+export const PROFILES = ['smoke', 'quick', 'full'] as const;
+export type Profile = (typeof PROFILES)[number];
+
+export interface ProfileSettings {
+  /** tinybench time per task, ms. */
+  microTimeMs: number;
+  /** Closed-model load per preset: seconds measured, seconds of warm-up excluded. */
+  loadSec: number;
+  warmupSec: number;
+  connections: number;
+  /** Interleaved rounds per preset (medians reported). */
+  rounds: number;
+  burstRequests: number;
+  zipfOps: number;
+  webhookEvents: number;
+  wsClients: number;
+  wsRate: number;
+  wsSec: number;
+}
+
+export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
+  // CI: every suite runs, tiny (a correctness check of the harness, not a measurement)
+  smoke: {
+    microTimeMs: 50,
+    loadSec: 1,
+    warmupSec: 0,
+    connections: 4,
+    rounds: 1,
+    burstRequests: 20,
+    zipfOps: 200,
+    webhookEvents: 200,
+    wsClients: 20,
+    wsRate: 20,
+    wsSec: 1,
+  },
+  // `make bench`: at most 3 minutes on the 2-core reference machine
+  quick: {
+    microTimeMs: 300,
+    loadSec: 3,
+    warmupSec: 1,
+    connections: 16,
+    rounds: 1,
+    burstRequests: 200,
+    zipfOps: 3000,
+    webhookEvents: 2000,
+    wsClients: 200,
+    wsRate: 50,
+    wsSec: 5,
+  },
+  full: {
+    microTimeMs: 1000,
+    loadSec: 10,
+    warmupSec: 2,
+    connections: 16,
+    rounds: 3,
+    burstRequests: 200,
+    zipfOps: 10_000,
+    webhookEvents: 10_000,
+    wsClients: 1000,
+    wsRate: 200,
+    wsSec: 10,
+  },
+};
+
+export interface BenchOptions {
+  profile: Profile;
+  suites: readonly Suite[];
+  presets: readonly PresetName[];
+  db: 'file' | 'sqld';
+  /** Injected round trip between the app and sqld, ms (DB=sqld only). */
+  rttMs: number;
+  /** Where results/<run-id>/ goes. @default results */
+  resultsDir: string;
+}
+
+export class BenchUsageError extends Error {
+  override readonly name = 'BenchUsageError';
+}
+
+const list = (value: string | undefined) =>
+  (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+
+function oneOf<T extends string>(field: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new BenchUsageError(
+      `${field}=${JSON.stringify(value)} is not one of ${allowed.join(', ')}`,
+    );
+  }
+  return value as T;
+}
+
+/** From the Makefile's variables (empty = default). */
+export function benchOptionsFromEnv(env: Record<string, string | undefined>): BenchOptions {
+  const profile = oneOf('PROFILE', env.PROFILE || 'quick', PROFILES);
+  const suites = list(env.SUITE).map((s) => oneOf('SUITE', s, SUITES));
+  const presets = list(env.PRESET).map((p) => oneOf('PRESET', p, PRESET_NAMES));
+  const db = oneOf('DB', env.DB || 'file', ['file', 'sqld'] as const);
+  const rttRaw = env.RTT || '0';
+  const rttMs = Number(rttRaw);
+  if (!Number.isFinite(rttMs) || rttMs < 0 || rttMs > 1000) {
+    throw new BenchUsageError(
+      `RTT=${JSON.stringify(rttRaw)} must be milliseconds between 0 and 1000`,
+    );
+  }
+  if (rttMs > 0 && db !== 'sqld') {
+    throw new BenchUsageError(
+      `RTT=${rttRaw} needs DB=sqld (the delay sits between the app and sqld)`,
+    );
+  }
+  const resultsDir = env.RESULTS_DIR || 'results';
+  return {
+    profile,
+    suites: suites.length > 0 ? [...new Set(suites)] : [...SUITES],
+    // baseline is always measured: every ratio is against it
+    presets: [
+      ...new Set<PresetName>(['baseline', ...(presets.length > 0 ? presets : PRESET_NAMES)]),
+    ],
+    db,
+    rttMs,
+    resultsDir,
+  };
+}

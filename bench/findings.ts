@@ -1,0 +1,167 @@
+import type { BenchOptions } from './config.ts';
+import type { Figure, Finding, Verdict } from './results.ts';
+
+/**
+ * The audit's performance findings as report rows: each picks its figure per preset from
+ * this run, the preset its target is about, and judges it. A finding whose suite did not
+ * run says `not run`; one without a numeric target says `info`.
+ */
+interface Rule {
+  finding: string;
+  suite: string;
+  scenario: string;
+  metric: string;
+  /** Which preset the target is judged on. */
+  judge: string;
+  target: string;
+  /** Given the judged value and the baseline value. */
+  check?: (value: number, baseline: number | null, options: BenchOptions) => boolean | null;
+  note?: (options: BenchOptions) => string | undefined;
+}
+
+const RULES: Rule[] = [
+  {
+    finding: 'Multiple round trips',
+    suite: 'members',
+    scenario: 'members page limit=50',
+    metric: 'DB queries per request',
+    judge: 'batch',
+    target: '<= 2 with batching',
+    check: (v) => v <= 2,
+  },
+  {
+    finding: 'Multiple round trips (throughput)',
+    suite: 'members',
+    scenario: 'members page limit=50',
+    metric: 'req/s',
+    judge: 'batch',
+    target: '>= 5x baseline with DB=sqld RTT=10',
+    check: (v, base, o) => (o.db === 'sqld' && o.rttMs >= 10 && base ? v / base >= 5 : null),
+    note: (o) =>
+      o.db === 'sqld' && o.rttMs >= 10
+        ? undefined
+        : 'the 5x target is for DB=sqld RTT=10 (per-query edge latency); this run is informational',
+  },
+  {
+    finding: 'Cache invalidation overhead',
+    suite: 'zipf',
+    scenario: 'Zipf read/write mix',
+    metric: 'hit ratio',
+    judge: 'cache-memory',
+    target: '>= 95%',
+    check: (v) => v >= 95,
+  },
+  {
+    finding: 'Cache invalidation overhead (stale)',
+    suite: 'zipf',
+    scenario: 'Zipf read/write mix',
+    metric: 'stale reads',
+    judge: 'cache-memory',
+    target: '0 after invalidation',
+    check: (v) => v === 0,
+  },
+  {
+    finding: 'Cache invalidation overhead (throughput)',
+    suite: 'zipf',
+    scenario: 'Zipf read/write mix',
+    metric: 'ops/s',
+    judge: 'cache-memory',
+    target: '>= 5x baseline',
+    check: (v, base) => (base ? v / base >= 5 : null),
+  },
+  {
+    finding: 'Redundant data fetching',
+    suite: 'burst',
+    scenario: 'cold burst of identical requests',
+    metric: 'DB executions per burst',
+    judge: 'coalesce',
+    target: '<= 2 with coalescing',
+    check: (v) => v <= 2,
+  },
+  {
+    finding: 'Connection management',
+    suite: 'members',
+    scenario: 'members page limit=50',
+    metric: 'DB round trips/s',
+    judge: 'recommended',
+    target: 'lower than baseline per request served',
+    note: () =>
+      'DB work the app puts on its connection(s) at full load: req/s x queries per request',
+  },
+  {
+    finding: 'WebSocket limits',
+    suite: 'ws',
+    scenario: 'fan-out to one org',
+    metric: 'delivery p99',
+    judge: 'recommended',
+    target: '<= 50 ms at 200 events/s to 1,000 clients',
+    check: (v, _b, o) => (o.profile === 'full' ? v <= 50 : null),
+    note: (o) =>
+      o.profile === 'full' ? undefined : 'quick profile: fewer clients and events than the target',
+  },
+  {
+    finding: 'Memory pressure',
+    suite: 'members',
+    scenario: 'members page limit=50',
+    metric: 'server RSS after load',
+    judge: 'recommended',
+    target: 'informational (caches are bounded)',
+  },
+  {
+    finding: 'Event-processing bottlenecks',
+    suite: 'webhooks',
+    scenario: 'webhook storm',
+    metric: 'verified events/s',
+    judge: 'recommended',
+    target: '>= 1,500/s, none lost',
+    check: (v) => v >= 1500,
+  },
+  {
+    finding: 'Event-processing bottlenecks (lost)',
+    suite: 'webhooks',
+    scenario: 'webhook storm',
+    metric: 'lost events',
+    judge: 'recommended',
+    target: '0',
+    check: (v) => v === 0,
+  },
+];
+
+export function buildFindings(figures: readonly Figure[], options: BenchOptions): Finding[] {
+  return RULES.map((rule) => {
+    const mine = figures.filter(
+      (f) => f.suite === rule.suite && f.scenario === rule.scenario && f.metric === rule.metric,
+    );
+    const unit = mine[0]?.unit ?? '';
+    const measured = (preset: string) => mine.find((f) => f.preset === preset)?.value ?? null;
+    const presets: Record<string, number | null> = {};
+    for (const p of options.presets) if (p !== 'baseline') presets[p] = measured(p);
+    const baseline = measured('baseline');
+    const judgedPreset = options.presets.includes(rule.judge as never)
+      ? rule.judge
+      : (options.presets.find((p) => p !== 'baseline') ?? 'baseline');
+    const value = measured(judgedPreset);
+    let verdict: Verdict;
+    if (!options.suites.includes(rule.suite as never) || mine.length === 0) verdict = 'not run';
+    else if (!rule.check || value === null) verdict = 'info';
+    else {
+      const ok = rule.check(value, baseline, options);
+      verdict = ok === null ? 'info' : ok ? 'pass' : 'fail';
+    }
+    return {
+      finding: rule.finding,
+      metric: rule.metric,
+      unit,
+      baseline,
+      presets,
+      judged: {
+        preset: judgedPreset,
+        value,
+        ratio: value !== null && baseline ? Math.round((value / baseline) * 100) / 100 : null,
+      },
+      target: rule.target,
+      verdict,
+      ...(rule.note?.(options) ? { note: rule.note(options) } : {}),
+    };
+  });
+}

@@ -1,0 +1,147 @@
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BenchOptions, ProfileSettings } from './config.ts';
+
+/**
+ * The results of one run: `results/<run-id>/results.json` (schema below, versioned),
+ * `report.md`, and `results/latest` -> the newest run. Every figure carries its unit and
+ * sample count and comes from this run.
+ */
+export const RESULTS_SCHEMA = 'dataflow.bench-results/v1';
+
+export interface Figure {
+  suite: string;
+  scenario: string;
+  /** Lever preset the figure was measured under (null: lever-independent). */
+  preset: string | null;
+  metric: string;
+  /** null: not measurable in this run (see note). */
+  value: number | null;
+  unit: string;
+  samples: number;
+  note?: string;
+  /** Latency histogram (autocannon percentiles, ms), when the figure is a latency. */
+  histogram?: Record<string, number>;
+}
+
+export type Verdict = 'pass' | 'fail' | 'info' | 'not run';
+
+export interface Finding {
+  finding: string;
+  metric: string;
+  unit: string;
+  baseline: number | null;
+  /** Value per preset measured. */
+  presets: Record<string, number | null>;
+  /** The preset the target applies to, its value and its ratio to baseline. */
+  judged: { preset: string; value: number | null; ratio: number | null } | null;
+  target: string;
+  verdict: Verdict;
+  note?: string;
+}
+
+export interface BenchResults {
+  schema: typeof RESULTS_SCHEMA;
+  runId: string;
+  complete: boolean;
+  incompleteReason?: string;
+  startedAt: string;
+  finishedAt: string;
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; platform: string };
+  git: { sha: string; dirty: boolean };
+  config: BenchOptions & { settings: ProfileSettings };
+  figures: Figure[];
+  findings: Finding[];
+  warnings: string[];
+  /** Suites that failed (the run exits 1); their findings say `not run`. */
+  failures: string[];
+}
+
+export function writeResults(results: BenchResults): string {
+  const dir = join(results.config.resultsDir, results.runId);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(dir, 'report.md'), renderMarkdown(results));
+  const latest = join(results.config.resultsDir, 'latest');
+  rmSync(latest, { force: true });
+  symlinkSync(results.runId, latest);
+  return dir;
+}
+
+const fmt = (value: number | null | undefined, unit = '') =>
+  value === null || value === undefined
+    ? '-'
+    : `${Math.abs(value) >= 100 ? Math.round(value) : Math.round(value * 100) / 100}${unit}`;
+
+export function findingsTable(results: BenchResults): string[][] {
+  const presets = results.config.presets.filter((p) => p !== 'baseline');
+  const header = ['finding', 'metric', 'baseline', ...presets, 'ratio', 'target', 'verdict'];
+  const rows = results.findings.map((f) => [
+    f.finding,
+    `${f.metric} (${f.unit})`,
+    fmt(f.baseline),
+    ...presets.map((p) => fmt(f.presets[p])),
+    f.judged?.ratio === null || f.judged === null
+      ? '-'
+      : `${fmt(f.judged.ratio)}x ${f.judged.preset}`,
+    f.target,
+    f.verdict,
+  ]);
+  return [header, ...rows];
+}
+
+export function renderTerminal(results: BenchResults): string {
+  const table = findingsTable(results);
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+  const lines = table.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  const head = `${results.complete ? '' : 'INCOMPLETE: '}bench ${results.runId} (${results.config.profile}, DB=${results.config.db}${results.config.rttMs ? ` RTT=${results.config.rttMs}ms` : ''})`;
+  return [
+    head,
+    '',
+    ...lines,
+    ...results.warnings.map((w) => `warning: ${w}`),
+    ...results.failures.map((f) => `FAILED: ${f}`),
+  ].join('\n');
+}
+
+export function renderMarkdown(results: BenchResults): string {
+  const table = findingsTable(results);
+  const md = (r: string[]) => `| ${r.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+  const lines = [
+    `# Findings — run ${results.runId}${results.complete ? '' : ' (INCOMPLETE)'}`,
+    '',
+    `Profile \`${results.config.profile}\`, DB \`${results.config.db}\`${results.config.rttMs ? `, RTT ${results.config.rttMs} ms` : ''}, git ${results.git.sha.slice(0, 12)}${results.git.dirty ? ' (dirty)' : ''}, ${results.machine.cpus} CPUs (${results.machine.cpuModel}), Node ${results.machine.node}.`,
+    '',
+    md(table[0]!),
+    md(table[0]!.map(() => '---')),
+    ...table.slice(1).map(md),
+    '',
+    ...results.findings.filter((f) => f.note).map((f) => `- **${f.finding}**: ${f.note}`),
+    ...results.warnings.map((w) => `- warning: ${w}`),
+    '',
+    '## Every figure',
+    '',
+    md(['suite', 'scenario', 'preset', 'metric', 'value', 'unit', 'samples', 'note']),
+    md(['---', '---', '---', '---', '---:', '---', '---:', '---']),
+    ...results.figures.map((f) =>
+      md([
+        f.suite,
+        f.scenario,
+        f.preset ?? '-',
+        f.metric,
+        fmt(f.value),
+        f.unit,
+        String(f.samples),
+        f.note ?? '',
+      ]),
+    ),
+    '',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,606 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import autocannon from 'autocannon';
+import { buildHistory, planDeliveries } from '../fixtures/clerk/storm.ts';
+import { BENCH_DB_URL, benchSetup } from '../load/bench-setup.ts';
+import { startLatencyRelay } from '../load/latency-relay.ts';
+import { type ServerProcess, startServerProcess } from '../load/servers.ts';
+import { sendDeliveries } from '../load/webhook-sender.ts';
+import { DEV_KEYS_DIR } from '../system/node.ts';
+import {
+  type BenchOptions,
+  BenchUsageError,
+  benchOptionsFromEnv,
+  PROFILE_SETTINGS,
+  type ProfileSettings,
+} from './config.ts';
+import { buildFindings } from './findings.ts';
+import { runMicro } from './micro.ts';
+import { scrape, sum } from './prometheus-text.ts';
+import {
+  type BenchResults,
+  type Figure,
+  RESULTS_SCHEMA,
+  renderTerminal,
+  writeResults,
+} from './results.ts';
+
+/**
+ * One bench run: set-up, the selected suites, the findings, the files. Usable from
+ * TypeScript (`runBench(options)`) and as `make bench` (main below). Every server it
+ * starts is stopped at the end, also on failure or abort.
+ */
+export interface RunHooks {
+  signal?: AbortSignal;
+  progress?: (line: string) => void;
+}
+
+const MEMBERS = 'members page limit=50';
+/** Percentiles below this many samples are not reported. */
+const MIN_SAMPLES_P99 = 1000;
+
+export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Promise<BenchResults> {
+  const signal = hooks.signal ?? new AbortController().signal;
+  const progress = hooks.progress ?? (() => {});
+  const settings = PROFILE_SETTINGS[options.profile];
+  const startedAt = new Date();
+  const figures: Figure[] = [];
+  const warnings: string[] = [];
+  const failures: string[] = [];
+  const cleanups: Array<() => Promise<void> | void> = [];
+  let incompleteReason: string | undefined;
+
+  try {
+    progress('setup: bench seed, keys');
+    let dbUrl = BENCH_DB_URL;
+    if (options.db === 'sqld') {
+      const { startSqld } = await import('../test/support/sqld.ts');
+      const sqld = await startSqld();
+      cleanups.push(() => sqld.stop());
+      dbUrl = sqld.url;
+      if (options.rttMs > 0) {
+        const target = new URL(sqld.url);
+        const relay = await startLatencyRelay(
+          { host: target.hostname, port: Number(target.port) },
+          options.rttMs,
+        );
+        cleanups.push(() => relay.close());
+        dbUrl = `http://127.0.0.1:${relay.port}`;
+      }
+    }
+    const setup = await benchSetup(dbUrl);
+    const secret = readFileSync(join(DEV_KEYS_DIR, 'webhook-secret'), 'utf8').trim();
+    const check = () => {
+      if (signal.aborted) throw new Aborted();
+    };
+
+    for (const suite of options.suites) {
+      check();
+      try {
+        await runSuite(suite);
+      } catch (error) {
+        if (error instanceof Aborted || signal.aborted) throw error;
+        failures.push(`${suite}: ${(error as Error).message.split('\n')[0]}`);
+      }
+    }
+    async function runSuite(suite: (typeof options.suites)[number]): Promise<void> {
+      if (suite === 'micro') {
+        if (options.db !== 'file') {
+          warnings.push('micro runs on the embedded database only; skipped with DB=sqld');
+          return;
+        }
+        const orgMembers = setup.fixture.memberships.filter((m) => m.orgId === setup.org.id);
+        const users = new Map(setup.fixture.users.map((u) => [u.id, u]));
+        figures.push(
+          ...(await runMicro(
+            {
+              dbUrl,
+              keys: setup.keys,
+              webhookSecret: secret,
+              users: orgMembers.map((m) => users.get(m.userId)!).filter(Boolean),
+              orgId: setup.org.id,
+            },
+            settings.microTimeMs,
+            signal,
+            progress,
+          )),
+        );
+      }
+      if (suite === 'members') {
+        figures.push(
+          ...(await membersSuite(
+            options,
+            settings,
+            dbUrl,
+            setup,
+            signal,
+            progress,
+            warnings,
+            cleanups,
+          )),
+        );
+      }
+      if (suite === 'burst') {
+        if (options.db === 'sqld' && options.rttMs > 0)
+          warnings.push('burst runs against sqld without the relay');
+        progress(`burst: ${settings.burstRequests} identical requests per preset`);
+        const rows = JSON.parse(
+          await runScript(
+            [
+              'load/burst.ts',
+              '--json',
+              '--requests',
+              String(settings.burstRequests),
+              '--db',
+              options.db,
+            ],
+            signal,
+          ),
+        ) as Array<{ preset: string; roundTrips: number }>;
+        for (const row of rows.filter((r) => options.presets.includes(r.preset as never))) {
+          figures.push({
+            suite: 'burst',
+            scenario: 'cold burst of identical requests',
+            preset: row.preset,
+            metric: 'DB executions per burst',
+            value: row.roundTrips,
+            unit: 'round trips',
+            samples: settings.burstRequests,
+            note: `${settings.burstRequests} concurrent identical members requests, in-process, exact DB counter`,
+          });
+        }
+      }
+      if (suite === 'zipf') {
+        for (const preset of options.presets) {
+          check();
+          if (preset === 'cache-redis') {
+            warnings.push(
+              'zipf: the in-process mix has no Redis; cache-redis is measured by the members suite',
+            );
+            continue;
+          }
+          progress(`zipf: ${settings.zipfOps} ops, ${preset}`);
+          const out = JSON.parse(
+            await runScript(
+              ['load/zipf-mix.ts', '--preset', preset, '--ops', String(settings.zipfOps)],
+              signal,
+            ),
+          ) as { hitRatio: number | null; staleReads: number; opsPerSecond: number; reads: number };
+          const base = {
+            suite: 'zipf',
+            scenario: 'Zipf read/write mix',
+            preset,
+            samples: out.reads,
+          };
+          figures.push(
+            {
+              ...base,
+              metric: 'hit ratio',
+              value: out.hitRatio === null ? null : Math.round(out.hitRatio * 1000) / 10,
+              unit: '%',
+            },
+            { ...base, metric: 'stale reads', value: out.staleReads, unit: 'reads' },
+            {
+              ...base,
+              metric: 'ops/s',
+              value: out.opsPerSecond,
+              unit: 'ops/s',
+              note: 'in-process, sequential',
+            },
+          );
+        }
+      }
+      if (suite === 'webhooks') {
+        for (const preset of options.presets.filter(
+          (p) => p === 'baseline' || p === 'recommended',
+        )) {
+          check();
+          figures.push(
+            ...(await webhookSuite(
+              preset,
+              settings,
+              setup.keys.publicKey,
+              secret,
+              progress,
+              cleanups,
+            )),
+          );
+        }
+      }
+      if (suite === 'ws') {
+        progress(
+          `ws: ${settings.wsClients} clients, ${settings.wsRate} events/s, ${settings.wsSec}s`,
+        );
+        const out = JSON.parse(
+          await runScript(
+            [
+              'load/ws-fanout.ts',
+              '--clients',
+              String(settings.wsClients),
+              '--rate',
+              String(settings.wsRate),
+              '--duration',
+              String(settings.wsSec),
+              '--warmup',
+              '1',
+            ],
+            signal,
+          ),
+        ) as {
+          messagesMeasured: number;
+          messagesExpected: number;
+          latencyMs: { p50: number; p99: number; max: number };
+        };
+        const base = {
+          suite: 'ws',
+          scenario: 'fan-out to one org',
+          preset: 'recommended',
+          unit: 'ms',
+          samples: out.messagesMeasured,
+        };
+        figures.push(
+          { ...base, metric: 'delivery p50', value: out.latencyMs.p50 ?? null },
+          {
+            ...base,
+            metric: 'delivery p99',
+            value: out.messagesMeasured >= MIN_SAMPLES_P99 ? (out.latencyMs.p99 ?? null) : null,
+            ...(out.messagesMeasured >= MIN_SAMPLES_P99
+              ? {}
+              : { note: `only ${out.messagesMeasured} samples` }),
+          },
+          {
+            ...base,
+            metric: 'messages delivered',
+            value: out.messagesMeasured,
+            unit: 'messages',
+            note: `expected ${out.messagesExpected}`,
+          },
+        );
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Aborted) && !signal.aborted) throw error;
+    incompleteReason = 'interrupted';
+  } finally {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {});
+  }
+
+  const results: BenchResults = {
+    schema: RESULTS_SCHEMA,
+    runId: `${startedAt.toISOString().replace(/[:.]/g, '-')}-${options.profile}`,
+    complete: incompleteReason === undefined,
+    ...(incompleteReason ? { incompleteReason } : {}),
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+    },
+    git: gitState(),
+    config: { ...options, settings },
+    figures,
+    findings: buildFindings(figures, options),
+    warnings,
+    failures,
+  };
+  return results;
+}
+
+class Aborted extends Error {}
+
+async function membersSuite(
+  options: BenchOptions,
+  settings: ProfileSettings,
+  dbUrl: string,
+  setup: Awaited<ReturnType<typeof benchSetup>>,
+  signal: AbortSignal,
+  progress: (line: string) => void,
+  warnings: string[],
+  cleanups: Array<() => Promise<void> | void>,
+): Promise<Figure[]> {
+  let redisUrl: string | undefined;
+  if (options.presets.includes('cache-redis')) {
+    const { startRedis } = await import('../test/support/redis.ts');
+    const redis = await startRedis();
+    cleanups.push(() => redis.stop());
+    redisUrl = redis.url;
+  }
+  // a private copy for writes (the mixed scenario), so runs stay comparable
+  let appDbUrl = dbUrl;
+  if (options.db === 'file') {
+    const copy = join(mkdtempSync(join(tmpdir(), 'bench-members-')), 'bench.db');
+    copyFileSync('.data/bench.db', copy);
+    cleanups.push(() => rmSync(join(copy, '..'), { recursive: true, force: true }));
+    appDbUrl = `file:${copy}`;
+  }
+  const servers = new Map<string, ServerProcess>();
+  cleanups.push(async () => {
+    await Promise.all([...servers.values()].map((s) => s.stop()));
+  });
+  for (const preset of options.presets) {
+    progress(`members: starting the app with ${preset}`);
+    servers.set(
+      preset,
+      await startServerProcess({
+        DATABASE_URL: appDbUrl,
+        CLERK_JWT_KEY: setup.keys.publicKey,
+        DB_MIGRATE_ON_START: 'false',
+        DATAFLOW_PRESET: preset,
+        SERVER_TIMING: 'false',
+        ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+      }),
+    );
+  }
+  const figures: Figure[] = [];
+  const perPreset = new Map<
+    string,
+    Array<{
+      rps: number;
+      queries: number;
+      p50: number;
+      p99: number;
+      samples: number;
+      errors: number;
+      rss: number;
+      hist: Record<string, number>;
+      generatorCpu: number;
+    }>
+  >();
+  for (let round = 1; round <= settings.rounds; round++) {
+    for (const [preset, server] of servers) {
+      if (signal.aborted) throw new Aborted();
+      progress(`members: round ${round}/${settings.rounds}, ${preset}, ${settings.loadSec}s`);
+      const url = server.url + setup.membersPath;
+      if (settings.warmupSec > 0)
+        await load(
+          {
+            url,
+            headers: setup.auth,
+            connections: settings.connections,
+            duration: settings.warmupSec,
+          },
+          signal,
+        );
+      const before = await scrape(server.url);
+      const cpuBefore = process.cpuUsage();
+      const wallBefore = performance.now();
+      const result = await load(
+        { url, headers: setup.auth, connections: settings.connections, duration: settings.loadSec },
+        signal,
+      );
+      const cpu = process.cpuUsage(cpuBefore);
+      const generatorCpu = (cpu.user + cpu.system) / 1000 / (performance.now() - wallBefore);
+      const after = await scrape(server.url);
+      const route = { http_route: '/api/orgs/:orgId/members' };
+      const requests =
+        sum(after, 'http_server_request_duration_count', route) -
+        sum(before, 'http_server_request_duration_count', route);
+      const trips =
+        sum(after, 'dataflow_db_round_trips_total') - sum(before, 'dataflow_db_round_trips_total');
+      const list = perPreset.get(preset) ?? [];
+      list.push({
+        rps: result.requests.average,
+        queries: requests > 0 ? trips / requests : 0,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        samples: result.requests.total,
+        errors: result.errors + result.timeouts + result.non2xx,
+        rss: sum(after, 'process_memory_rss') / 2 ** 20,
+        hist: {
+          p50: result.latency.p50,
+          p90: result.latency.p90,
+          p99: result.latency.p99,
+          max: result.latency.max,
+        },
+        generatorCpu,
+      });
+      perPreset.set(preset, list);
+      if (generatorCpu > 0.9)
+        warnings.push(
+          `members ${preset}: the load generator used ${Math.round(generatorCpu * 100)}% of a core; the figure may be generator-bound`,
+        );
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  for (const [preset, runs] of perPreset) {
+    const samples = runs.reduce((a, r) => a + r.samples, 0);
+    const base = { suite: 'members', scenario: MEMBERS, preset, samples };
+    const rps = median(runs.map((r) => r.rps));
+    const queries = median(runs.map((r) => r.queries));
+    figures.push(
+      {
+        ...base,
+        metric: 'req/s',
+        value: Math.round(rps),
+        unit: 'req/s',
+        note: `closed model, ${settings.connections} connections, median of ${runs.length}`,
+      },
+      {
+        ...base,
+        metric: 'DB queries per request',
+        value: Math.round(queries * 100) / 100,
+        unit: 'queries',
+        note: 'server-side: round-trip counter / requests',
+      },
+      {
+        ...base,
+        metric: 'DB round trips/s',
+        value: Math.round(rps * queries),
+        unit: 'round trips/s',
+      },
+      {
+        ...base,
+        metric: 'latency p50',
+        value: median(runs.map((r) => r.p50)),
+        unit: 'ms',
+        histogram: runs.at(-1)!.hist,
+      },
+      {
+        ...base,
+        metric: 'latency p99',
+        value: samples >= MIN_SAMPLES_P99 ? median(runs.map((r) => r.p99)) : null,
+        unit: 'ms',
+        ...(samples >= MIN_SAMPLES_P99
+          ? {}
+          : { note: `only ${samples} samples (< ${MIN_SAMPLES_P99})` }),
+      },
+      {
+        ...base,
+        metric: 'errors',
+        value: runs.reduce((a, r) => a + r.errors, 0),
+        unit: 'responses',
+      },
+      {
+        ...base,
+        metric: 'server RSS after load',
+        value: Math.round(median(runs.map((r) => r.rss))),
+        unit: 'MiB',
+      },
+    );
+  }
+  return figures;
+}
+
+function load(opts: autocannon.Options, signal: AbortSignal): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(opts, (error, result) => (error ? reject(error) : resolve(result)));
+    const stop = () => instance.stop();
+    signal.addEventListener('abort', stop, { once: true });
+    instance.on('done', () => signal.removeEventListener('abort', stop));
+  });
+}
+
+async function webhookSuite(
+  preset: string,
+  settings: ProfileSettings,
+  publicKey: string,
+  secret: string,
+  progress: (line: string) => void,
+  cleanups: Array<() => Promise<void> | void>,
+): Promise<Figure[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-webhooks-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const server = await startServerProcess({
+    DATABASE_URL: `file:${join(dir, 'app.db')}`,
+    CLERK_JWT_KEY: publicKey,
+    CLERK_WEBHOOK_SIGNING_SECRET: secret,
+    DATAFLOW_PRESET: preset,
+  });
+  try {
+    progress(`webhooks: ${settings.webhookEvents} signed events, ${preset}`);
+    // the network's habits: some duplicates and reordering (signed, all valid)
+    const deliveries = planDeliveries(buildHistory({ seed: 7, count: settings.webhookEvents }), {
+      seed: 7,
+      duplicates: 0.1,
+      reorder: 0.2,
+    });
+    const summary = await sendDeliveries(deliveries, { url: server.url, secret, concurrency: 32 });
+    const valid = summary.results.filter((r) => r.delivery.kind === 'valid');
+    const lost = valid.filter((r) => r.status !== 200).length + summary.unexpected.length;
+    const perSecond = Math.round((valid.length / summary.elapsedMs) * 1000);
+    const base = { suite: 'webhooks', scenario: 'webhook storm', preset, samples: valid.length };
+    return [
+      {
+        ...base,
+        metric: 'verified events/s',
+        value: perSecond,
+        unit: 'events/s',
+        note: 'svix-verified, applied or deduplicated, concurrency 32, embedded DB',
+      },
+      { ...base, metric: 'lost events', value: lost, unit: 'events' },
+    ];
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Runs a measurement script as its own process; its stdout (JSON) is the result. */
+function runScript(args: string[], signal: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err = (err + d.toString()).slice(-4000);
+    });
+    const stop = () => child.kill('SIGTERM');
+    signal.addEventListener('abort', stop, { once: true });
+    child.on('exit', (code) => {
+      signal.removeEventListener('abort', stop);
+      if (signal.aborted) reject(new Aborted());
+      else if (code === 0) resolve(out);
+      else reject(new Error(`${args[0]} exited ${code}: ${err}`));
+    });
+  });
+}
+
+function gitState(): { sha: string; dirty: boolean } {
+  try {
+    const sha = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty =
+      execFileSync('git', ['status', '--porcelain'], { encoding: 'utf8' }).trim() !== '';
+    return { sha, dirty };
+  } catch {
+    return { sha: 'unknown', dirty: false };
+  }
+}
+
+async function main(): Promise<number> {
+  let options: BenchOptions;
+  try {
+    options = benchOptionsFromEnv(process.env);
+  } catch (error) {
+    if (error instanceof BenchUsageError) {
+      console.error(`make bench: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+  if (!existsSync(join(DEV_KEYS_DIR, 'private.pem'))) {
+    console.error('make bench: no development keys (run make setup)');
+    return 2;
+  }
+  const controller = new AbortController();
+  process.on('SIGINT', () => {
+    if (controller.signal.aborted) {
+      console.error('interrupted twice: exiting without saving');
+      process.exit(130);
+    }
+    console.error(
+      '\ninterrupted: stopping servers, saving partial results… (Ctrl-C again to quit now)',
+    );
+    controller.abort();
+  });
+  const started = performance.now();
+  const tty = process.stderr.isTTY;
+  const results = await runBench(options, {
+    signal: controller.signal,
+    progress: (line) => {
+      const stamp = `[${Math.round((performance.now() - started) / 1000)}s]`;
+      if (tty) process.stderr.write(`\r\x1b[2K${stamp} ${line}`);
+      else console.error(`${stamp} ${line}`);
+    },
+  });
+  if (tty) process.stderr.write('\n');
+  const dir = writeResults(results);
+  console.log(renderTerminal(results));
+  console.log(`\nresults: ${dir}/results.json, ${dir}/report.md (results/latest)`);
+  for (const failure of results.failures) console.error(`suite failed: ${failure}`);
+  if (!results.complete) return 130;
+  return results.failures.length > 0 ? 1 : 0;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main();
+}

@@ -1,0 +1,97 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BenchUsageError, benchOptionsFromEnv } from '../../bench/config.ts';
+import { RESULTS_SCHEMA, writeResults } from '../../bench/results.ts';
+import { runBench } from '../../bench/run.ts';
+
+const resultsDir = mkdtempSync(join(tmpdir(), 'bench-results-'));
+afterAll(() => rmSync(resultsDir, { recursive: true, force: true }));
+
+describe('make bench input', () => {
+  it.each([
+    [{ PROFILE: 'fast' }, 'PROFILE="fast" is not one of smoke, quick, full'],
+    [{ SUITE: 'members,nope' }, 'SUITE="nope" is not one of'],
+    [{ PRESET: 'turbo' }, 'PRESET="turbo" is not one of'],
+    [{ DB: 'postgres' }, 'DB="postgres" is not one of file, sqld'],
+    [{ DB: 'sqld', RTT: '-3' }, 'RTT="-3" must be milliseconds'],
+    [{ RTT: '10' }, 'RTT=10 needs DB=sqld'],
+  ])('%o is refused by name', (env, message) => {
+    expect(() => benchOptionsFromEnv(env)).toThrow(BenchUsageError);
+    expect(() => benchOptionsFromEnv(env)).toThrow(message);
+  });
+
+  it('defaults: quick profile, every suite, every preset with baseline first', () => {
+    const options = benchOptionsFromEnv({});
+    expect(options.profile).toBe('quick');
+    expect(options.presets[0]).toBe('baseline');
+    expect(benchOptionsFromEnv({ PRESET: 'batch' }).presets).toEqual(['baseline', 'batch']);
+  });
+
+  it('the CLI exits 2 before running anything', () => {
+    const run = spawnSync('npx', ['tsx', 'bench/run.ts'], {
+      env: { ...process.env, PROFILE: 'fast', RESULTS_DIR: resultsDir },
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('make bench: PROFILE="fast"');
+    expect(existsSync(join(resultsDir, 'latest'))).toBe(false);
+  });
+});
+
+describe('a smoke run (real app processes, real database)', () => {
+  it('measures the members N+1 and batching, and writes results.json, report.md and latest', async () => {
+    const options = benchOptionsFromEnv({
+      PROFILE: 'smoke',
+      SUITE: 'members,burst',
+      PRESET: 'batch',
+      RESULTS_DIR: resultsDir,
+    });
+    const results = await runBench(options);
+    expect(results.complete).toBe(true);
+    expect(results.failures).toEqual([]);
+    const queries = results.figures.filter((f) => f.metric === 'DB queries per request');
+    const of = (preset: string) => queries.find((f) => f.preset === preset)!.value!;
+    expect(of('baseline')).toBeGreaterThan(40); // membership + page + one query per member
+    expect(of('batch')).toBeLessThanOrEqual(3);
+    const finding = results.findings.find((f) => f.finding === 'Multiple round trips')!;
+    expect(finding.verdict).toBe(of('batch') <= 2 ? 'pass' : 'fail');
+    expect(results.findings.find((f) => f.finding === 'WebSocket limits')!.verdict).toBe('not run');
+
+    const dir = writeResults(results);
+    const saved = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
+    expect(saved.schema).toBe(RESULTS_SCHEMA);
+    expect(saved.git.sha).toMatch(/^[0-9a-f]{40}$/);
+    expect(readFileSync(join(dir, 'report.md'), 'utf8')).toContain('| Multiple round trips |');
+    expect(readlinkSync(join(resultsDir, 'latest'))).toBe(results.runId);
+  });
+
+  it('Ctrl-C saves partial results marked incomplete and exits 130', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts'], {
+      env: {
+        ...process.env,
+        PROFILE: 'smoke',
+        SUITE: 'members',
+        PRESET: 'batch',
+        RESULTS_DIR: resultsDir,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let interrupted = false;
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (!interrupted && stderr.includes('members: round')) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(130);
+    const saved = JSON.parse(readFileSync(join(resultsDir, 'latest', 'results.json'), 'utf8'));
+    expect(saved.complete).toBe(false);
+    expect(saved.incompleteReason).toBe('interrupted');
+  });
+});
