@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -566,10 +566,6 @@ async function main(): Promise<number> {
       return 2;
     }
     throw error;
-  }
-  if (!existsSync(join(DEV_KEYS_DIR, 'private.pem'))) {
-    console.error('make bench: no development keys (run make setup)');
-    return 2;
   }
   const controller = new AbortController();
   process.on('SIGINT', () => {

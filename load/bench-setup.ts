@@ -1,4 +1,4 @@
-import { readDevKeys } from '../fixtures/auth/keys.ts';
+import { ensureDevKeys, ensureDevWebhookSecret } from '../fixtures/auth/keys.ts';
 import { mintSessionToken } from '../fixtures/auth/token.ts';
 import { type Fixture, generateFixture, largestOrg } from '../fixtures/seed/generate.ts';
 import { isEmpty, loadFixture } from '../fixtures/seed/load.ts';
@@ -20,7 +20,10 @@ export async function benchSetup(url: string = BENCH_DB_URL) {
   await runMigrations(database.db); // an older bench DB gets new tables too
   if (await isEmpty(database)) await loadFixture(database, fixture);
   database.close();
-  const keys = readDevKeys(DEV_KEYS_DIR);
+  // a fresh clone has none yet: create them as `make setup` would
+  const { privateKey, publicKey } = ensureDevKeys(DEV_KEYS_DIR);
+  const keys = { privateKey, publicKey };
+  ensureDevWebhookSecret(DEV_KEYS_DIR);
   const { org, admin } = largestOrg(fixture);
   const token = await mintSessionToken({
     privateKeyPem: keys.privateKey,
