@@ -381,8 +381,10 @@ async function membersSuite(
       const requests =
         sum(after, 'http_server_request_duration_count', route) -
         sum(before, 'http_server_request_duration_count', route);
+      // per-request counts from the app's own histogram (the change-log poll is not a request)
       const trips =
-        sum(after, 'dataflow_db_round_trips_total') - sum(before, 'dataflow_db_round_trips_total');
+        sum(after, 'dataflow_db_queries_per_request_sum', route) -
+        sum(before, 'dataflow_db_queries_per_request_sum', route);
       const list = perPreset.get(preset) ?? [];
       list.push({
         rps: result.requests.average,
@@ -426,7 +428,7 @@ async function membersSuite(
         metric: 'DB queries per request',
         value: Math.round(queries * 100) / 100,
         unit: 'queries',
-        note: 'server-side: round-trip counter / requests',
+        note: 'server-side: dataflow.db.queries_per_request of the route',
       },
       {
         ...base,
