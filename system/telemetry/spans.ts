@@ -68,44 +68,53 @@ export async function traced<T>(
   fn: (span: Span | undefined) => Promise<T>,
   attributes?: Attributes,
 ): Promise<T> {
-  const active = context.active();
-  const timings = active.getValue(REQUEST_TIMINGS) as RequestTimings | undefined;
-  const parent = recordingSpan(active);
-  if (timings === undefined && parent === undefined) return fn(undefined);
-  const started = performance.now();
-  const span = parent
-    ? tracer().startSpan(name, { attributes: { [STAGE_ATTRIBUTE]: stage, ...attributes } }, active)
-    : undefined;
+  const run = begin(stage, name, attributes);
+  if (!run) return fn(undefined);
   try {
-    return await (span ? context.with(trace.setSpan(active, span), fn, undefined, span) : fn(span));
+    const { span } = run;
+    return await (span
+      ? context.with(trace.setSpan(run.active, span), fn, undefined, span)
+      : fn(span));
   } catch (error) {
-    failSpan(span, error);
+    failSpan(run.span, error);
     throw error;
   } finally {
-    span?.end();
-    timings?.add(stage, performance.now() - started);
+    run.end();
   }
 }
 
 /** `traced` for synchronous work (serialization). */
 export function tracedSync<T>(stage: Stage, name: string, fn: () => T, attributes?: Attributes): T {
+  const run = begin(stage, name, attributes);
+  if (!run) return fn();
+  try {
+    return fn();
+  } catch (error) {
+    failSpan(run.span, error);
+    throw error;
+  } finally {
+    run.end();
+  }
+}
+
+/** Starts a stage: undefined when neither a sampled span nor request timings want it. */
+function begin(stage: Stage, name: string, attributes: Attributes | undefined) {
   const active = context.active();
   const timings = active.getValue(REQUEST_TIMINGS) as RequestTimings | undefined;
   const parent = recordingSpan(active);
-  if (timings === undefined && parent === undefined) return fn();
+  if (timings === undefined && parent === undefined) return undefined;
   const started = performance.now();
   const span = parent
     ? tracer().startSpan(name, { attributes: { [STAGE_ATTRIBUTE]: stage, ...attributes } }, active)
     : undefined;
-  try {
-    return fn();
-  } catch (error) {
-    failSpan(span, error);
-    throw error;
-  } finally {
-    span?.end();
-    timings?.add(stage, performance.now() - started);
-  }
+  return {
+    active,
+    span,
+    end() {
+      span?.end();
+      timings?.add(stage, performance.now() - started);
+    },
+  };
 }
 
 /** Sets an attribute on the current request's span (no-op when not sampled). */
