@@ -1,7 +1,7 @@
-import { parseArgs } from 'node:util';
 import { createApp } from '../system/api/app.ts';
 import { createSessionVerifier } from '../system/auth/verifier.ts';
 import { openDatabase } from '../system/db/client.ts';
+import { median, parseAbArgs } from './ab-args.ts';
 import { BENCH_DB_URL, benchSetup } from './bench-setup.ts';
 import { type Measurement, measure } from './measure.ts';
 import { startServerProcess } from './servers.ts';
@@ -14,26 +14,7 @@ import { startServerProcess } from './servers.ts';
  *
  *   npx tsx load/foundation-ab.ts [--rounds 3] [--duration 5] [--connections 16]
  */
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '5' },
-    connections: { type: 'string', default: '16' },
-  },
-  strict: true,
-});
-const rounds = positiveInt('rounds', values.rounds);
-const durationSec = positiveInt('duration', values.duration);
-const connections = positiveInt('connections', values.connections);
-
-function positiveInt(name: string, raw: string | undefined): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) {
-    console.error(`--${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-    process.exit(2);
-  }
-  return n;
-}
+const { rounds, durationSec, connections } = parseAbArgs('foundation-ab');
 
 const DB_URL = BENCH_DB_URL;
 const { keys, membersPath, auth } = await benchSetup(DB_URL);
@@ -80,7 +61,6 @@ try {
   await Promise.all(Object.values(servers).map((s) => s.stop()));
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(
   `\n${rounds} interleaved rounds x ${durationSec}s, ${connections} connections, bench seed`,
 );

@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { PRESET_NAMES } from '../system/levers/presets.ts';
+import { median, parseAbArgs } from './ab-args.ts';
 import { BENCH_DB_URL, benchSetup } from './bench-setup.ts';
 import { type Measurement, measure } from './measure.ts';
 import { type ServerProcess, startServerProcess } from './servers.ts';
@@ -10,30 +10,13 @@ import { type ServerProcess, startServerProcess } from './servers.ts';
  *
  *   npx tsx load/preset-ab.ts [--db file|sqld] [--rounds 3] [--duration 5] [--connections 16]
  */
-const { values } = parseArgs({
-  options: {
-    db: { type: 'string', default: 'file' },
-    rounds: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '5' },
-    connections: { type: 'string', default: '16' },
-  },
-  strict: true,
+const { values, rounds, durationSec, connections } = parseAbArgs('preset-ab', {
+  db: { type: 'string', default: 'file' },
 });
-const positive = (name: string, raw: string | undefined) => {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) {
-    console.error(`preset-ab: --${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-    process.exit(2);
-  }
-  return n;
-};
 if (values.db !== 'file' && values.db !== 'sqld') {
   console.error(`preset-ab: --db must be file or sqld, got ${JSON.stringify(values.db)}`);
   process.exit(2);
 }
-const rounds = positive('rounds', values.rounds);
-const durationSec = positive('duration', values.duration);
-const connections = positive('connections', values.connections);
 
 let dbUrl = BENCH_DB_URL;
 let sqld: { stop(): Promise<void> } | undefined;
@@ -69,7 +52,6 @@ try {
       console.error(`round ${round}/${rounds} ${preset}: ${Math.round(m.rps)} req/s`);
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const base = median(results.get('baseline')!.map((m) => m.rps));
   console.log(
     `\nmembers limit=50, ${values.db} DB, bench seed, ${rounds} interleaved rounds x ${durationSec}s, ${connections} connections`,

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { median, parseAbArgs } from './ab-args.ts';
 import { BENCH_DB_URL, benchSetup } from './bench-setup.ts';
 import { type Measurement, measure } from './measure.ts';
 import { type ServerProcess, startServerProcess } from './servers.ts';
@@ -11,25 +11,7 @@ import { type ServerProcess, startServerProcess } from './servers.ts';
  *
  *   npx tsx load/telemetry-ab.ts [--rounds 3] [--duration 5] [--connections 16]
  */
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '5' },
-    connections: { type: 'string', default: '16' },
-  },
-  strict: true,
-});
-const positive = (name: string, raw: string | undefined) => {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) {
-    console.error(`telemetry-ab: --${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-    process.exit(2);
-  }
-  return n;
-};
-const rounds = positive('rounds', values.rounds);
-const durationSec = positive('duration', values.duration);
-const connections = positive('connections', values.connections);
+const { rounds, durationSec, connections } = parseAbArgs('telemetry-ab');
 
 const { keys, membersPath: path, auth: headers } = await benchSetup(BENCH_DB_URL);
 const sink = await startServerProcess({}, 'load/otlp-sink.ts');
@@ -77,7 +59,6 @@ try {
       );
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   console.log(
     `\nmembers limit=50, file DB, bench seed, ${rounds} interleaved rounds x ${durationSec}s, ${connections} connections`,
   );
