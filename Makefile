@@ -7,7 +7,7 @@ export PORT DATABASE_URL
 
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: setup deps keys db-migrate seed dev test lint format bench
+.PHONY: setup deps keys db-migrate seed dev test lint format bench gate gate-calibrate k6 bench-validate
 
 ## setup: npm deps, the dev key pair, migrations (idempotent)
 setup: deps keys db-migrate
@@ -49,3 +49,14 @@ format: deps
 ##   DB=file|sqld  RTT=<ms> (DB=sqld: a relay delays every query by this round trip)
 bench: deps keys
 	@PROFILE="$(PROFILE)" SUITE="$(SUITE)" PRESET="$(PRESET)" DB="$(DB)" RTT="$(RTT)" npm run --silent bench
+
+## gate: the current tree against bench/budgets.ts; BASE=<git ref>: head vs base, interleaved
+##   exit 0 pass, 1 regression, 2 usage/environment error. TIMING=0: deterministic only
+##   SCENARIO=members PRESET=recommended METRICS=p95,queries_cold ROUNDS=8 ROUND_SEC=2
+gate: deps keys
+	@BASE="$(BASE)" SCENARIO="$(SCENARIO)" PRESET="$(PRESET)" METRICS="$(METRICS)" ROUNDS="$(ROUNDS)" ROUND_SEC="$(ROUND_SEC)" TIMING="$(TIMING)" npm run --silent gate
+
+## gate-calibrate: proves the gate here: RUNS unchanged runs (false alarms) and RUNS runs
+##   each with 5/10/20% injected on the members route (detections) -> results/gate-calibration/
+gate-calibrate: deps keys
+	@RUNS="$(RUNS)" npm run --silent gate-calibrate

@@ -14,12 +14,15 @@ export interface ServerProcess {
 export async function startServerProcess(
   env: Record<string, string>,
   entry = 'system/node.ts',
+  /** Another checkout (the gate's base worktree) runs its own code. */
+  cwd?: string,
 ): Promise<ServerProcess> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', entry], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],
+    ...(cwd ? { cwd } : {}),
   });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {

@@ -36,6 +36,15 @@ describe('loadEnv', () => {
     expect(() => loadEnv({ NODE_ENV: 'production' })).toThrow(/CLERK_JWT_KEY/);
   });
 
+  it('refuses the gate-calibration knob in production, allows it elsewhere', () => {
+    expect(() =>
+      loadEnv({ NODE_ENV: 'production', CLERK_JWT_KEY: 'k', CALIBRATION_EXTRA_MS: '0.5' }),
+    ).toThrow(/CALIBRATION_EXTRA_MS=0.5 .*refused when NODE_ENV=production/);
+    expect(loadEnv({ NODE_ENV: 'production', CLERK_JWT_KEY: 'k' }).CALIBRATION_EXTRA_MS).toBe(0);
+    expect(loadEnv({ CALIBRATION_EXTRA_MS: '0.5' }).CALIBRATION_EXTRA_MS).toBe(0.5);
+    expect(() => loadEnv({ CALIBRATION_EXTRA_MS: '-1' })).toThrow(/CALIBRATION_EXTRA_MS="-1"/);
+  });
+
   it('resolves the lever preset, recommended by default', () => {
     expect(loadEnv({}).DATAFLOW_LEVERS.preset).toBe('recommended');
     const env = loadEnv({ DATAFLOW_PRESET: 'baseline', DATAFLOW_BATCH_ENABLED: 'on' });

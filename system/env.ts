@@ -119,6 +119,12 @@ export const envSchema = z.object({
   SERVER_TIMING: flag.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+  /**
+   * Calibration of the regression gate only: burn this much CPU (ms) in every request
+   * to `CALIBRATION_ROUTE`, a controlled regression. Refused when NODE_ENV=production.
+   */
+  CALIBRATION_EXTRA_MS: z.coerce.number().min(0).max(1000).default(0),
+  CALIBRATION_ROUTE: z.string().startsWith('/').default('/api/orgs/:orgId/members'),
 });
 
 export type Env = Readonly<z.output<typeof envSchema> & { DATAFLOW_LEVERS: ResolvedLevers }>;
@@ -166,6 +172,11 @@ export function loadEnv(
   const env = result.data;
   if (env.NODE_ENV === 'production' && !env.CLERK_JWT_KEY) {
     throw new EnvError('CLERK_JWT_KEY is required when NODE_ENV=production');
+  }
+  if (env.NODE_ENV === 'production' && env.CALIBRATION_EXTRA_MS > 0) {
+    throw new EnvError(
+      `CALIBRATION_EXTRA_MS=${env.CALIBRATION_EXTRA_MS} is a gate-calibration knob and is refused when NODE_ENV=production`,
+    );
   }
   let levers: ResolvedLevers;
   try {

@@ -144,6 +144,7 @@ export async function startServer(
     corsOrigins: env.CORS_ORIGINS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     headerLimitBytes: env.HEADER_LIMIT_BYTES,
+    calibration: { route: env.CALIBRATION_ROUTE, extraMs: env.CALIBRATION_EXTRA_MS },
     logger,
     // this process invalidates and pushes before the write answers; the others are woken
     onCommitted: () => {

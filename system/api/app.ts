@@ -61,6 +61,8 @@ export interface AppOptions {
   onCommitted?: () => void | Promise<void>;
   /** Injected clock for writes (epoch ms). @default Date.now */
   now?: () => number;
+  /** Gate calibration only: a controlled extra cost (busy CPU, ms) on one route. */
+  calibration?: { route: string; extraMs: number };
 }
 
 const silentLogger: AppLogger = { info() {}, warn() {}, error() {} };
@@ -91,6 +93,15 @@ export function createApp(options: AppOptions) {
   app.use(securityHeaders());
   app.use(corsAllowlist(options.corsOrigins ?? ['http://localhost:5173']));
   app.use(headerLimit(options.headerLimitBytes ?? 8 * 1024));
+  const calibration = options.calibration;
+  if (calibration && calibration.extraMs > 0) {
+    app.use(calibration.route, async (_c, next) => {
+      await next();
+      // busy, not a timer: a regression that costs CPU, as real ones do
+      const until = performance.now() + calibration.extraMs;
+      while (performance.now() < until);
+    });
+  }
 
   app.route(
     '/',

@@ -1,0 +1,183 @@
+import { z } from 'zod';
+import { SCENARIO_NAMES, type ScenarioName } from '../load/scenarios.ts';
+import { PRESET_NAMES, type PresetName } from '../system/levers/presets.ts';
+
+/**
+ * The latency budgets: one file, read by the regression gate (`make gate`), the k6
+ * thresholds (`make k6`) and the dashboards' SLO lines (`sloLines()`). Change a budget
+ * here, in a commit of its own, with the measurement that justifies it.
+ *
+ * Three kinds of limit per scenario x preset:
+ * - deterministic ceilings (DB queries per request, DB round trips per page, response
+ *   bytes): the same on every machine, gated exactly; in `make gate BASE=…` the head
+ *   may also not exceed the base by even one;
+ * - absolute timing budgets (latency percentiles, error rate, throughput floor): only
+ *   meaningful on the machine class they were set for; elsewhere they are reported,
+ *   not gated;
+ * - relative budgets (`make gate BASE=…`): the head may not be worse than the base by
+ *   more than `maxRegression`, decided with a confidence interval (see `stats.ts`).
+ */
+export const TIMING_METRICS = ['p50', 'p95', 'p99', 'rps', 'error_rate'] as const;
+export const DETERMINISTIC_METRICS = [
+  'queries_cold',
+  'queries_warm',
+  'page_round_trips',
+  'response_bytes',
+] as const;
+export const GATE_METRICS = [...TIMING_METRICS, ...DETERMINISTIC_METRICS] as const;
+export type TimingMetric = (typeof TIMING_METRICS)[number];
+export type DeterministicMetric = (typeof DETERMINISTIC_METRICS)[number];
+export type GateMetric = (typeof GATE_METRICS)[number];
+
+export const METRIC_LABELS: Record<GateMetric, { label: string; unit: string }> = {
+  p50: { label: 'latency p50', unit: 'ms' },
+  p95: { label: 'latency p95', unit: 'ms' },
+  p99: { label: 'latency p99', unit: 'ms' },
+  rps: { label: 'throughput', unit: 'req/s' },
+  error_rate: { label: 'error rate', unit: '%' },
+  queries_cold: { label: 'DB queries/request, cold', unit: 'queries' },
+  queries_warm: { label: 'DB queries/request, warm', unit: 'queries' },
+  page_round_trips: { label: 'DB round trips per page', unit: 'round trips' },
+  response_bytes: { label: 'response bytes', unit: 'B' },
+};
+
+/** Machines absolute timing budgets are set for; matched on CPU count and platform. */
+export const MACHINE_CLASSES = {
+  'ref-2core': {
+    description: 'Debian 12, 2 shared vCPUs, 24 GiB, Node 20 (this project CI machine)',
+    cpus: 2,
+    platform: 'linux-x64',
+  },
+} as const;
+export type MachineClass = keyof typeof MACHINE_CLASSES;
+
+const ms = z.number().positive();
+const count = z.number().int().min(0);
+const budgetSchema = z.strictObject({
+  scenario: z.enum(SCENARIO_NAMES),
+  preset: z.enum(PRESET_NAMES),
+  /** Whether `make gate` measures timing for this entry (about 30 s each with BASE). */
+  timed: z.boolean(),
+  /** The closed-model load of a timing round: connections. 1 = service time, no queueing. */
+  connections: z.number().int().min(1).max(256),
+  absolute: z.strictObject({
+    machineClass: z.enum(Object.keys(MACHINE_CLASSES) as [MachineClass, ...MachineClass[]]),
+    latencyMs: z.strictObject({ p50: ms, p95: ms, p99: ms }),
+    /** Percent of answers that may have an unexpected status. */
+    maxErrorRate: z.number().min(0).max(100),
+    minRps: z.number().positive(),
+  }),
+  deterministic: z.strictObject({
+    queriesCold: count,
+    queriesWarm: count,
+    pageRoundTrips: count.optional(),
+    responseBytes: count,
+  }),
+  relative: z.strictObject({
+    /** Minimum effect size: a head worse than the base by more than this fraction fails. */
+    maxRegression: z.number().gt(0).lt(1),
+  }),
+});
+export type Budget = z.infer<typeof budgetSchema>;
+
+export const BUDGETS: Budget[] = [
+  {
+    scenario: 'members',
+    preset: 'recommended',
+    timed: true,
+    connections: 1,
+    absolute: {
+      machineClass: 'ref-2core',
+      latencyMs: { p50: 3, p95: 5, p99: 12 },
+      maxErrorRate: 0,
+      minRps: 300,
+    },
+    deterministic: { queriesCold: 3, queriesWarm: 1, pageRoundTrips: 8, responseBytes: 14829 },
+    relative: { maxRegression: 0.05 },
+  },
+  {
+    scenario: 'members',
+    preset: 'batch',
+    timed: false,
+    connections: 1,
+    absolute: {
+      machineClass: 'ref-2core',
+      latencyMs: { p50: 40, p95: 80, p99: 150 },
+      maxErrorRate: 0,
+      minRps: 20,
+    },
+    deterministic: { queriesCold: 3, queriesWarm: 3, responseBytes: 14829 },
+    relative: { maxRegression: 0.05 },
+  },
+  {
+    scenario: 'members',
+    preset: 'baseline',
+    timed: false,
+    connections: 1,
+    absolute: {
+      machineClass: 'ref-2core',
+      latencyMs: { p50: 60, p95: 120, p99: 200 },
+      maxErrorRate: 0,
+      minRps: 10,
+    },
+    deterministic: { queriesCold: 52, queriesWarm: 52, responseBytes: 14829 },
+    relative: { maxRegression: 0.05 },
+  },
+  {
+    scenario: 'projects-mixed',
+    preset: 'recommended',
+    timed: true,
+    connections: 1,
+    absolute: {
+      machineClass: 'ref-2core',
+      latencyMs: { p50: 8, p95: 20, p99: 40 },
+      maxErrorRate: 0,
+      minRps: 100,
+    },
+    deterministic: { queriesCold: 2, queriesWarm: 1, responseBytes: 272 },
+    relative: { maxRegression: 0.05 },
+  },
+];
+
+export class BudgetsError extends Error {
+  override readonly name = 'BudgetsError';
+}
+
+/** Checks a budgets list; the message names the entry and the field. */
+export function validateBudgets(budgets: unknown): Budget[] {
+  const parsed = z.array(budgetSchema).min(1).safeParse(budgets);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const [index, ...field] = issue.path;
+    const entry = Array.isArray(budgets) ? (budgets[index as number] as Partial<Budget>) : {};
+    throw new BudgetsError(
+      `budget #${String(index)} (${entry?.scenario ?? '?'} / ${entry?.preset ?? '?'}) ${field.join('.')}: ${issue.message}`,
+    );
+  }
+  const seen = new Set<string>();
+  for (const b of parsed.data) {
+    const key = `${b.scenario}/${b.preset}`;
+    if (seen.has(key)) throw new BudgetsError(`budget ${key} is defined twice`);
+    seen.add(key);
+  }
+  return parsed.data;
+}
+
+export function budgetFor(scenario: ScenarioName, preset: PresetName): Budget | undefined {
+  return BUDGETS.find((b) => b.scenario === scenario && b.preset === preset);
+}
+
+/**
+ * The dashboards' SLO lines: one horizontal threshold per latency budget (seconds, as
+ * `http_server_request_duration` is exported), for the production preset.
+ */
+export function sloLines(preset: PresetName = 'recommended') {
+  return BUDGETS.filter((b) => b.preset === preset).flatMap((b) =>
+    (['p50', 'p95', 'p99'] as const).map((q) => ({
+      scenario: b.scenario,
+      quantile: Number(q.slice(1)) / 100,
+      seconds: b.absolute.latencyMs[q] / 1000,
+      label: `${b.scenario} ${q} budget`,
+    })),
+  );
+}

@@ -1,0 +1,176 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { budgetFor, GATE_METRICS } from './budgets.ts';
+import {
+  evaluate,
+  type GateOptions,
+  GateUsageError,
+  gateOptionsFromEnv,
+  type Measured,
+  measureEntry,
+  seededDatabase,
+} from './gate.ts';
+import { median } from './stats.ts';
+
+/**
+ * `make gate-calibrate`: proves the gate on this machine. The same measurement and the
+ * same decision as `make gate BASE=…`, repeated RUNS times per level:
+ * - level 0: head against itself (unchanged code): every "regression" is a false alarm;
+ * - levels 5/10/20%: the head runs with the calibration knob (CALIBRATION_EXTRA_MS: busy
+ *   CPU on the members route) sized to that fraction of the route's p95, measured first.
+ * Levels are interleaved run by run, so machine weather hits each level alike.
+ */
+const LEVELS = [0, 0.05, 0.1, 0.2] as const;
+
+interface Tally {
+  level: number;
+  extraMs: number;
+  runs: number;
+  /** Runs where the gate's p95 verdict was `regression`. */
+  p95Flagged: number;
+  /** Runs where any metric of the gate failed (the gate's exit code would be 1). */
+  gateFailed: number;
+  ratios: number[];
+  /** Every run's rounds, base and head, for re-deciding with another method. */
+  measurements: Measured['rounds'][];
+}
+
+export async function calibrate(
+  options: GateOptions,
+  runs: number,
+  progress: (line: string) => void,
+) {
+  const budget = budgetFor('members', 'recommended')!;
+  const cleanups: Array<() => void | Promise<void>> = [];
+  const started = Date.now();
+  try {
+    const fixture = await seededDatabase(cleanups);
+    const head = { cwd: process.cwd() };
+    // the reference p95 that sizes the injected regressions
+    progress('calibration: reference p95 of the members route (unchanged code)');
+    const pilot = await measureEntry(
+      budget,
+      [{ name: 'head', ...head }],
+      fixture,
+      { ...options, timing: true },
+      { progress },
+    );
+    const referenceP95 = median(pilot.rounds.head.map((r) => r.p95));
+    const tallies: Tally[] = LEVELS.map((level) => ({
+      level,
+      extraMs: Math.round(level * referenceP95 * 1000) / 1000,
+      runs: 0,
+      p95Flagged: 0,
+      gateFailed: 0,
+      ratios: [],
+      measurements: [],
+    }));
+    for (let run = 1; run <= runs; run++) {
+      for (const tally of tallies) {
+        progress(
+          `calibration: run ${run}/${runs}, injected ${tally.level * 100}% (${tally.extraMs} ms)`,
+        );
+        const measured = await measureEntry(
+          budget,
+          [
+            { name: 'base', ...head },
+            {
+              name: 'head',
+              ...head,
+              env: tally.extraMs > 0 ? { CALIBRATION_EXTRA_MS: String(tally.extraMs) } : {},
+            },
+          ],
+          fixture,
+          { ...options, timing: true },
+        );
+        const rows = evaluate(budget, measured, { ...options, timing: true }, ['any'], true);
+        const p95 = rows.find((r) => r.metric === 'p95');
+        tally.runs++;
+        if (p95?.verdict === 'regression') tally.p95Flagged++;
+        if (rows.some((r) => r.verdict === 'regression')) tally.gateFailed++;
+        if (p95?.ratio) tally.ratios.push(p95.ratio);
+        tally.measurements.push(measured.rounds);
+      }
+    }
+    return {
+      schema: 'dataflow.gate-calibration/v1',
+      startedAt: new Date(started).toISOString(),
+      elapsedMin: Math.round((Date.now() - started) / 6000) / 10,
+      referenceP95Ms: referenceP95,
+      settings: {
+        rounds: options.rounds,
+        roundSec: options.roundSec,
+        warmupSec: options.warmupSec,
+        runs,
+      },
+      tallies,
+    };
+  } finally {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {});
+  }
+}
+
+export function renderCalibration(result: Awaited<ReturnType<typeof calibrate>>): string {
+  const rows = result.tallies.map((t) => {
+    const what =
+      t.level === 0 ? 'unchanged code (false alarms)' : `+${t.level * 100}% p95 injected`;
+    const sorted = [...t.ratios].sort((a, b) => a - b);
+    return `| ${what} | ${t.extraMs} | ${t.p95Flagged} / ${t.runs} | ${t.gateFailed} / ${t.runs} | ${median(sorted).toFixed(3)} | ${sorted[0]?.toFixed(3)}–${sorted.at(-1)?.toFixed(3)} |`;
+  });
+  const s = result.settings;
+  return [
+    `# Gate calibration (${result.startedAt}, ${result.elapsedMin} min)`,
+    '',
+    `Route: members page (members/recommended, 1 connection). Reference p95 ${result.referenceP95Ms.toFixed(3)} ms; the knob burns CPU for level × reference p95 in every request.`,
+    `Gate settings: ${s.rounds} interleaved rounds × ${s.roundSec}s per side, ${s.warmupSec}s warm-up; ${s.runs} runs per level, levels interleaved.`,
+    '',
+    '| condition | extra ms | p95 flagged | gate failed | median p95 ratio | range |',
+    '|---|---:|---:|---:|---:|---|',
+    ...rows,
+    '',
+    'Targets: at most 1 false alarm in 20 unchanged runs; a 10% p95 regression detected in at least 19 of 20.',
+    '',
+    `Reproduce: \`make gate-calibrate RUNS=${s.runs}\` (same as \`RUNS=${s.runs} npx tsx bench/calibrate.ts\`).`,
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<number> {
+  try {
+    const options = gateOptionsFromEnv({ ...process.env, METRICS: GATE_METRICS.join(',') });
+    const runsRaw = process.env.RUNS || '20';
+    const runs = Number(runsRaw);
+    if (!Number.isInteger(runs) || runs < 1 || runs > 200) {
+      throw new GateUsageError(
+        'usage',
+        `RUNS=${JSON.stringify(runsRaw)} must be a whole number from 1 to 200`,
+      );
+    }
+    const result = await calibrate(options, runs, (line) =>
+      console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`),
+    );
+    const dir = join(
+      process.env.RESULTS_DIR || 'results',
+      'gate-calibration',
+      result.startedAt.replace(/[:.]/g, '-'),
+    );
+    mkdirSync(dir, { recursive: true });
+    const md = renderCalibration(result);
+    writeFileSync(join(dir, 'calibration.json'), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(join(dir, 'calibration.md'), md);
+    console.log(md);
+    console.log(`${dir}/calibration.md, ${dir}/calibration.json`);
+    return 0;
+  } catch (error) {
+    if (error instanceof GateUsageError) {
+      console.error(`make gate-calibrate: ${error.kind} error: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main();
+}

@@ -1,0 +1,47 @@
+import { pathToFileURL } from 'node:url';
+import { GateUsageError, gateOptionsFromEnv, runGate } from './gate.ts';
+import { renderGateTerminal, writeGateReport } from './gate-report.ts';
+
+/**
+ * `make gate [BASE=<ref>]`: exit 0 pass, 1 regression, 2 usage or environment error
+ * (the message says which). Variables: BASE, SCENARIO, PRESET, METRICS, ROUNDS,
+ * ROUND_SEC, WARMUP_SEC, TIMING=0 (deterministic only), ALLOW_DIRTY_BUDGETS=1,
+ * RESULTS_DIR.
+ */
+async function main(): Promise<number> {
+  const controller = new AbortController();
+  process.on('SIGINT', () => {
+    console.error('\ninterrupted: stopping servers and the worktree');
+    controller.abort();
+  });
+  try {
+    const options = gateOptionsFromEnv(process.env);
+    const started = performance.now();
+    const tty = process.stderr.isTTY;
+    const report = await runGate(options, {
+      signal: controller.signal,
+      progress: (line) => {
+        const stamp = `[${Math.round((performance.now() - started) / 1000)}s]`;
+        if (tty) process.stderr.write(`\r\x1b[2K${stamp} ${line}`);
+        else console.error(`${stamp} ${line}`);
+      },
+    });
+    if (tty) process.stderr.write('\n');
+    const dir = writeGateReport(report, process.env.RESULTS_DIR || 'results');
+    console.log(renderGateTerminal(report));
+    console.log(`\n${dir}/gate.md (PR comment), ${dir}/junit.xml, ${dir}/gate.json`);
+    return report.passed ? 0 : 1;
+  } catch (error) {
+    if (controller.signal.aborted) return 130;
+    if (error instanceof GateUsageError) {
+      console.error(`make gate: ${error.kind} error: ${error.message}`);
+      return 2;
+    }
+    console.error(`make gate: environment error: ${(error as Error).stack ?? error}`);
+    return 2;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main();
+}
