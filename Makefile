@@ -60,3 +60,7 @@ gate: deps keys
 ##   each with 5/10/20% injected on the members route (detections) -> results/gate-calibration/
 gate-calibrate: deps keys
 	@RUNS="$(RUNS)" npm run --silent gate-calibrate
+
+## k6: emit load/k6/*.ts from load/scenarios.ts + bench/budgets.ts (run them with your own k6)
+k6: deps
+	@npm run --silent k6
