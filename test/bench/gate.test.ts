@@ -1,0 +1,247 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BUDGETS, type Budget, sloLines, validateBudgets } from '../../bench/budgets.ts';
+import {
+  evaluate,
+  type GateReport,
+  gateOptionsFromEnv,
+  type Measured,
+  type RoundValues,
+} from '../../bench/gate.ts';
+import { renderGateJUnit, renderGateMarkdown } from '../../bench/gate-report.ts';
+import { decide, median, pairedBootstrapRatio } from '../../bench/stats.ts';
+
+const budget = BUDGETS.find((b) => b.scenario === 'members' && b.preset === 'recommended')!;
+
+/** Rounds with a p95 around `p95` times a noise factor drawn from a fixed list. */
+function rounds(p95: number, noise: readonly number[]): RoundValues[] {
+  return noise.map((f) => ({
+    p50: p95 * 0.6 * f,
+    p95: p95 * f,
+    p99: p95 * 2 * f,
+    rps: 1000 / (p95 * 0.6 * f),
+    error_rate: 0,
+    requests: 800,
+  }));
+}
+const NOISE = [1.0, 1.08, 0.95, 1.12, 0.9, 1.03, 0.97, 1.1, 0.93, 1.05, 0.99, 1.01];
+const SHIFTED = [...NOISE.slice(3), ...NOISE.slice(0, 3)];
+
+function measured(baseP95: number, headP95: number, det: Partial<Record<string, number>> = {}) {
+  const deterministic = {
+    queries_cold: 3,
+    queries_warm: 1,
+    page_round_trips: 8,
+    response_bytes: 14829,
+  };
+  return {
+    deterministic: { base: deterministic, head: { ...deterministic, ...det } },
+    rounds: { base: rounds(baseP95, NOISE), head: rounds(headP95, SHIFTED) },
+  } satisfies Measured;
+}
+const all = { metrics: gateOptionsFromEnv({}).metrics, timing: true, rounds: 12 };
+
+describe('gate statistics', () => {
+  it('median and the paired bootstrap are exact on known data', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    const same = pairedBootstrapRatio([1, 2, 3, 4], [1, 2, 3, 4]);
+    expect(same).toMatchObject({ ratio: 1, low: 1, high: 1 });
+    const slower = pairedBootstrapRatio([1, 2, 3, 4], [1.2, 2.4, 3.6, 4.8]);
+    expect(slower.ratio).toBeCloseTo(1.2, 10);
+    expect(slower.low).toBeCloseTo(1.2, 10);
+    // seeded: the same input gives the same interval
+    expect(pairedBootstrapRatio([1, 3, 2, 5], [2, 3, 1, 4])).toEqual(
+      pairedBootstrapRatio([1, 3, 2, 5], [2, 3, 1, 4]),
+    );
+    expect(() => pairedBootstrapRatio([1, 2], [1])).toThrow(/paired rounds/);
+  });
+
+  it('decides with both the effect size and the interval', () => {
+    expect(
+      decide({ ratio: 1.1, low: 1.02, high: 1.2, confidence: 0.95 }, 'lower-is-better', 0.05),
+    ).toBe('regression');
+    // big but unsure: the interval includes 1
+    expect(
+      decide({ ratio: 1.1, low: 0.98, high: 1.2, confidence: 0.95 }, 'lower-is-better', 0.05),
+    ).toBe('pass');
+    // sure but small: under the minimum effect size
+    expect(
+      decide({ ratio: 1.03, low: 1.01, high: 1.05, confidence: 0.95 }, 'lower-is-better', 0.05),
+    ).toBe('pass');
+    expect(
+      decide({ ratio: 0.85, low: 0.8, high: 0.9, confidence: 0.95 }, 'higher-is-better', 0.05),
+    ).toBe('regression');
+    expect(
+      decide({ ratio: 0.85, low: 0.8, high: 0.9, confidence: 0.95 }, 'lower-is-better', 0.05),
+    ).toBe('improvement');
+  });
+});
+
+describe('gate verdicts', () => {
+  it('passes unchanged code and flags a 20% p95 regression, relative to the base', () => {
+    const same = evaluate(budget, measured(2, 2), all, ['ref-2core'], true);
+    expect(same.filter((r) => r.verdict === 'regression')).toEqual([]);
+    const slower = evaluate(budget, measured(2, 2.4), all, ['ref-2core'], true);
+    const p95 = slower.find((r) => r.metric === 'p95')!;
+    expect(p95.verdict).toBe('regression');
+    expect(p95.ratio).toBeGreaterThan(1.1);
+    expect(p95.interval![0]).toBeGreaterThan(1);
+    expect(slower.find((r) => r.metric === 'rps')!.verdict).toBe('regression');
+  });
+
+  it('gates deterministic figures exactly: one more query per request fails whatever the noise', () => {
+    const rows = evaluate(budget, measured(2, 2, { queries_cold: 4 }), all, ['ref-2core'], true);
+    const cold = rows.find((r) => r.metric === 'queries_cold')!;
+    expect(cold).toMatchObject({ base: 3, head: 4, verdict: 'regression' });
+    expect(cold.note).toContain('1 more than the base');
+    // in absolute mode the ceiling is the limit
+    const abs = evaluate(
+      budget,
+      measured(2, 2, { response_bytes: 14830 }),
+      all,
+      ['ref-2core'],
+      false,
+    );
+    expect(abs.find((r) => r.metric === 'response_bytes')!.verdict).toBe('regression');
+    expect(abs.find((r) => r.metric === 'queries_cold')!.verdict).toBe('pass');
+  });
+
+  it('reports absolute timing on another machine class without gating it', () => {
+    const slow = measured(2, budget.absolute.latencyMs.p95 * 3);
+    const elsewhere = evaluate(budget, slow, all, [], false);
+    const p95 = elsewhere.find((r) => r.metric === 'p95')!;
+    expect(p95.verdict).toBe('skipped');
+    expect(p95.note).toContain('ref-2core');
+    const here = evaluate(budget, slow, all, ['ref-2core'], false);
+    expect(here.find((r) => r.metric === 'p95')!.verdict).toBe('regression');
+  });
+
+  it('does not decide a percentile without enough samples per round', () => {
+    const m = measured(2, 3);
+    for (const r of [...m.rounds.base, ...m.rounds.head]) r.requests = 100;
+    const rows = evaluate(budget, m, all, ['ref-2core'], true);
+    expect(rows.find((r) => r.metric === 'p95')!.verdict).toBe('insufficient samples');
+    expect(rows.find((r) => r.metric === 'p50')!.verdict).toBe('regression');
+  });
+
+  it('renders Markdown and JUnit XML that name the regression', () => {
+    const rows = evaluate(budget, measured(2, 2.4, { queries_cold: 4 }), all, ['ref-2core'], true);
+    const report = {
+      schema: 'dataflow.gate/v1',
+      mode: 'relative',
+      startedAt: '2026-01-01T00:00:00.000Z',
+      elapsedSec: 1,
+      base: { ref: 'main', sha: 'a'.repeat(40) },
+      head: { sha: 'b'.repeat(40), dirty: false },
+      machine: { cpus: 2, platform: 'linux-x64', matches: ['ref-2core'] },
+      settings: { ...gateOptionsFromEnv({}), entries: ['members/recommended'] },
+      method: 'm',
+      rows,
+      rounds: {},
+      passed: false,
+    } as unknown as GateReport;
+    const md = renderGateMarkdown(report);
+    expect(md).toContain('❌ gate REGRESSION');
+    expect(md).toContain('members/recommended DB queries/request, cold');
+    const junit = renderGateJUnit(report);
+    const failures = rows.filter((r) => r.verdict === 'regression').length;
+    expect(junit).toContain(`failures="${failures}"`);
+    expect(junit.match(/<failure /g)).toHaveLength(failures);
+    expect(junit).toContain('<testcase classname="gate.members/recommended" name="latency p95">');
+  });
+});
+
+describe('gate inputs', () => {
+  it('names an unknown metric, scenario, preset or a nonsense number', () => {
+    expect(() => gateOptionsFromEnv({ METRICS: 'p95,p42' })).toThrow(
+      /METRICS: unknown metric "p42"/,
+    );
+    expect(() => gateOptionsFromEnv({ SCENARIO: 'nope' })).toThrow(/SCENARIO="nope" has no budget/);
+    expect(() => gateOptionsFromEnv({ PRESET: 'coalesce' })).toThrow(
+      /PRESET="coalesce" has no budget/,
+    );
+    expect(() => gateOptionsFromEnv({ ROUNDS: '2' })).toThrow(/ROUNDS="2" must be a number from 3/);
+    expect(() => gateOptionsFromEnv({ TIMING: 'yes' })).toThrow(/TIMING="yes"/);
+    expect(gateOptionsFromEnv({ SCENARIO: 'members', PRESET: 'batch' }).budgets).toHaveLength(1);
+  });
+
+  it('validates a budgets file and names the entry and field', () => {
+    expect(validateBudgets(BUDGETS)).toHaveLength(BUDGETS.length);
+    const broken: Budget[] = structuredClone(BUDGETS);
+    (broken[1]!.absolute.latencyMs as { p95: number }).p95 = -3;
+    expect(() => validateBudgets(broken)).toThrow(
+      /budget #1 \(members \/ batch\) absolute\.latencyMs\.p95/,
+    );
+    expect(() => validateBudgets([...BUDGETS, BUDGETS[0]])).toThrow(/defined twice/);
+  });
+
+  it('SLO lines for the dashboards come from the same budgets', () => {
+    const lines = sloLines();
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        scenario: 'members',
+        quantile: 0.95,
+        seconds: budget.absolute.latencyMs.p95 / 1000,
+      }),
+    );
+  });
+});
+
+const gateCli = (env: Record<string, string>) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/gate-cli.ts'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+
+describe('make gate (CLI)', () => {
+  it('exits 2 with the reason on an unknown ref or metric, running nothing', async () => {
+    const ref = await gateCli({ BASE: 'no-such-branch-xyz', ALLOW_DIRTY_BUDGETS: '1' });
+    expect(ref.code).toBe(2);
+    expect(ref.stderr).toContain('usage error: BASE="no-such-branch-xyz" is not a commit');
+    const metric = await gateCli({ METRICS: 'p95,latency' });
+    expect(metric.code).toBe(2);
+    expect(metric.stderr).toContain('unknown metric "latency"');
+  }, 60_000);
+
+  it('the deterministic gate passes on this tree and writes the three outputs', async () => {
+    const results = mkdtempSync(join(tmpdir(), 'gate-results-'));
+    try {
+      const run = await gateCli({ TIMING: '0', RESULTS_DIR: results, ALLOW_DIRTY_BUDGETS: '1' });
+      expect(run.stderr).not.toContain('error');
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain('gate PASS');
+      const report = JSON.parse(
+        readFileSync(join(results, 'gate/latest/gate.json'), 'utf8'),
+      ) as GateReport;
+      expect(
+        report.rows.find((r) => r.entry === 'members/baseline' && r.metric === 'queries_cold'),
+      ).toMatchObject({ head: 52, verdict: 'pass' });
+      expect(
+        report.rows.find((r) => r.entry === 'members/recommended' && r.metric === 'queries_cold'),
+      ).toMatchObject({ head: 3 });
+      expect(readFileSync(join(results, 'gate/latest/junit.xml'), 'utf8')).toContain(
+        'failures="0"',
+      );
+      expect(readFileSync(join(results, 'gate/latest/gate.md'), 'utf8')).toContain(
+        'No regression.',
+      );
+    } finally {
+      rmSync(results, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
