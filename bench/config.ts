@@ -5,7 +5,7 @@ import { PRESET_NAMES, type PresetName } from '../system/levers/presets.ts';
  * PRESET, DB, RTT) or passed by a TypeScript caller. Anything unknown or nonsensical is a
  * `BenchUsageError` naming the field and the value; the CLI exits 2 before running.
  */
-export const SUITES = ['micro', 'members', 'burst', 'zipf', 'webhooks', 'ws'] as const;
+export const SUITES = ['micro', 'members', 'projects', 'burst', 'zipf', 'webhooks', 'ws'] as const;
 export type Suite = (typeof SUITES)[number];
 export const PROFILES = ['smoke', 'quick', 'full'] as const;
 export type Profile = (typeof PROFILES)[number];

@@ -10,10 +10,12 @@ import { renderGateTerminal, writeGateReport } from './gate-report.ts';
  */
 async function main(): Promise<number> {
   const controller = new AbortController();
-  process.on('SIGINT', () => {
-    console.error('\ninterrupted: stopping servers and the worktree');
-    controller.abort();
-  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      console.error(`\n${signal}: stopping servers and the worktree`);
+      controller.abort();
+    });
+  }
   try {
     const options = gateOptionsFromEnv(process.env);
     const started = performance.now();

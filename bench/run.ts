@@ -1,13 +1,12 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import autocannon from 'autocannon';
 import { buildHistory, planDeliveries } from '../fixtures/clerk/storm.ts';
 import { BENCH_DB_URL, benchSetup } from '../load/bench-setup.ts';
 import { startLatencyRelay } from '../load/latency-relay.ts';
-import { type ServerProcess, startServerProcess } from '../load/servers.ts';
+import { startServerProcess } from '../load/servers.ts';
 import { sendDeliveries } from '../load/webhook-sender.ts';
 import { DEV_KEYS_DIR } from '../system/node.ts';
 import {
@@ -19,7 +18,6 @@ import {
 } from './config.ts';
 import { buildFindings } from './findings.ts';
 import { runMicro } from './micro.ts';
-import { scrape, sum } from './prometheus-text.ts';
 import {
   type BenchResults,
   type Figure,
@@ -27,6 +25,9 @@ import {
   renderTerminal,
   writeResults,
 } from './results.ts';
+import { Aborted, checkAborted, MIN_SAMPLES, type SuiteContext } from './suites/context.ts';
+import { membersSuite } from './suites/members.ts';
+import { projectsSuite } from './suites/projects.ts';
 
 /**
  * One bench run: set-up, the selected suites, the findings, the files. Usable from
@@ -37,10 +38,6 @@ export interface RunHooks {
   signal?: AbortSignal;
   progress?: (line: string) => void;
 }
-
-const MEMBERS = 'members page limit=50';
-/** Percentiles below this many samples are not reported. */
-const MIN_SAMPLES_P99 = 1000;
 
 export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Promise<BenchResults> {
   const signal = hooks.signal ?? new AbortController().signal;
@@ -73,9 +70,17 @@ export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Pro
     }
     const setup = await benchSetup(dbUrl);
     const secret = readFileSync(join(DEV_KEYS_DIR, 'webhook-secret'), 'utf8').trim();
-    const check = () => {
-      if (signal.aborted) throw new Aborted();
+    const ctx: SuiteContext = {
+      options,
+      settings,
+      dbUrl,
+      setup,
+      signal,
+      progress,
+      warnings,
+      cleanups,
     };
+    const check = () => checkAborted(ctx);
 
     for (const suite of options.suites) {
       check();
@@ -109,20 +114,8 @@ export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Pro
           )),
         );
       }
-      if (suite === 'members') {
-        figures.push(
-          ...(await membersSuite(
-            options,
-            settings,
-            dbUrl,
-            setup,
-            signal,
-            progress,
-            warnings,
-            cleanups,
-          )),
-        );
-      }
+      if (suite === 'members') figures.push(...(await membersSuite(ctx)));
+      if (suite === 'projects') figures.push(...(await projectsSuite(ctx)));
       if (suite === 'burst') {
         if (options.db === 'sqld' && options.rttMs > 0)
           warnings.push('burst runs against sqld without the relay');
@@ -246,8 +239,8 @@ export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Pro
           {
             ...base,
             metric: 'delivery p99',
-            value: out.messagesMeasured >= MIN_SAMPLES_P99 ? (out.latencyMs.p99 ?? null) : null,
-            ...(out.messagesMeasured >= MIN_SAMPLES_P99
+            value: out.messagesMeasured >= MIN_SAMPLES.p99 ? (out.latencyMs.p99 ?? null) : null,
+            ...(out.messagesMeasured >= MIN_SAMPLES.p99
               ? {}
               : { note: `only ${out.messagesMeasured} samples` }),
           },
@@ -290,192 +283,6 @@ export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Pro
     failures,
   };
   return results;
-}
-
-class Aborted extends Error {}
-
-async function membersSuite(
-  options: BenchOptions,
-  settings: ProfileSettings,
-  dbUrl: string,
-  setup: Awaited<ReturnType<typeof benchSetup>>,
-  signal: AbortSignal,
-  progress: (line: string) => void,
-  warnings: string[],
-  cleanups: Array<() => Promise<void> | void>,
-): Promise<Figure[]> {
-  let redisUrl: string | undefined;
-  if (options.presets.includes('cache-redis')) {
-    const { startRedis } = await import('../test/support/redis.ts');
-    const redis = await startRedis();
-    cleanups.push(() => redis.stop());
-    redisUrl = redis.url;
-  }
-  // a private copy for writes (the mixed scenario), so runs stay comparable
-  let appDbUrl = dbUrl;
-  if (options.db === 'file') {
-    const copy = join(mkdtempSync(join(tmpdir(), 'bench-members-')), 'bench.db');
-    copyFileSync('.data/bench.db', copy);
-    cleanups.push(() => rmSync(join(copy, '..'), { recursive: true, force: true }));
-    appDbUrl = `file:${copy}`;
-  }
-  const servers = new Map<string, ServerProcess>();
-  cleanups.push(async () => {
-    await Promise.all([...servers.values()].map((s) => s.stop()));
-  });
-  for (const preset of options.presets) {
-    progress(`members: starting the app with ${preset}`);
-    servers.set(
-      preset,
-      await startServerProcess({
-        DATABASE_URL: appDbUrl,
-        CLERK_JWT_KEY: setup.keys.publicKey,
-        DB_MIGRATE_ON_START: 'false',
-        DATAFLOW_PRESET: preset,
-        SERVER_TIMING: 'false',
-        ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
-      }),
-    );
-  }
-  const figures: Figure[] = [];
-  const perPreset = new Map<
-    string,
-    Array<{
-      rps: number;
-      queries: number;
-      p50: number;
-      p99: number;
-      samples: number;
-      errors: number;
-      rss: number;
-      hist: Record<string, number>;
-      generatorCpu: number;
-    }>
-  >();
-  for (let round = 1; round <= settings.rounds; round++) {
-    for (const [preset, server] of servers) {
-      if (signal.aborted) throw new Aborted();
-      progress(`members: round ${round}/${settings.rounds}, ${preset}, ${settings.loadSec}s`);
-      const url = server.url + setup.membersPath;
-      if (settings.warmupSec > 0)
-        await load(
-          {
-            url,
-            headers: setup.auth,
-            connections: settings.connections,
-            duration: settings.warmupSec,
-          },
-          signal,
-        );
-      const before = await scrape(server.url);
-      const cpuBefore = process.cpuUsage();
-      const wallBefore = performance.now();
-      const result = await load(
-        { url, headers: setup.auth, connections: settings.connections, duration: settings.loadSec },
-        signal,
-      );
-      const cpu = process.cpuUsage(cpuBefore);
-      const generatorCpu = (cpu.user + cpu.system) / 1000 / (performance.now() - wallBefore);
-      const after = await scrape(server.url);
-      const route = { http_route: '/api/orgs/:orgId/members' };
-      const requests =
-        sum(after, 'http_server_request_duration_count', route) -
-        sum(before, 'http_server_request_duration_count', route);
-      // per-request counts from the app's own histogram (the change-log poll is not a request)
-      const trips =
-        sum(after, 'dataflow_db_queries_per_request_sum', route) -
-        sum(before, 'dataflow_db_queries_per_request_sum', route);
-      const list = perPreset.get(preset) ?? [];
-      list.push({
-        rps: result.requests.average,
-        queries: requests > 0 ? trips / requests : 0,
-        p50: result.latency.p50,
-        p99: result.latency.p99,
-        samples: result.requests.total,
-        errors: result.errors + result.timeouts + result.non2xx,
-        rss: sum(after, 'process_memory_rss') / 2 ** 20,
-        hist: {
-          p50: result.latency.p50,
-          p90: result.latency.p90,
-          p99: result.latency.p99,
-          max: result.latency.max,
-        },
-        generatorCpu,
-      });
-      perPreset.set(preset, list);
-      if (generatorCpu > 0.9)
-        warnings.push(
-          `members ${preset}: the load generator used ${Math.round(generatorCpu * 100)}% of a core; the figure may be generator-bound`,
-        );
-    }
-  }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  for (const [preset, runs] of perPreset) {
-    const samples = runs.reduce((a, r) => a + r.samples, 0);
-    const base = { suite: 'members', scenario: MEMBERS, preset, samples };
-    const rps = median(runs.map((r) => r.rps));
-    const queries = median(runs.map((r) => r.queries));
-    figures.push(
-      {
-        ...base,
-        metric: 'req/s',
-        value: Math.round(rps),
-        unit: 'req/s',
-        note: `closed model, ${settings.connections} connections, median of ${runs.length}`,
-      },
-      {
-        ...base,
-        metric: 'DB queries per request',
-        value: Math.round(queries * 100) / 100,
-        unit: 'queries',
-        note: 'server-side: dataflow.db.queries_per_request of the route',
-      },
-      {
-        ...base,
-        metric: 'DB round trips/s',
-        value: Math.round(rps * queries),
-        unit: 'round trips/s',
-      },
-      {
-        ...base,
-        metric: 'latency p50',
-        value: median(runs.map((r) => r.p50)),
-        unit: 'ms',
-        histogram: runs.at(-1)!.hist,
-      },
-      {
-        ...base,
-        metric: 'latency p99',
-        value: samples >= MIN_SAMPLES_P99 ? median(runs.map((r) => r.p99)) : null,
-        unit: 'ms',
-        ...(samples >= MIN_SAMPLES_P99
-          ? {}
-          : { note: `only ${samples} samples (< ${MIN_SAMPLES_P99})` }),
-      },
-      {
-        ...base,
-        metric: 'errors',
-        value: runs.reduce((a, r) => a + r.errors, 0),
-        unit: 'responses',
-      },
-      {
-        ...base,
-        metric: 'server RSS after load',
-        value: Math.round(median(runs.map((r) => r.rss))),
-        unit: 'MiB',
-      },
-    );
-  }
-  return figures;
-}
-
-function load(opts: autocannon.Options, signal: AbortSignal): Promise<autocannon.Result> {
-  return new Promise((resolve, reject) => {
-    const instance = autocannon(opts, (error, result) => (error ? reject(error) : resolve(result)));
-    const stop = () => instance.stop();
-    signal.addEventListener('abort', stop, { once: true });
-    instance.on('done', () => signal.removeEventListener('abort', stop));
-  });
 }
 
 async function webhookSuite(

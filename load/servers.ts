@@ -11,6 +11,12 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
+/** Children still running; killed if this process exits first (a killed run leaves none). */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export async function startServerProcess(
   env: Record<string, string>,
   entry = 'system/node.ts',
@@ -24,6 +30,8 @@ export async function startServerProcess(
     stdio: ['ignore', 'ignore', 'pipe'],
     ...(cwd ? { cwd } : {}),
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-8000);

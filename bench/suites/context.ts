@@ -1,0 +1,156 @@
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { benchSetup } from '../../load/bench-setup.ts';
+import type { LoadResult } from '../../load/generator.ts';
+import { type ServerProcess, startServerProcess } from '../../load/servers.ts';
+import type { PresetName } from '../../system/levers/presets.ts';
+import type { BenchOptions, ProfileSettings } from '../config.ts';
+import type { Figure } from '../results.ts';
+
+/** What every suite gets from the runner. */
+export interface SuiteContext {
+  options: BenchOptions;
+  settings: ProfileSettings;
+  dbUrl: string;
+  setup: Awaited<ReturnType<typeof benchSetup>>;
+  signal: AbortSignal;
+  progress: (line: string) => void;
+  warnings: string[];
+  /** Run at the end, also on failure or abort (servers, temp files). */
+  cleanups: Array<() => Promise<void> | void>;
+}
+
+export class Aborted extends Error {}
+
+export function checkAborted(ctx: SuiteContext) {
+  if (ctx.signal.aborted) throw new Aborted();
+}
+
+/** Percentiles below these sample counts are not reported (the note says why). */
+export const MIN_SAMPLES = { p95: 200, p99: 1000 } as const;
+
+/**
+ * One app process per preset, each on its own copy of the bench database (writes in
+ * one preset's run must not change what the next one reads), Redis when a preset
+ * needs it. All stopped by the runner's cleanups.
+ */
+export async function startPresetServers(
+  ctx: SuiteContext,
+  label: string,
+): Promise<Map<PresetName, ServerProcess>> {
+  let redisUrl: string | undefined;
+  if (ctx.options.presets.includes('cache-redis')) {
+    const { startRedis } = await import('../../test/support/redis.ts');
+    const redis = await startRedis();
+    ctx.cleanups.push(() => redis.stop());
+    redisUrl = redis.url;
+  }
+  const servers = new Map<PresetName, ServerProcess>();
+  ctx.cleanups.push(async () => {
+    await Promise.all([...servers.values()].map((s) => s.stop()));
+  });
+  for (const preset of ctx.options.presets) {
+    checkAborted(ctx);
+    let appDbUrl = ctx.dbUrl;
+    if (ctx.options.db === 'file') {
+      const dir = mkdtempSync(join(tmpdir(), `bench-${label}-`));
+      copyFileSync('.data/bench.db', join(dir, 'bench.db'));
+      ctx.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      appDbUrl = `file:${join(dir, 'bench.db')}`;
+    }
+    ctx.progress(`${label}: starting the app with ${preset}`);
+    servers.set(
+      preset,
+      await startServerProcess({
+        DATABASE_URL: appDbUrl,
+        CLERK_JWT_KEY: ctx.setup.keys.publicKey,
+        DB_MIGRATE_ON_START: 'false',
+        DATAFLOW_PRESET: preset,
+        SERVER_TIMING: 'false',
+        ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+      }),
+    );
+  }
+  return servers;
+}
+
+/**
+ * Figures of one open-model (rate-limited) run: latency corrected for coordinated
+ * omission (from the scheduled send time) next to the uncorrected figure, the rate
+ * achieved, and arrivals that never got a connection.
+ */
+export function openModelFigures(
+  base: Pick<Figure, 'suite' | 'scenario' | 'preset'>,
+  result: LoadResult,
+  rate: number,
+): Figure[] {
+  const samples = result.requests;
+  const note = `open model, ${rate} req/s scheduled, latency from the scheduled send time`;
+  const pct = (
+    q: 'p50' | 'p95' | 'p99',
+    value: number | undefined,
+  ): Pick<Figure, 'value' | 'note'> => {
+    const needed = q === 'p50' ? 1 : MIN_SAMPLES[q];
+    return samples >= needed
+      ? { value: value === undefined ? null : Math.round(value * 100) / 100, note }
+      : { value: null, note: `only ${samples} samples (< ${needed} for ${q})` };
+  };
+  const figures: Figure[] = [
+    {
+      ...base,
+      metric: 'open: achieved req/s',
+      value: Math.round(result.rps),
+      unit: 'req/s',
+      samples,
+      note,
+    },
+    {
+      ...base,
+      metric: 'open: latency p50',
+      unit: 'ms',
+      samples,
+      ...pct('p50', result.latencyMs.p50),
+    },
+    {
+      ...base,
+      metric: 'open: latency p95',
+      unit: 'ms',
+      samples,
+      ...pct('p95', result.latencyMs.p95),
+      histogram: { ...result.latencyMs },
+    },
+    {
+      ...base,
+      metric: 'open: latency p99',
+      unit: 'ms',
+      samples,
+      ...pct('p99', result.latencyMs.p99),
+    },
+    {
+      ...base,
+      metric: 'open: latency p95 uncorrected',
+      unit: 'ms',
+      samples,
+      ...pct('p95', result.serviceMs?.p95),
+    },
+    {
+      ...base,
+      metric: 'open: arrivals not sent',
+      value: result.dropped,
+      unit: 'requests',
+      samples,
+      note: 'scheduled but still waiting for a free connection when the window closed',
+    },
+  ];
+  return figures;
+}
+
+/** Flags a run whose load generator, not the app, was the bottleneck. */
+export function watchGenerator(ctx: SuiteContext, what: string, generatorCpu: number) {
+  if (generatorCpu > 0.9) {
+    ctx.warnings.push(
+      `${what}: the load generator used ${Math.round(generatorCpu * 100)}% of a core; the figure may be generator-bound`,
+    );
+  }
+}
