@@ -45,7 +45,7 @@ format: deps
 	npx biome check --write .
 
 ## bench: microbenchmarks + load scenarios -> the findings report (results/latest)
-##   PROFILE=quick|full|smoke  SUITE=micro,members,burst,zipf,webhooks,ws  PRESET=batch,...
+##   PROFILE=quick|full|smoke  SUITE=micro,members,projects,burst,zipf,webhooks,ws  PRESET=batch,...
 ##   DB=file|sqld  RTT=<ms> (DB=sqld: a relay delays every query by this round trip)
 bench: deps keys
 	@PROFILE="$(PROFILE)" SUITE="$(SUITE)" PRESET="$(PRESET)" DB="$(DB)" RTT="$(RTT)" npm run --silent bench
@@ -64,3 +64,7 @@ gate-calibrate: deps keys
 ## k6: emit load/k6/*.ts from load/scenarios.ts + bench/budgets.ts (run them with your own k6)
 k6: deps
 	@npm run --silent k6
+
+## bench-validate: autocannon and wrk (apt-get install wrk) on the same endpoint; fails if req/s differ > 15%
+bench-validate: deps keys
+	@npx tsx load/validate-wrk.ts

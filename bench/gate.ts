@@ -80,7 +80,7 @@ export interface GateReport {
   elapsedSec: number;
   base: { ref: string; sha: string } | null;
   head: { sha: string; dirty: boolean };
-  machine: { cpus: number; platform: string; matches: string[] };
+  machine: { cpus: number; platform: string; cpuModel: string; matches: string[] };
   settings: Omit<GateOptions, 'budgets'> & { entries: string[] };
   method: string;
   rows: GateRow[];
@@ -516,10 +516,11 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
 function machineInfo(): GateReport['machine'] {
   const platform = `${process.platform}-${process.arch}`;
   const n = cpus().length;
+  const model = cpus()[0]?.model ?? '';
   const matches = Object.entries(MACHINE_CLASSES)
-    .filter(([, c]) => c.cpus === n && c.platform === platform)
+    .filter(([, c]) => c.cpus === n && c.platform === platform && model.includes(c.cpuModel))
     .map(([name]) => name);
-  return { cpus: n, platform, matches };
+  return { cpus: n, platform, cpuModel: model, matches };
 }
 
 function git(args: string[], cwd?: string): string {

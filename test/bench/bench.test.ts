@@ -45,20 +45,39 @@ describe('a smoke run (real app processes, real database)', () => {
   it('measures the members N+1 and batching, and writes results.json, report.md and latest', async () => {
     const options = benchOptionsFromEnv({
       PROFILE: 'smoke',
-      SUITE: 'members,burst',
+      SUITE: 'members,projects,burst',
       PRESET: 'batch',
       RESULTS_DIR: resultsDir,
     });
     const results = await runBench(options);
     expect(results.complete).toBe(true);
     expect(results.failures).toEqual([]);
-    const queries = results.figures.filter((f) => f.metric === 'DB queries per request');
+    const queries = results.figures.filter(
+      (f) => f.suite === 'members' && f.metric === 'DB queries per request',
+    );
     const of = (preset: string) => queries.find((f) => f.preset === preset)!.value!;
     expect(of('baseline')).toBe(52); // membership + page + one query per member (deterministic)
     expect(of('batch')).toBe(3); // membership + page + one batched user query
     const finding = results.findings.find((f) => f.finding === 'Multiple round trips')!;
     expect(finding.verdict).toBe(of('batch') <= 2 ? 'pass' : 'fail');
     expect(results.findings.find((f) => f.finding === 'WebSocket limits')!.verdict).toBe('not run');
+    // the open model ran per preset, with the corrected and the uncorrected latency
+    const open = (metric: string) =>
+      results.figures.find(
+        (f) => f.suite === 'members' && f.preset === 'batch' && f.metric === metric,
+      );
+    expect(open('open: achieved req/s')!.value).toBeGreaterThan(0);
+    expect(open('open: latency p50')!.value).toBeGreaterThan(0);
+    expect(open('open: arrivals not sent')!.value).toBeGreaterThanOrEqual(0);
+    // the mixed read/write scenario: writes happened, none failed, server-side queries counted
+    const projects = results.figures.filter((f) => f.suite === 'projects' && f.preset === 'batch');
+    expect(projects.find((f) => f.metric === 'errors')!.value).toBe(0);
+    expect(projects.find((f) => f.metric === 'req/s')!.note).toMatch(/; [1-9]\d* writes/);
+    expect(projects.find((f) => f.metric === 'DB queries per request')!.value).toBeGreaterThan(0);
+    expect(
+      results.findings.find((f) => f.finding === 'Cache invalidation overhead (mixed read/write)')!
+        .verdict,
+    ).toBe('info');
 
     const dir = writeResults(results);
     const saved = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
