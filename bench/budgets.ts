@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SCENARIO_NAMES, type ScenarioName } from '../load/scenarios.ts';
+import { SCENARIO_NAMES, SCENARIOS, type ScenarioName } from '../load/scenarios.ts';
 import { PRESET_NAMES, type PresetName } from '../system/levers/presets.ts';
 
 /**
@@ -173,16 +173,24 @@ export function budgetFor(scenario: ScenarioName, preset: PresetName): Budget | 
 }
 
 /**
- * The dashboards' SLO lines: one horizontal threshold per latency budget (seconds, as
- * `http_server_request_duration` is exported), for the production preset.
+ * The dashboards' SLO lines: one horizontal threshold per latency budget of the
+ * production preset, with the PromQL of the series it belongs on (seconds, as
+ * `http_server_request_duration` is exported). Dashboards as code read these.
  */
 export function sloLines(preset: PresetName = 'recommended') {
-  return BUDGETS.filter((b) => b.preset === preset).flatMap((b) =>
-    (['p50', 'p95', 'p99'] as const).map((q) => ({
-      scenario: b.scenario,
-      quantile: Number(q.slice(1)) / 100,
-      seconds: b.absolute.latencyMs[q] / 1000,
-      label: `${b.scenario} ${q} budget`,
-    })),
-  );
+  return BUDGETS.filter((b) => b.preset === preset).flatMap((b) => {
+    const route = SCENARIOS[b.scenario].route;
+    return (['p50', 'p95', 'p99'] as const).map((q) => {
+      const quantile = Number(q.slice(1)) / 100;
+      return {
+        scenario: b.scenario,
+        route,
+        quantile,
+        seconds: b.absolute.latencyMs[q] / 1000,
+        machineClass: b.absolute.machineClass,
+        label: `${b.scenario} ${q} budget (${b.absolute.machineClass})`,
+        promql: `histogram_quantile(${quantile}, sum by (le) (rate(http_server_request_duration_bucket{http_route="${route}"}[5m])))`,
+      };
+    });
+  });
 }

@@ -186,8 +186,12 @@ describe('gate inputs', () => {
         scenario: 'members',
         quantile: 0.95,
         seconds: budget.absolute.latencyMs.p95 / 1000,
+        promql:
+          'histogram_quantile(0.95, sum by (le) (rate(http_server_request_duration_bucket{http_route="/api/orgs/:orgId/members"}[5m])))',
       }),
     );
+    // only the production preset's budgets draw lines
+    expect(lines).toHaveLength(3 * BUDGETS.filter((b) => b.preset === 'recommended').length);
   });
 });
 
