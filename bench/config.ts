@@ -19,6 +19,8 @@ export interface ProfileSettings {
   connections: number;
   /** Interleaved rounds per preset (medians reported). */
   rounds: number;
+  /** Open-model (rate-limited) run per preset, seconds. */
+  openSec: number;
   burstRequests: number;
   zipfOps: number;
   webhookEvents: number;
@@ -35,6 +37,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     warmupSec: 0,
     connections: 4,
     rounds: 1,
+    openSec: 1,
     burstRequests: 20,
     zipfOps: 200,
     webhookEvents: 200,
@@ -49,6 +52,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     warmupSec: 1,
     connections: 16,
     rounds: 1,
+    openSec: 2,
     burstRequests: 200,
     zipfOps: 3000,
     webhookEvents: 2000,
@@ -62,6 +66,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     warmupSec: 2,
     connections: 16,
     rounds: 3,
+    openSec: 10,
     burstRequests: 200,
     zipfOps: 10_000,
     webhookEvents: 10_000,

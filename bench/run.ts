@@ -25,6 +25,7 @@ import {
   renderTerminal,
   writeResults,
 } from './results.ts';
+import { burstSuite } from './suites/burst.ts';
 import { Aborted, checkAborted, MIN_SAMPLES, type SuiteContext } from './suites/context.ts';
 import { membersSuite } from './suites/members.ts';
 import { projectsSuite } from './suites/projects.ts';
@@ -116,36 +117,7 @@ export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Pro
       }
       if (suite === 'members') figures.push(...(await membersSuite(ctx)));
       if (suite === 'projects') figures.push(...(await projectsSuite(ctx)));
-      if (suite === 'burst') {
-        if (options.db === 'sqld' && options.rttMs > 0)
-          warnings.push('burst runs against sqld without the relay');
-        progress(`burst: ${settings.burstRequests} identical requests per preset`);
-        const rows = JSON.parse(
-          await runScript(
-            [
-              'load/burst.ts',
-              '--json',
-              '--requests',
-              String(settings.burstRequests),
-              '--db',
-              options.db,
-            ],
-            signal,
-          ),
-        ) as Array<{ preset: string; roundTrips: number }>;
-        for (const row of rows.filter((r) => options.presets.includes(r.preset as never))) {
-          figures.push({
-            suite: 'burst',
-            scenario: 'cold burst of identical requests',
-            preset: row.preset,
-            metric: 'DB executions per burst',
-            value: row.roundTrips,
-            unit: 'round trips',
-            samples: settings.burstRequests,
-            note: `${settings.burstRequests} concurrent identical members requests, in-process, exact DB counter`,
-          });
-        }
-      }
+      if (suite === 'burst') figures.push(...(await burstSuite(ctx)));
       if (suite === 'zipf') {
         for (const preset of options.presets) {
           check();

@@ -30,26 +30,29 @@ export function checkAborted(ctx: SuiteContext) {
 /** Percentiles below these sample counts are not reported (the note says why). */
 export const MIN_SAMPLES = { p95: 200, p99: 1000 } as const;
 
+export type PresetServers = Map<PresetName, ServerProcess> & { stopAll(): Promise<void> };
+
 /**
  * One app process per preset, each on its own copy of the bench database (writes in
  * one preset's run must not change what the next one reads), Redis when a preset
- * needs it. All stopped by the runner's cleanups.
+ * needs it. The suite stops them when it ends (`stopAll`), the runner's cleanups in
+ * any case.
  */
-export async function startPresetServers(
-  ctx: SuiteContext,
-  label: string,
-): Promise<Map<PresetName, ServerProcess>> {
-  let redisUrl: string | undefined;
+export async function startPresetServers(ctx: SuiteContext, label: string): Promise<PresetServers> {
+  let redis: { url: string; stop(): Promise<void> } | undefined;
   if (ctx.options.presets.includes('cache-redis')) {
     const { startRedis } = await import('../../test/support/redis.ts');
-    const redis = await startRedis();
-    ctx.cleanups.push(() => redis.stop());
-    redisUrl = redis.url;
+    redis = await startRedis();
+    ctx.cleanups.push(() => redis?.stop());
   }
-  const servers = new Map<PresetName, ServerProcess>();
-  ctx.cleanups.push(async () => {
+  const redisUrl = redis?.url;
+  const servers = new Map<PresetName, ServerProcess>() as PresetServers;
+  servers.stopAll = async () => {
     await Promise.all([...servers.values()].map((s) => s.stop()));
-  });
+    await redis?.stop();
+  };
+  // also on failure or abort; stopping twice is harmless
+  ctx.cleanups.push(servers.stopAll);
   for (const preset of ctx.options.presets) {
     checkAborted(ctx);
     let appDbUrl = ctx.dbUrl;

@@ -24,151 +24,160 @@ export const MEMBERS = 'members page limit=50';
 export async function membersSuite(ctx: SuiteContext): Promise<Figure[]> {
   const { settings, setup, signal, progress } = ctx;
   const servers = await startPresetServers(ctx, 'members');
-  const figures: Figure[] = [];
-  const perPreset = new Map<
-    string,
-    Array<{
-      rps: number;
-      queries: number;
-      p50: number;
-      p99: number;
-      samples: number;
-      errors: number;
-      rss: number;
-      hist: Record<string, number>;
-      generatorCpu: number;
-    }>
-  >();
-  for (let round = 1; round <= settings.rounds; round++) {
-    for (const [preset, server] of servers) {
-      checkAborted(ctx);
-      progress(`members: round ${round}/${settings.rounds}, ${preset}, ${settings.loadSec}s`);
-      const url = server.url + setup.membersPath;
-      if (settings.warmupSec > 0)
-        await load(
+  try {
+    const figures: Figure[] = [];
+    const perPreset = new Map<
+      string,
+      Array<{
+        rps: number;
+        queries: number;
+        p50: number;
+        p99: number;
+        samples: number;
+        errors: number;
+        rss: number;
+        hist: Record<string, number>;
+        generatorCpu: number;
+      }>
+    >();
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const [preset, server] of servers) {
+        checkAborted(ctx);
+        progress(`members: round ${round}/${settings.rounds}, ${preset}, ${settings.loadSec}s`);
+        const url = server.url + setup.membersPath;
+        if (settings.warmupSec > 0)
+          await load(
+            {
+              url,
+              headers: setup.auth,
+              connections: settings.connections,
+              duration: settings.warmupSec,
+            },
+            signal,
+          );
+        const before = await scrape(server.url);
+        const cpuBefore = process.cpuUsage();
+        const wallBefore = performance.now();
+        const result = await load(
           {
             url,
             headers: setup.auth,
             connections: settings.connections,
-            duration: settings.warmupSec,
+            duration: settings.loadSec,
           },
           signal,
         );
-      const before = await scrape(server.url);
-      const cpuBefore = process.cpuUsage();
-      const wallBefore = performance.now();
-      const result = await load(
-        { url, headers: setup.auth, connections: settings.connections, duration: settings.loadSec },
-        signal,
-      );
-      const cpu = process.cpuUsage(cpuBefore);
-      const generatorCpu = (cpu.user + cpu.system) / 1000 / (performance.now() - wallBefore);
-      const after = await scrape(server.url);
-      const route = { http_route: '/api/orgs/:orgId/members' };
-      const requests =
-        sum(after, 'http_server_request_duration_count', route) -
-        sum(before, 'http_server_request_duration_count', route);
-      // per-request counts from the app's own histogram (the change-log poll is not a request)
-      const trips =
-        sum(after, 'dataflow_db_queries_per_request_sum', route) -
-        sum(before, 'dataflow_db_queries_per_request_sum', route);
-      const list = perPreset.get(preset) ?? [];
-      list.push({
-        rps: result.requests.average,
-        queries: requests > 0 ? trips / requests : 0,
-        p50: result.latency.p50,
-        p99: result.latency.p99,
-        samples: result.requests.total,
-        errors: result.errors + result.timeouts + result.non2xx,
-        rss: sum(after, 'process_memory_rss') / 2 ** 20,
-        hist: {
+        const cpu = process.cpuUsage(cpuBefore);
+        const generatorCpu = (cpu.user + cpu.system) / 1000 / (performance.now() - wallBefore);
+        const after = await scrape(server.url);
+        const route = { http_route: '/api/orgs/:orgId/members' };
+        const requests =
+          sum(after, 'http_server_request_duration_count', route) -
+          sum(before, 'http_server_request_duration_count', route);
+        // per-request counts from the app's own histogram (the change-log poll is not a request)
+        const trips =
+          sum(after, 'dataflow_db_queries_per_request_sum', route) -
+          sum(before, 'dataflow_db_queries_per_request_sum', route);
+        const list = perPreset.get(preset) ?? [];
+        list.push({
+          rps: result.requests.average,
+          queries: requests > 0 ? trips / requests : 0,
           p50: result.latency.p50,
-          p90: result.latency.p90,
           p99: result.latency.p99,
-          max: result.latency.max,
-        },
-        generatorCpu,
-      });
-      perPreset.set(preset, list);
-      watchGenerator(ctx, `members ${preset}`, generatorCpu);
+          samples: result.requests.total,
+          errors: result.errors + result.timeouts + result.non2xx,
+          rss: sum(after, 'process_memory_rss') / 2 ** 20,
+          hist: {
+            p50: result.latency.p50,
+            p90: result.latency.p90,
+            p99: result.latency.p99,
+            max: result.latency.max,
+          },
+          generatorCpu,
+        });
+        perPreset.set(preset, list);
+        watchGenerator(ctx, `members ${preset}`, generatorCpu);
+      }
     }
+    for (const [preset, runs] of perPreset) {
+      const samples = runs.reduce((a, r) => a + r.samples, 0);
+      const base = { suite: 'members', scenario: MEMBERS, preset, samples };
+      const rps = median(runs.map((r) => r.rps));
+      const queries = median(runs.map((r) => r.queries));
+      figures.push(
+        {
+          ...base,
+          metric: 'req/s',
+          value: Math.round(rps),
+          unit: 'req/s',
+          note: `closed model, ${settings.connections} connections, median of ${runs.length}`,
+        },
+        {
+          ...base,
+          metric: 'DB queries per request',
+          value: Math.round(queries * 100) / 100,
+          unit: 'queries',
+          note: 'server-side: dataflow.db.queries_per_request of the route',
+        },
+        {
+          ...base,
+          metric: 'DB round trips/s',
+          value: Math.round(rps * queries),
+          unit: 'round trips/s',
+        },
+        {
+          ...base,
+          metric: 'latency p50',
+          value: median(runs.map((r) => r.p50)),
+          unit: 'ms',
+          histogram: runs.at(-1)!.hist,
+        },
+        {
+          ...base,
+          metric: 'latency p99',
+          value: samples >= MIN_SAMPLES.p99 ? median(runs.map((r) => r.p99)) : null,
+          unit: 'ms',
+          ...(samples >= MIN_SAMPLES.p99
+            ? {}
+            : { note: `only ${samples} samples (< ${MIN_SAMPLES.p99})` }),
+        },
+        {
+          ...base,
+          metric: 'errors',
+          value: runs.reduce((a, r) => a + r.errors, 0),
+          unit: 'responses',
+        },
+        {
+          ...base,
+          metric: 'server RSS after load',
+          value: Math.round(median(runs.map((r) => r.rss))),
+          unit: 'MiB',
+        },
+      );
+    }
+    const open = SCENARIOS.members.models.find((m) => m.kind === 'open')!;
+    for (const [preset, server] of servers) {
+      checkAborted(ctx);
+      progress(`members: ${preset}, open model, ${open.rate} req/s, ${settings.openSec}s`);
+      const result = await runLoad({
+        baseUrl: server.url,
+        headers: setup.auth,
+        scenario: SCENARIOS.members,
+        vars: { orgId: setup.org.id },
+        model: open,
+        durationSec: settings.openSec,
+        signal,
+      });
+      checkAborted(ctx);
+      watchGenerator(ctx, `members ${preset} (open)`, result.generatorCpu);
+      figures.push(
+        ...openModelFigures({ suite: 'members', scenario: MEMBERS, preset }, result, open.rate),
+      );
+    }
+    return figures;
+  } finally {
+    await servers.stopAll();
   }
-  for (const [preset, runs] of perPreset) {
-    const samples = runs.reduce((a, r) => a + r.samples, 0);
-    const base = { suite: 'members', scenario: MEMBERS, preset, samples };
-    const rps = median(runs.map((r) => r.rps));
-    const queries = median(runs.map((r) => r.queries));
-    figures.push(
-      {
-        ...base,
-        metric: 'req/s',
-        value: Math.round(rps),
-        unit: 'req/s',
-        note: `closed model, ${settings.connections} connections, median of ${runs.length}`,
-      },
-      {
-        ...base,
-        metric: 'DB queries per request',
-        value: Math.round(queries * 100) / 100,
-        unit: 'queries',
-        note: 'server-side: dataflow.db.queries_per_request of the route',
-      },
-      {
-        ...base,
-        metric: 'DB round trips/s',
-        value: Math.round(rps * queries),
-        unit: 'round trips/s',
-      },
-      {
-        ...base,
-        metric: 'latency p50',
-        value: median(runs.map((r) => r.p50)),
-        unit: 'ms',
-        histogram: runs.at(-1)!.hist,
-      },
-      {
-        ...base,
-        metric: 'latency p99',
-        value: samples >= MIN_SAMPLES.p99 ? median(runs.map((r) => r.p99)) : null,
-        unit: 'ms',
-        ...(samples >= MIN_SAMPLES.p99
-          ? {}
-          : { note: `only ${samples} samples (< ${MIN_SAMPLES.p99})` }),
-      },
-      {
-        ...base,
-        metric: 'errors',
-        value: runs.reduce((a, r) => a + r.errors, 0),
-        unit: 'responses',
-      },
-      {
-        ...base,
-        metric: 'server RSS after load',
-        value: Math.round(median(runs.map((r) => r.rss))),
-        unit: 'MiB',
-      },
-    );
-  }
-  const open = SCENARIOS.members.models.find((m) => m.kind === 'open')!;
-  for (const [preset, server] of servers) {
-    checkAborted(ctx);
-    progress(`members: ${preset}, open model, ${open.rate} req/s, ${settings.loadSec}s`);
-    const result = await runLoad({
-      baseUrl: server.url,
-      headers: setup.auth,
-      scenario: SCENARIOS.members,
-      vars: { orgId: setup.org.id },
-      model: open,
-      durationSec: settings.loadSec,
-      signal,
-    });
-    checkAborted(ctx);
-    watchGenerator(ctx, `members ${preset} (open)`, result.generatorCpu);
-    figures.push(
-      ...openModelFigures({ suite: 'members', scenario: MEMBERS, preset }, result, open.rate),
-    );
-  }
-  return figures;
 }
 
 export function load(opts: autocannon.Options, signal: AbortSignal): Promise<autocannon.Result> {

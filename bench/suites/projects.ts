@@ -21,81 +21,85 @@ export async function projectsSuite(ctx: SuiteContext): Promise<Figure[]> {
   const closed = scenario.models.find((m) => m.kind === 'closed')!;
   const open = scenario.models.find((m) => m.kind === 'open')!;
   const servers = await startPresetServers(ctx, 'projects');
-  const figures: Figure[] = [];
-  for (const [preset, server] of servers) {
-    checkAborted(ctx);
-    const vars = { orgId: ctx.setup.org.id, projectId: '' };
-    const created = (await sendOnce(server.url, ctx.setup.auth, scenario.setup!, vars)) as {
-      id: string;
-    };
-    vars.projectId = created.id;
-    const common = {
-      baseUrl: server.url,
-      headers: ctx.setup.auth,
-      scenario,
-      vars,
-      signal: ctx.signal,
-    };
-    ctx.progress(`projects: ${preset}, closed model, ${ctx.settings.loadSec}s`);
-    const route = { http_route: scenario.route };
-    const before = await scrape(server.url);
-    const c = await runLoad({
-      ...common,
-      model: { ...closed, connections: ctx.settings.connections },
-      durationSec: ctx.settings.loadSec,
-      warmupSec: ctx.settings.warmupSec,
-    });
-    const after = await scrape(server.url);
-    checkAborted(ctx);
-    watchGenerator(ctx, `projects ${preset}`, c.generatorCpu);
-    const routeRequests =
-      sum(after, 'http_server_request_duration_count', route) -
-      sum(before, 'http_server_request_duration_count', route);
-    const routeQueries =
-      sum(after, 'dataflow_db_queries_per_request_sum', route) -
-      sum(before, 'dataflow_db_queries_per_request_sum', route);
-    const base = { suite: 'projects', scenario: scenario.description, preset };
-    const samples = c.requests;
-    const writes =
-      (c.perRequest['create project']?.requests ?? 0) +
-      (c.perRequest['rename project']?.requests ?? 0);
-    figures.push(
-      {
-        ...base,
-        metric: 'req/s',
-        value: Math.round(c.rps),
-        unit: 'req/s',
-        samples,
-        note: `closed model, ${ctx.settings.connections} connections; ${writes} writes`,
-      },
-      { ...base, metric: 'latency p50', value: round2(c.latencyMs.p50), unit: 'ms', samples },
-      {
-        ...base,
-        metric: 'latency p99',
-        value: samples >= MIN_SAMPLES.p99 ? round2(c.latencyMs.p99) : null,
-        unit: 'ms',
-        samples,
-        histogram: { ...c.latencyMs },
-        ...(samples >= MIN_SAMPLES.p99
-          ? {}
-          : { note: `only ${samples} samples (< ${MIN_SAMPLES.p99})` }),
-      },
-      { ...base, metric: 'errors', value: c.errors, unit: 'responses', samples },
-      {
-        ...base,
-        metric: 'DB queries per request',
-        value: routeRequests > 0 ? round2(routeQueries / routeRequests) : null,
-        unit: 'queries',
-        samples: routeRequests,
-        note: `server-side, ${scenario.route} (list and create)`,
-      },
-    );
-    ctx.progress(`projects: ${preset}, open model, ${open.rate} req/s, ${ctx.settings.loadSec}s`);
-    const o = await runLoad({ ...common, model: open, durationSec: ctx.settings.loadSec });
-    watchGenerator(ctx, `projects ${preset} (open)`, o.generatorCpu);
-    figures.push(...openModelFigures(base, o, open.rate));
+  try {
+    const figures: Figure[] = [];
+    for (const [preset, server] of servers) {
+      checkAborted(ctx);
+      const vars = { orgId: ctx.setup.org.id, projectId: '' };
+      const created = (await sendOnce(server.url, ctx.setup.auth, scenario.setup!, vars)) as {
+        id: string;
+      };
+      vars.projectId = created.id;
+      const common = {
+        baseUrl: server.url,
+        headers: ctx.setup.auth,
+        scenario,
+        vars,
+        signal: ctx.signal,
+      };
+      ctx.progress(`projects: ${preset}, closed model, ${ctx.settings.loadSec}s`);
+      const route = { http_route: scenario.route };
+      const before = await scrape(server.url);
+      const c = await runLoad({
+        ...common,
+        model: { ...closed, connections: ctx.settings.connections },
+        durationSec: ctx.settings.loadSec,
+        warmupSec: ctx.settings.warmupSec,
+      });
+      const after = await scrape(server.url);
+      checkAborted(ctx);
+      watchGenerator(ctx, `projects ${preset}`, c.generatorCpu);
+      const routeRequests =
+        sum(after, 'http_server_request_duration_count', route) -
+        sum(before, 'http_server_request_duration_count', route);
+      const routeQueries =
+        sum(after, 'dataflow_db_queries_per_request_sum', route) -
+        sum(before, 'dataflow_db_queries_per_request_sum', route);
+      const base = { suite: 'projects', scenario: scenario.description, preset };
+      const samples = c.requests;
+      const writes =
+        (c.perRequest['create project']?.requests ?? 0) +
+        (c.perRequest['rename project']?.requests ?? 0);
+      figures.push(
+        {
+          ...base,
+          metric: 'req/s',
+          value: Math.round(c.rps),
+          unit: 'req/s',
+          samples,
+          note: `closed model, ${ctx.settings.connections} connections; ${writes} writes`,
+        },
+        { ...base, metric: 'latency p50', value: round2(c.latencyMs.p50), unit: 'ms', samples },
+        {
+          ...base,
+          metric: 'latency p99',
+          value: samples >= MIN_SAMPLES.p99 ? round2(c.latencyMs.p99) : null,
+          unit: 'ms',
+          samples,
+          histogram: { ...c.latencyMs },
+          ...(samples >= MIN_SAMPLES.p99
+            ? {}
+            : { note: `only ${samples} samples (< ${MIN_SAMPLES.p99})` }),
+        },
+        { ...base, metric: 'errors', value: c.errors, unit: 'responses', samples },
+        {
+          ...base,
+          metric: 'DB queries per request',
+          value: routeRequests > 0 ? round2(routeQueries / routeRequests) : null,
+          unit: 'queries',
+          samples: routeRequests,
+          note: `server-side, ${scenario.route} (list and create)`,
+        },
+      );
+      ctx.progress(`projects: ${preset}, open model, ${open.rate} req/s, ${ctx.settings.openSec}s`);
+      const o = await runLoad({ ...common, model: open, durationSec: ctx.settings.openSec });
+      watchGenerator(ctx, `projects ${preset} (open)`, o.generatorCpu);
+      figures.push(...openModelFigures(base, o, open.rate));
+    }
+    return figures;
+  } finally {
+    await servers.stopAll();
   }
-  return figures;
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;

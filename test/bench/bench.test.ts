@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BenchUsageError, benchOptionsFromEnv } from '../../bench/config.ts';
+import { BenchUsageError, benchOptionsFromEnv, PROFILE_SETTINGS } from '../../bench/config.ts';
 import { RESULTS_SCHEMA, writeResults } from '../../bench/results.ts';
 import { runBench } from '../../bench/run.ts';
 
@@ -61,6 +61,13 @@ describe('a smoke run (real app processes, real database)', () => {
     const finding = results.findings.find((f) => f.finding === 'Multiple round trips')!;
     expect(finding.verdict).toBe(of('batch') <= 2 ? 'pass' : 'fail');
     expect(results.findings.find((f) => f.finding === 'WebSocket limits')!.verdict).toBe('not run');
+    // the burst hit fresh processes over HTTP: without coalescing every request pays its 52
+    const burst = (preset: string) =>
+      results.figures.find(
+        (f) => f.suite === 'burst' && f.preset === preset && f.metric === 'DB executions per burst',
+      )!.value;
+    expect(burst('baseline')).toBe(52 * PROFILE_SETTINGS.smoke.burstRequests);
+    expect(burst('batch')).toBeLessThanOrEqual(3 * PROFILE_SETTINGS.smoke.burstRequests);
     // the open model ran per preset, with the corrected and the uncorrected latency
     const open = (metric: string) =>
       results.figures.find(

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -195,11 +195,12 @@ describe('gate inputs', () => {
   });
 });
 
-const gateCli = (env: Record<string, string>) =>
+const gateCli = (env: Record<string, string>, cwd = process.cwd()) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'bench/gate-cli.ts'], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      cwd,
     });
     let stdout = '';
     let stderr = '';
@@ -220,6 +221,20 @@ describe('make gate (CLI)', () => {
     const metric = await gateCli({ METRICS: 'p95,latency' });
     expect(metric.code).toBe(2);
     expect(metric.stderr).toContain('unknown metric "latency"');
+  }, 60_000);
+
+  it('refuses a budgets file with uncommitted changes (exit 2), in a clone of this repository', async () => {
+    const clone = mkdtempSync(join(tmpdir(), 'gate-clone-'));
+    try {
+      execFileSync('git', ['clone', '-q', '--depth', '1', `file://${process.cwd()}`, clone]);
+      symlinkSync(join(process.cwd(), 'node_modules'), join(clone, 'node_modules'), 'dir');
+      appendFileSync(join(clone, 'bench/budgets.ts'), '\n// tweak\n');
+      const run = await gateCli({ TIMING: '0', ALLOW_DIRTY_BUDGETS: '' }, clone);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain('usage error: bench/budgets.ts has uncommitted changes');
+    } finally {
+      rmSync(clone, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it('the deterministic gate passes on this tree and writes the three outputs', async () => {
