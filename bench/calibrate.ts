@@ -11,7 +11,7 @@ import {
   measureEntry,
   seededDatabase,
 } from './gate.ts';
-import { median } from './stats.ts';
+import { median, pooledBootstrapRatio, select } from './stats.ts';
 
 /**
  * `make gate-calibrate`: proves the gate on this machine. The same measurement and the
@@ -56,7 +56,8 @@ export async function calibrate(
       { ...options, timing: true },
       { progress },
     );
-    const referenceP95 = median(pilot.rounds.head.map((r) => r.p95));
+    const all = pilot.pairs.flatMap((p) => [...p.head]);
+    const referenceP95 = select(Float64Array.from(all), all.length, 0.95);
     // A busy millisecond in the handler moves the client's p95 by more than a
     // millisecond on this machine (the tail amplifies it), so the knob is sized by
     // measurement: one pilot comparison at 20% of the reference p95 gives the ratio of
@@ -73,7 +74,7 @@ export async function calibrate(
       fixture,
       { ...options, timing: true },
     );
-    const pilotRatio = median(sizing.rounds.head.map((h, i) => h.p95 / sizing.rounds.base[i]!.p95));
+    const pilotRatio = pooledBootstrapRatio(sizing.pairs, 0.95, { iterations: 1 }).ratio;
     const scale = Math.min(1, Math.max(0.2, 0.2 / Math.max(pilotRatio - 1, 0.01)));
     const tallies: Tally[] = LEVELS.map((level) => ({
       level,
@@ -118,6 +119,7 @@ export async function calibrate(
       referenceP95Ms: referenceP95,
       sizing: { pilotExtraMs: pilotMs, pilotRatio, scale },
       settings: {
+        blocks: options.blocks,
         rounds: options.rounds,
         roundSec: options.roundSec,
         warmupSec: options.warmupSec,
@@ -142,7 +144,7 @@ export function renderCalibration(result: Awaited<ReturnType<typeof calibrate>>)
     `# Gate calibration (${result.startedAt}, ${result.elapsedMin} min)`,
     '',
     `Route: members page (members/recommended, 1 connection). Reference p95 ${result.referenceP95Ms.toFixed(3)} ms. The knob burns CPU in every request: level × reference p95 × ${result.sizing.scale.toFixed(2)} (a pilot with ${result.sizing.pilotExtraMs.toFixed(3)} ms moved p95 by ×${result.sizing.pilotRatio.toFixed(3)}; the scale makes the measured effect match the level).`,
-    `Gate settings: ${s.rounds} interleaved rounds × ${s.roundSec}s per side, ${s.warmupSec}s warm-up; ${s.runs} runs per level, levels interleaved.`,
+    `Gate settings: ${s.blocks} blocks of fresh processes × ${s.rounds} interleaved rounds × ${s.roundSec}s per side, ${s.warmupSec}s warm-up; ${s.runs} runs per level, levels interleaved.`,
     '',
     '| condition | extra ms | p95 flagged | gate failed | median p95 ratio | range |',
     '|---|---:|---:|---:|---:|---|',

@@ -54,7 +54,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     rounds: 1,
     openSec: 2,
     burstRequests: 200,
-    zipfOps: 3000,
+    zipfOps: 2000,
     webhookEvents: 2000,
     wsClients: 200,
     wsRate: 50,

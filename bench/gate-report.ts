@@ -27,7 +27,7 @@ function headline(report: GateReport): string {
   const against = report.base
     ? `head ${report.head.sha.slice(0, 10)}${report.head.dirty ? '+dirty' : ''} vs base ${report.base.ref} (${report.base.sha.slice(0, 10)})`
     : `head ${report.head.sha.slice(0, 10)}${report.head.dirty ? '+dirty' : ''} vs absolute budgets`;
-  return `gate ${verdict}: ${against}, ${report.settings.rounds} rounds × ${report.settings.roundSec}s, ${report.elapsedSec}s`;
+  return `gate ${verdict}: ${against}, ${report.settings.blocks} blocks × ${report.settings.rounds} rounds × ${report.settings.roundSec}s, ${report.elapsedSec}s`;
 }
 
 export function renderGateTerminal(report: GateReport): string {

@@ -20,7 +20,16 @@ import {
   validateBudgets,
 } from './budgets.ts';
 import { scrape, sum } from './prometheus-text.ts';
-import { type Direction, decide, median, pairedBootstrapRatio, type Verdict } from './stats.ts';
+import {
+  type Direction,
+  decide,
+  median,
+  pairedBootstrapRatio,
+  pooledBootstrapRatio,
+  type SamplePair,
+  select,
+  type Verdict,
+} from './stats.ts';
 
 /**
  * The regression gate. `make gate`: the current tree against the absolute budgets.
@@ -32,7 +41,9 @@ import { type Direction, decide, median, pairedBootstrapRatio, type Verdict } fr
 export interface GateOptions {
   /** A git ref: relative mode. Absent: absolute budgets only. */
   base?: string;
-  /** Interleaved rounds per side (ABBA order). */
+  /** Blocks of fresh base and head processes. */
+  blocks: number;
+  /** Interleaved rounds per side and block (ABBA order). */
   rounds: number;
   roundSec: number;
   /** Measured load before the first round of each side, excluded. */
@@ -90,13 +101,18 @@ export interface GateReport {
 }
 
 export const METHOD =
-  'Interleaved rounds (ABBA), one value per round and side; estimate = median of the paired ratios ' +
-  'head_i/base_i; 95% percentile bootstrap CI over pairs (4000 resamples, seeded). Regression when the estimate is worse ' +
+  'Blocks of fresh base and head processes, interleaved rounds (ABBA) in each; latency percentiles over every request ' +
+  'of a side (pooled), estimate = pooled head/base ratio with a 95% hierarchical bootstrap CI (blocks, then pairs; seeded); ' +
+  'throughput: median of paired round ratios, bootstrap CI over pairs. Regression when the estimate is worse ' +
   'than the budget maxRegression AND the whole CI is on the worse side of 1. Deterministic figures: ' +
   'exact (head > base or head > ceiling fails).';
 
-/** Per round, at least this many requests, or the percentile is not decided. */
-export const MIN_SAMPLES: Record<'p50' | 'p95' | 'p99', number> = { p50: 20, p95: 200, p99: 500 };
+/** Pooled requests per side needed to decide a percentile (about 50 beyond p99). */
+export const MIN_SAMPLES: Record<'p50' | 'p95' | 'p99', number> = {
+  p50: 100,
+  p95: 1000,
+  p99: 5000,
+};
 
 const DIRECTION: Record<TimingMetric, Direction> = {
   p50: 'lower-is-better',
@@ -115,11 +131,14 @@ export interface Side {
 }
 
 /** One round of one side: its timing values and how many requests they rest on. */
-export type RoundValues = Record<TimingMetric, number> & { requests: number };
+export type RoundValues = Record<TimingMetric, number> & { requests: number; block?: number };
 
 export interface Measured {
   deterministic: Record<'base' | 'head', Partial<Record<DeterministicMetric, number>>>;
+  /** Per-round values (reported in gate.json). */
   rounds: Record<'base' | 'head', RoundValues[]>;
+  /** Every latency of every round, paired (not reported: the pooled percentiles use them). */
+  pairs: SamplePair[];
 }
 
 export interface GateHooks {
@@ -204,6 +223,7 @@ export async function runGate(options: GateOptions, hooks: GateHooks = {}): Prom
       machine,
       settings: {
         ...(options.base ? { base: options.base } : {}),
+        blocks: options.blocks,
         rounds: options.rounds,
         roundSec: options.roundSec,
         warmupSec: options.warmupSec,
@@ -250,66 +270,95 @@ export async function seededDatabase(
 }
 
 /**
- * Starts one server per side for the entry, probes the deterministic figures on each
- * (fresh process, cold cache), then runs the timing rounds interleaved ABBA.
+ * Measures one budget entry. `blocks` times: fresh servers for every side (started
+ * together), the deterministic probe on the first block's fresh processes (cold
+ * caches), a warm-up, then `rounds` timing rounds per side interleaved ABBA. Fresh
+ * processes per block, because a process has a speed of its own (see `stats.ts`).
  */
 export async function measureEntry(
   budget: Budget,
   sides: readonly Side[],
   fixture: SeededFixture,
-  options: Pick<GateOptions, 'rounds' | 'roundSec' | 'warmupSec' | 'timing' | 'metrics'>,
+  options: Pick<GateOptions, 'blocks' | 'rounds' | 'roundSec' | 'warmupSec' | 'timing' | 'metrics'>,
   hooks: GateHooks = {},
 ): Promise<Measured> {
   const progress = hooks.progress ?? (() => {});
   const scenario = SCENARIOS[budget.scenario];
   const { setup } = fixture;
-  const servers = new Map<Side['name'], { server: ServerProcess; vars: ScenarioVars }>();
+  const entry = `${budget.scenario}/${budget.preset}`;
   const measured: Measured = {
     deterministic: { base: {}, head: {} },
     rounds: { base: [], head: [] },
+    pairs: [],
   };
-  try {
-    for (const side of sides) {
-      progress(`${budget.scenario}/${budget.preset}: starting ${side.name}`);
-      const server = await startServerProcess(
-        {
-          DATABASE_URL: `file:${fixture.copy()}`,
-          CLERK_JWT_KEY: setup.keys.publicKey,
-          DATAFLOW_PRESET: budget.preset,
-          SERVER_TIMING: 'false',
-          OTEL_TRACES_EXPORTER: 'none',
-          ...side.env,
-        },
-        'system/node.ts',
-        side.cwd,
+  const timed = options.timing && budget.timed && options.metrics.some(isTiming);
+  const blocks = timed ? options.blocks : 1;
+  for (let block = 0; block < blocks; block++) {
+    const servers = new Map<Side['name'], { server: ServerProcess; vars: ScenarioVars }>();
+    try {
+      progress(
+        `${entry}: block ${block + 1}/${blocks}, starting ${sides.map((x) => x.name).join(' and ')}`,
       );
-      servers.set(side.name, { server, vars: { orgId: setup.org.id } });
-      const s = servers.get(side.name)!;
-      measured.deterministic[side.name] = await probe(budget, s.server.url, setup, s.vars);
-    }
-    const timed = options.timing && budget.timed && options.metrics.some(isTiming);
-    if (!timed) return measured;
-    for (const [name, s] of servers) {
-      progress(`${budget.scenario}/${budget.preset}: warm-up ${name}`);
-      await round(s.server.url, s.vars, options.warmupSec);
-    }
-    const names = [...servers.keys()];
-    for (let i = 0; i < options.rounds; i++) {
-      if (hooks.signal?.aborted) throw new Error('interrupted');
-      // ABBA: neither side always goes first (a warming or cooling machine cancels out)
-      const order = i % 2 === 0 ? names : [...names].reverse();
-      for (const name of order) {
-        progress(`${budget.scenario}/${budget.preset}: round ${i + 1}/${options.rounds} ${name}`);
+      await Promise.all(
+        sides.map(async (side) => {
+          const server = await startServerProcess(
+            {
+              DATABASE_URL: `file:${fixture.copy()}`,
+              CLERK_JWT_KEY: setup.keys.publicKey,
+              DATAFLOW_PRESET: budget.preset,
+              SERVER_TIMING: 'false',
+              OTEL_TRACES_EXPORTER: 'none',
+              ...side.env,
+            },
+            'system/node.ts',
+            side.cwd,
+          );
+          servers.set(side.name, { server, vars: { orgId: setup.org.id } });
+        }),
+      );
+      const names = sides.map((x) => x.name);
+      for (const name of names) {
         const s = servers.get(name)!;
-        measured.rounds[name].push(await round(s.server.url, s.vars, options.roundSec));
+        // every block probes its fresh processes (the probe also creates the scenario's
+        // setup data); the first block's figures are the ones reported
+        const figures = await probe(budget, s.server.url, setup, s.vars);
+        if (block === 0) measured.deterministic[name] = figures;
       }
+      if (!timed) continue;
+      progress(`${entry}: block ${block + 1}/${blocks}, warm-up`);
+      await Promise.all(
+        names.map((name) => {
+          const s = servers.get(name)!;
+          return round(s.server.url, s.vars, options.warmupSec);
+        }),
+      );
+      for (let i = 0; i < options.rounds; i++) {
+        if (hooks.signal?.aborted) throw new Error('interrupted');
+        // ABBA: neither side always goes first (a warming or cooling machine cancels out)
+        const order = i % 2 === 0 ? names : [...names].reverse();
+        const got: Partial<Record<Side['name'], { values: RoundValues; samples: Float64Array }>> =
+          {};
+        for (const name of order) {
+          progress(
+            `${entry}: block ${block + 1}/${blocks}, round ${i + 1}/${options.rounds} ${name}`,
+          );
+          const s = servers.get(name)!;
+          got[name] = await round(s.server.url, s.vars, options.roundSec);
+          measured.rounds[name].push({ ...got[name]!.values, block });
+        }
+        if (got.base && got.head) {
+          measured.pairs.push({ block, base: got.base.samples, head: got.head.samples });
+        } else if (got.head) {
+          measured.pairs.push({ block, base: new Float64Array(), head: got.head.samples });
+        }
+      }
+    } finally {
+      await Promise.all([...servers.values()].map((x) => x.server.stop()));
     }
-    return measured;
-  } finally {
-    await Promise.all([...servers.values()].map((s) => s.server.stop()));
   }
+  return measured;
 
-  async function round(url: string, vars: ScenarioVars, seconds: number): Promise<RoundValues> {
+  async function round(url: string, vars: ScenarioVars, seconds: number) {
     const r = await runLoad({
       baseUrl: url,
       headers: setup.auth,
@@ -317,9 +366,10 @@ export async function measureEntry(
       vars,
       model: { kind: 'closed', connections: budget.connections },
       durationSec: seconds,
+      keepSamples: true,
       ...(hooks.signal ? { signal: hooks.signal } : {}),
     });
-    return {
+    const values: RoundValues = {
       p50: r.latencyMs.p50,
       p95: r.latencyMs.p95,
       p99: r.latencyMs.p99,
@@ -327,6 +377,7 @@ export async function measureEntry(
       error_rate: r.requests > 0 ? (100 * r.errors) / r.requests : 100,
       requests: r.requests,
     };
+    return { values, samples: r.samples ?? new Float64Array() };
   }
 }
 
@@ -431,21 +482,32 @@ export function evaluate(
   }
 
   const timed = options.timing && budget.timed;
-  const headRounds = measured.rounds.head;
   const machineOk = machineMatches.includes(budget.absolute.machineClass);
+  const pooledCount = (side: 'base' | 'head') =>
+    measured.pairs.reduce((n, p) => n + p[side].length, 0);
+  const pooled = (side: 'base' | 'head', q: number) => {
+    const all = new Float64Array(pooledCount(side));
+    let n = 0;
+    for (const p of measured.pairs) {
+      all.set(p[side], n);
+      n += p[side].length;
+    }
+    return select(all, n, q);
+  };
   for (const metric of TIMING_METRICS) {
-    if (!options.metrics.includes(metric)) continue;
-    if (!timed) continue;
-    const headValues = headRounds.map((r) => r[metric]);
-    const minRequests = Math.min(
-      ...headRounds.map((r) => r.requests),
-      ...(relative ? measured.rounds.base.map((r) => r.requests) : []),
-    );
-    const needed = metric in MIN_SAMPLES ? MIN_SAMPLES[metric as keyof typeof MIN_SAMPLES] : 1;
-    const enough = minRequests >= needed;
-    const tooFew = `fewest requests in a round: ${minRequests} (< ${needed} needed for ${metric})`;
+    if (!options.metrics.includes(metric) || !timed) continue;
+    const percentile = metric === 'p50' || metric === 'p95' || metric === 'p99';
+    const q = percentile ? Number(metric.slice(1)) / 100 : 0;
+    const headValues = measured.rounds.head.map((r) => r[metric]);
+    const baseValues = measured.rounds.base.map((r) => r[metric]);
+    // percentiles pool every request of a side: the check is on that count
+    const fewest = percentile
+      ? Math.min(pooledCount('head'), ...(relative ? [pooledCount('base')] : []))
+      : Math.min(...measured.rounds.head.map((r) => r.requests));
+    const needed = percentile ? MIN_SAMPLES[metric] : 1;
+    const enough = fewest >= needed;
+    const tooFew = `${fewest} requests (< ${needed} needed for ${metric})`;
     if (relative) {
-      const baseValues = measured.rounds.base.map((r) => r[metric]);
       const maxRegression = budget.relative.maxRegression;
       const sign = DIRECTION[metric] === 'lower-is-better' ? '+' : '−';
       if (metric === 'error_rate') {
@@ -457,15 +519,17 @@ export function evaluate(
           head: round3(h),
           ratio: null,
           interval: null,
-          budget: `≤ base`,
+          budget: '≤ base',
           verdict: h > b ? 'regression' : 'pass',
         });
         continue;
       }
-      const estimate = pairedBootstrapRatio(baseValues, headValues);
+      const estimate = percentile
+        ? pooledBootstrapRatio(measured.pairs, q)
+        : pairedBootstrapRatio(baseValues, headValues);
       row(metric, {
-        base: round3(median(baseValues)),
-        head: round3(median(headValues)),
+        base: round3(percentile ? pooled('base', q) : median(baseValues)),
+        head: round3(percentile ? pooled('head', q) : median(headValues)),
         ratio: round3(estimate.ratio),
         interval: [round3(estimate.low), round3(estimate.high)],
         budget: `${sign}${Math.round(maxRegression * 100)}% vs base`,
@@ -475,7 +539,7 @@ export function evaluate(
         ...(enough ? {} : { note: tooFew }),
       });
     } else {
-      const value = median(headValues);
+      const value = percentile ? pooled('head', q) : median(headValues);
       const abs = budget.absolute;
       const limit =
         metric === 'rps'
@@ -635,7 +699,8 @@ export function gateOptionsFromEnv(env: Record<string, string | undefined>): Gat
   }
   return {
     ...(env.BASE ? { base: env.BASE } : {}),
-    rounds: num('ROUNDS', 12, 3, 100),
+    blocks: num('BLOCKS', 2, 1, 20),
+    rounds: num('ROUNDS', 6, 2, 100),
     roundSec: num('ROUND_SEC', 0.75, 0.25, 60),
     warmupSec: num('WARMUP_SEC', 3, 0, 60),
     metrics: metrics.length > 0 ? (metrics as GateMetric[]) : [...GATE_METRICS],

@@ -121,6 +121,10 @@ export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Pro
       if (suite === 'zipf') {
         for (const preset of options.presets) {
           check();
+          if (options.profile !== 'full' && (preset === 'batch' || preset === 'coalesce')) {
+            warnings.push(`zipf: ${preset} (no cache) runs in PROFILE=full only`);
+            continue;
+          }
           if (preset === 'cache-redis') {
             warnings.push(
               'zipf: the in-process mix has no Redis; cache-redis is measured by the members suite',

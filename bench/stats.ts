@@ -92,3 +92,95 @@ export function decide(estimate: RatioEstimate, direction: Direction, minEffect:
   if (-worse > minEffect && surelyBetter) return 'improvement';
   return 'pass';
 }
+
+/** One interleaved pair of rounds: every latency (ms) of each side, and its process block. */
+export interface SamplePair {
+  block: number;
+  base: Float64Array;
+  head: Float64Array;
+}
+
+/**
+ * Latency percentiles over pooled rounds, for the gate's timing decisions.
+ *
+ * A round's own p95 rests on a few dozen requests and a noisy machine makes it jump
+ * (calibration saw single-pair p95 ratios from 0.35 to 2.4 on unchanged code), and a
+ * server process has a speed of its own that no number of rounds averages out. So the
+ * gate runs several blocks, each with fresh base and head processes, and estimates
+ * quantile(all head latencies) / quantile(all base latencies). The interval is a
+ * hierarchical percentile bootstrap: resample blocks, then the pairs within each
+ * chosen block, then recompute the pooled ratio. Seeded.
+ */
+export function pooledBootstrapRatio(
+  pairs: readonly SamplePair[],
+  q: number,
+  options: BootstrapOptions = {},
+): RatioEstimate {
+  if (pairs.length === 0) throw new Error('no rounds to compare');
+  const iterations = options.iterations ?? 2000;
+  const confidence = options.confidence ?? 0.95;
+  const rng = xoroshiro128plus(options.seed ?? 1);
+  const blocks = [...new Set(pairs.map((p) => p.block))].map((b) =>
+    pairs.filter((p) => p.block === b),
+  );
+  const size = (side: 'base' | 'head') =>
+    Math.max(...blocks.map((b) => b.reduce((n, p) => n + p[side].length, 0))) * blocks.length;
+  const scratch = new Float64Array(Math.max(size('base'), size('head')));
+  const pooled = (parts: readonly Float64Array[]) => {
+    let n = 0;
+    for (const part of parts) {
+      scratch.set(part, n);
+      n += part.length;
+    }
+    return select(scratch, n, q);
+  };
+  const ratioOf = (chosen: readonly SamplePair[]) =>
+    pooled(chosen.map((p) => p.head)) / pooled(chosen.map((p) => p.base));
+  const estimates = new Float64Array(iterations);
+  for (let i = 0; i < iterations; i++) {
+    const chosen: SamplePair[] = [];
+    for (let b = 0; b < blocks.length; b++) {
+      const block = blocks[uniformInt(rng, 0, blocks.length - 1)]!;
+      for (let j = 0; j < block.length; j++)
+        chosen.push(block[uniformInt(rng, 0, block.length - 1)]!);
+    }
+    estimates[i] = ratioOf(chosen);
+  }
+  estimates.sort();
+  const tail = (1 - confidence) / 2;
+  const sorted = [...estimates];
+  return {
+    ratio: ratioOf(pairs),
+    low: quantile(sorted, tail),
+    high: quantile(sorted, 1 - tail),
+    confidence,
+  };
+}
+
+/** The q-quantile (nearest rank) of values[0..n), reordering them: quickselect, O(n). */
+export function select(values: Float64Array, n: number, q: number): number {
+  if (n === 0) return Number.NaN;
+  const k = Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1));
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const pivot = values[(lo + hi) >> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (values[i]! < pivot) i++;
+      while (values[j]! > pivot) j--;
+      if (i <= j) {
+        const t = values[i]!;
+        values[i] = values[j]!;
+        values[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return values[k]!;
+}

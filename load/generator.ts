@@ -34,6 +34,8 @@ export interface LoadOptions {
   warmupSec?: number;
   /** Seed of the request mix. @default 1 */
   seed?: number;
+  /** Keep every latency (ms) in `samples`, for statistics over pooled rounds (the gate). */
+  keepSamples?: boolean;
   signal?: AbortSignal;
 }
 
@@ -58,6 +60,8 @@ export interface LoadResult {
   generatorCpu: number;
   /** The corrected latency histogram, HdrHistogram compressed (base64), microseconds. */
   histogram: string;
+  /** Every corrected latency, ms, in completion order (with `keepSamples`). */
+  samples?: Float64Array;
 }
 
 export interface Percentiles {
@@ -142,6 +146,7 @@ async function drive(
   };
 
   const corrected = newHistogram();
+  const kept: number[] = [];
   const service = newHistogram();
   const perRequest: LoadResult['perRequest'] = {};
   let requests = 0;
@@ -162,6 +167,7 @@ async function drive(
         stats.requests++;
         if (!ok) stats.errors++;
         corrected.recordValue(Math.max(1, Math.round((end - scheduledAt) * 1000)));
+        if (options.keepSamples) kept.push(end - scheduledAt);
         service.recordValue(Math.max(1, Math.round((end - sentAt) * 1000)));
         resolve();
       };
@@ -266,6 +272,7 @@ async function drive(
     perRequest,
     generatorCpu: (cpu.user + cpu.system) / 1000 / (elapsedSec * 1000),
     histogram: measured ? hdr.encodeIntoCompressedBase64(corrected) : '',
+    ...(options.keepSamples && measured ? { samples: Float64Array.from(kept) } : {}),
   };
   corrected.destroy();
   service.destroy();

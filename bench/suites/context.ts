@@ -53,29 +53,33 @@ export async function startPresetServers(ctx: SuiteContext, label: string): Prom
   };
   // also on failure or abort; stopping twice is harmless
   ctx.cleanups.push(servers.stopAll);
-  for (const preset of ctx.options.presets) {
-    checkAborted(ctx);
-    let appDbUrl = ctx.dbUrl;
-    if (ctx.options.db === 'file') {
-      const dir = mkdtempSync(join(tmpdir(), `bench-${label}-`));
-      copyFileSync('.data/bench.db', join(dir, 'bench.db'));
-      ctx.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-      appDbUrl = `file:${join(dir, 'bench.db')}`;
-    }
-    ctx.progress(`${label}: starting the app with ${preset}`);
-    servers.set(
-      preset,
-      await startServerProcess({
+  checkAborted(ctx);
+  ctx.progress(`${label}: starting the app with ${ctx.options.presets.join(', ')}`);
+  // started together: each waits for its own /health, the runs themselves stay sequential
+  await Promise.all(
+    ctx.options.presets.map(async (preset) => {
+      let appDbUrl = ctx.dbUrl;
+      if (ctx.options.db === 'file') {
+        const dir = mkdtempSync(join(tmpdir(), `bench-${label}-`));
+        copyFileSync('.data/bench.db', join(dir, 'bench.db'));
+        ctx.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+        appDbUrl = `file:${join(dir, 'bench.db')}`;
+      }
+      const server = await startServerProcess({
         DATABASE_URL: appDbUrl,
         CLERK_JWT_KEY: ctx.setup.keys.publicKey,
         DB_MIGRATE_ON_START: 'false',
         DATAFLOW_PRESET: preset,
         SERVER_TIMING: 'false',
         ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
-      }),
-    );
-  }
-  return servers;
+      });
+      servers.set(preset, server);
+    }),
+  );
+  // iterate in the order the presets were given, not the order they became healthy
+  const ordered = new Map(ctx.options.presets.map((p) => [p, servers.get(p)!])) as PresetServers;
+  ordered.stopAll = servers.stopAll;
+  return ordered;
 }
 
 /**
