@@ -52,9 +52,9 @@ bench: deps keys
 
 ## gate: the current tree against bench/budgets.ts; BASE=<git ref>: head vs base, interleaved
 ##   exit 0 pass, 1 regression, 2 usage/environment error. TIMING=0: deterministic only
-##   SCENARIO=members PRESET=recommended METRICS=p95,queries_cold ROUNDS=8 ROUND_SEC=2
+##   SCENARIO=members PRESET=recommended METRICS=p95,queries_cold BLOCKS=2 ROUNDS=6 ROUND_SEC=0.75
 gate: deps keys
-	@BASE="$(BASE)" SCENARIO="$(SCENARIO)" PRESET="$(PRESET)" METRICS="$(METRICS)" ROUNDS="$(ROUNDS)" ROUND_SEC="$(ROUND_SEC)" TIMING="$(TIMING)" npm run --silent gate
+	@BASE="$(BASE)" SCENARIO="$(SCENARIO)" PRESET="$(PRESET)" METRICS="$(METRICS)" BLOCKS="$(BLOCKS)" ROUNDS="$(ROUNDS)" ROUND_SEC="$(ROUND_SEC)" TIMING="$(TIMING)" npm run --silent gate
 
 ## gate-calibrate: proves the gate here: RUNS unchanged runs (false alarms) and RUNS runs
 ##   each with 5/10/20% injected on the members route (detections) -> results/gate-calibration/

@@ -4,7 +4,7 @@ import { renderGateTerminal, writeGateReport } from './gate-report.ts';
 
 /**
  * `make gate [BASE=<ref>]`: exit 0 pass, 1 regression, 2 usage or environment error
- * (the message says which). Variables: BASE, SCENARIO, PRESET, METRICS, ROUNDS,
+ * (the message says which). Variables: BASE, SCENARIO, PRESET, METRICS, BLOCKS, ROUNDS,
  * ROUND_SEC, WARMUP_SEC, TIMING=0 (deterministic only), ALLOW_DIRTY_BUDGETS=1,
  * RESULTS_DIR.
  */

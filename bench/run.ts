@@ -18,6 +18,7 @@ import {
 } from './config.ts';
 import { buildFindings } from './findings.ts';
 import { runMicro } from './micro.ts';
+import { scrape, sum } from './prometheus-text.ts';
 import {
   type BenchResults,
   type Figure,
@@ -289,6 +290,11 @@ async function webhookSuite(
     const valid = summary.results.filter((r) => r.delivery.kind === 'valid');
     const lost = valid.filter((r) => r.status !== 200).length + summary.unexpected.length;
     const perSecond = Math.round((valid.length / summary.elapsedMs) * 1000);
+    const metrics = await scrape(server.url);
+    const mean = (name: string) => {
+      const count = sum(metrics, `${name}_count`);
+      return count > 0 ? Math.round((sum(metrics, `${name}_sum`) / count) * 1e4) / 10 : null;
+    };
     const base = { suite: 'webhooks', scenario: 'webhook storm', preset, samples: valid.length };
     return [
       {
@@ -299,6 +305,20 @@ async function webhookSuite(
         note: 'svix-verified, applied or deduplicated, concurrency 32, embedded DB',
       },
       { ...base, metric: 'lost events', value: lost, unit: 'events' },
+      {
+        ...base,
+        metric: 'server apply time (mean)',
+        value: mean('sync_webhook_apply_duration'),
+        unit: 'ms',
+        note: 'sync.webhook.apply.duration: dedupe + apply + change log, one write batch',
+      },
+      {
+        ...base,
+        metric: 'webhook lag (mean)',
+        value: mean('sync_webhook_lag'),
+        unit: 'ms',
+        note: 'sync.webhook.lag: svix timestamp to receipt, applied events',
+      },
     ];
   } finally {
     await server.stop();

@@ -6,6 +6,7 @@ import type { LoadResult } from '../../load/generator.ts';
 import { type ServerProcess, startServerProcess } from '../../load/servers.ts';
 import type { PresetName } from '../../system/levers/presets.ts';
 import type { BenchOptions, ProfileSettings } from '../config.ts';
+import { type Samples, sum } from '../prometheus-text.ts';
 import type { Figure } from '../results.ts';
 
 /** What every suite gets from the runner. */
@@ -160,4 +161,70 @@ export function watchGenerator(ctx: SuiteContext, what: string, generatorCpu: nu
       `${what}: the load generator used ${Math.round(generatorCpu * 100)}% of a core; the figure may be generator-bound`,
     );
   }
+}
+
+/** What the levers did between two scrapes of one app's `/metrics`. */
+export interface LeverCounts {
+  cacheHits: number;
+  cacheLookups: number;
+  coalesced: number;
+  coalesceRequests: number;
+  batchItems: number;
+  batches: number;
+}
+
+export function leverCounts(before: Samples, after: Samples): LeverCounts {
+  const delta = (name: string, where: Record<string, string> = {}) =>
+    sum(after, name, where) - sum(before, name, where);
+  return {
+    cacheHits: delta('dataflow_cache_lookups_total', { dataflow_cache_result: 'hit' }),
+    cacheLookups: delta('dataflow_cache_lookups_total'),
+    coalesced:
+      delta('dataflow_coalesce_requests_total', { dataflow_coalesce_role: 'follower' }) +
+      delta('dataflow_coalesce_requests_total', { dataflow_coalesce_role: 'window' }),
+    coalesceRequests: delta('dataflow_coalesce_requests_total'),
+    batchItems: delta('dataflow_batch_size_sum'),
+    batches: delta('dataflow_batch_size_count'),
+  };
+}
+
+/** Server-side lever figures (only for the levers the preset has on). */
+export function leverFigures(
+  base: Pick<Figure, 'suite' | 'scenario' | 'preset'>,
+  counts: readonly LeverCounts[],
+): Figure[] {
+  const total = (key: keyof LeverCounts) => counts.reduce((a, c) => a + c[key], 0);
+  const figures: Figure[] = [];
+  const pct = (part: number, whole: number) => Math.round((1000 * part) / whole) / 10;
+  if (total('cacheLookups') > 0) {
+    figures.push({
+      ...base,
+      metric: 'server cache hit ratio',
+      value: pct(total('cacheHits'), total('cacheLookups')),
+      unit: '%',
+      samples: total('cacheLookups'),
+      note: 'dataflow.cache.lookups during the measured load',
+    });
+  }
+  if (total('coalesceRequests') > 0) {
+    figures.push({
+      ...base,
+      metric: 'coalesced share',
+      value: pct(total('coalesced'), total('coalesceRequests')),
+      unit: '%',
+      samples: total('coalesceRequests'),
+      note: 'followers and window hits among coalescable requests (dataflow.coalesce.requests)',
+    });
+  }
+  if (total('batches') > 0) {
+    figures.push({
+      ...base,
+      metric: 'mean batch size',
+      value: Math.round((10 * total('batchItems')) / total('batches')) / 10,
+      unit: 'keys',
+      samples: total('batches'),
+      note: 'dataflow.batch.size',
+    });
+  }
+  return figures;
 }

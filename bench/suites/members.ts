@@ -6,6 +6,9 @@ import type { Figure } from '../results.ts';
 import { median } from '../stats.ts';
 import {
   checkAborted,
+  type LeverCounts,
+  leverCounts,
+  leverFigures,
   MIN_SAMPLES,
   openModelFigures,
   type SuiteContext,
@@ -38,6 +41,7 @@ export async function membersSuite(ctx: SuiteContext): Promise<Figure[]> {
         rss: number;
         hist: Record<string, number>;
         generatorCpu: number;
+        levers: LeverCounts;
       }>
     >();
     for (let round = 1; round <= settings.rounds; round++) {
@@ -94,6 +98,7 @@ export async function membersSuite(ctx: SuiteContext): Promise<Figure[]> {
             max: result.latency.max,
           },
           generatorCpu,
+          levers: leverCounts(before, after),
         });
         perPreset.set(preset, list);
         watchGenerator(ctx, `members ${preset}`, generatorCpu);
@@ -153,6 +158,10 @@ export async function membersSuite(ctx: SuiteContext): Promise<Figure[]> {
           value: Math.round(median(runs.map((r) => r.rss))),
           unit: 'MiB',
         },
+        ...leverFigures(
+          base,
+          runs.map((r) => r.levers),
+        ),
       );
     }
     const open = SCENARIOS.members.models.find((m) => m.kind === 'open')!;

@@ -4,6 +4,8 @@ import { scrape, sum } from '../prometheus-text.ts';
 import type { Figure } from '../results.ts';
 import {
   checkAborted,
+  leverCounts,
+  leverFigures,
   MIN_SAMPLES,
   openModelFigures,
   type SuiteContext,
@@ -61,6 +63,7 @@ export async function projectsSuite(ctx: SuiteContext): Promise<Figure[]> {
         (c.perRequest['create project']?.requests ?? 0) +
         (c.perRequest['rename project']?.requests ?? 0);
       figures.push(
+        ...leverFigures(base, [leverCounts(before, after)]),
         {
           ...base,
           metric: 'req/s',
