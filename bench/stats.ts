@@ -123,9 +123,16 @@ export function pooledBootstrapRatio(
   const blocks = [...new Set(pairs.map((p) => p.block))].map((b) =>
     pairs.filter((p) => p.block === b),
   );
-  const size = (side: 'base' | 'head') =>
-    Math.max(...blocks.map((b) => b.reduce((n, p) => n + p[side].length, 0))) * blocks.length;
-  const scratch = new Float64Array(Math.max(size('base'), size('head')));
+  // the largest resample: every draw picks the largest block and, in it, the longest round
+  const longest = Math.max(...pairs.map((p) => Math.max(p.base.length, p.head.length)));
+  const mostPairs = Math.max(...blocks.map((b) => b.length));
+  const capacity = Math.max(
+    longest * mostPairs * blocks.length,
+    ...['base', 'head'].map((side) =>
+      pairs.reduce((n, p) => n + p[side as 'base' | 'head'].length, 0),
+    ),
+  );
+  const scratch = new Float64Array(capacity);
   const pooled = (parts: readonly Float64Array[]) => {
     let n = 0;
     for (const part of parts) {

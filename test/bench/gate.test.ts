@@ -89,6 +89,13 @@ describe('gate statistics', () => {
       base: Float64Array.from({ length: 100 }, (_, k) => (k + 1) * (i + 1)),
       head: Float64Array.from({ length: 100 }, (_, k) => (k + 1) * (i + 1) * 1.2),
     }));
+    // rounds of uneven length (as real rounds are) and blocks of uneven size
+    const uneven = [0, 0, 0, 1].map((block, i) => ({
+      block,
+      base: Float64Array.from({ length: 50 + 300 * (i === 2 ? 1 : 0) }, (_, k) => k + 1),
+      head: Float64Array.from({ length: 50 + 300 * (i === 2 ? 1 : 0) }, (_, k) => 2 * (k + 1)),
+    }));
+    expect(pooledBootstrapRatio(uneven, 0.5).ratio).toBeCloseTo(2, 5);
     const estimate = pooledBootstrapRatio(pairs, 0.95);
     expect(estimate.ratio).toBeCloseTo(1.2, 10);
     expect(estimate.low).toBeCloseTo(1.2, 10);
