@@ -48,14 +48,14 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
   // `make bench`: at most 3 minutes on the 2-core reference machine
   quick: {
     microTimeMs: 300,
-    loadSec: 3,
-    warmupSec: 1,
+    loadSec: 2.5,
+    warmupSec: 0.5,
     connections: 16,
     rounds: 1,
     openSec: 2,
     burstRequests: 200,
-    zipfOps: 2000,
-    webhookEvents: 2000,
+    zipfOps: 1500,
+    webhookEvents: 1500,
     wsClients: 200,
     wsRate: 50,
     wsSec: 5,
