@@ -1,6 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { GateUsageError, gateOptionsFromEnv, runGate } from './gate.ts';
 import { renderGateTerminal, writeGateReport } from './gate-report.ts';
+import { progressLine } from './progress.ts';
 
 /**
  * `make gate [BASE=<ref>]`: exit 0 pass, 1 regression, 2 usage or environment error
@@ -18,17 +19,12 @@ async function main(): Promise<number> {
   }
   try {
     const options = gateOptionsFromEnv(process.env);
-    const started = performance.now();
-    const tty = process.stderr.isTTY;
+    const progress = progressLine();
     const report = await runGate(options, {
       signal: controller.signal,
-      progress: (line) => {
-        const stamp = `[${Math.round((performance.now() - started) / 1000)}s]`;
-        if (tty) process.stderr.write(`\r\x1b[2K${stamp} ${line}`);
-        else console.error(`${stamp} ${line}`);
-      },
+      progress: progress.update,
     });
-    if (tty) process.stderr.write('\n');
+    progress.done();
     const dir = writeGateReport(report, process.env.RESULTS_DIR || 'results');
     console.log(renderGateTerminal(report));
     console.log(`\n${dir}/gate.md (PR comment), ${dir}/junit.xml, ${dir}/gate.json`);

@@ -18,6 +18,7 @@ import {
 } from './config.ts';
 import { buildFindings } from './findings.ts';
 import { runMicro } from './micro.ts';
+import { progressLine } from './progress.ts';
 import { scrape, sum } from './prometheus-text.ts';
 import {
   type BenchResults,
@@ -383,17 +384,9 @@ async function main(): Promise<number> {
     );
     controller.abort();
   });
-  const started = performance.now();
-  const tty = process.stderr.isTTY;
-  const results = await runBench(options, {
-    signal: controller.signal,
-    progress: (line) => {
-      const stamp = `[${Math.round((performance.now() - started) / 1000)}s]`;
-      if (tty) process.stderr.write(`\r\x1b[2K${stamp} ${line}`);
-      else console.error(`${stamp} ${line}`);
-    },
-  });
-  if (tty) process.stderr.write('\n');
+  const progress = progressLine();
+  const results = await runBench(options, { signal: controller.signal, progress: progress.update });
+  progress.done();
   const dir = writeResults(results);
   console.log(renderTerminal(results));
   console.log(`\nresults: ${dir}/results.json, ${dir}/report.md (results/latest)`);
