@@ -126,12 +126,7 @@ export function pooledBootstrapRatio(
   // the largest resample: every draw picks the largest block and, in it, the longest round
   const longest = Math.max(...pairs.map((p) => Math.max(p.base.length, p.head.length)));
   const mostPairs = Math.max(...blocks.map((b) => b.length));
-  const capacity = Math.max(
-    longest * mostPairs * blocks.length,
-    ...['base', 'head'].map((side) =>
-      pairs.reduce((n, p) => n + p[side as 'base' | 'head'].length, 0),
-    ),
-  );
+  const capacity = longest * mostPairs * blocks.length;
   const scratch = new Float64Array(capacity);
   const pooled = (parts: readonly Float64Array[]) => {
     let n = 0;

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import {
   pooledBootstrapRatio,
   select,
 } from '../../bench/stats.ts';
+import { runTsxCli } from '../support/cli.ts';
 
 const budget = BUDGETS.find((b) => b.scenario === 'members' && b.preset === 'recommended')!;
 
@@ -239,22 +240,7 @@ describe('gate inputs', () => {
 });
 
 const gateCli = (env: Record<string, string>, cwd = process.cwd()) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/gate-cli.ts'], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      cwd,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+  runTsxCli('bench/gate-cli.ts', [], { env, cwd });
 
 describe('make gate (CLI)', () => {
   it('exits 2 with the reason on an unknown ref or metric, running nothing', async () => {

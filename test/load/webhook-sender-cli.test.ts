@@ -1,27 +1,9 @@
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runTsxCli } from '../support/cli.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 const run = (args: string[], env: Record<string, string> = {}) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'load/webhook-sender-cli.ts', ...args],
-      {
-        env: { ...process.env, ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+  runTsxCli('load/webhook-sender-cli.ts', args, { env });
 
 describe('npm run webhooks (the sender CLI)', () => {
   let server: TestServer & { cleanup(): Promise<void> };
