@@ -8,7 +8,7 @@ import { BENCH_DB_URL, benchSetup } from '../load/bench-setup.ts';
 import { startLatencyRelay } from '../load/latency-relay.ts';
 import { startServerProcess } from '../load/servers.ts';
 import { sendDeliveries } from '../load/webhook-sender.ts';
-import { DEV_KEYS_DIR } from '../system/node.ts';
+import { DEV_KEYS_DIR } from '../system/env.ts';
 import {
   type BenchOptions,
   BenchUsageError,

@@ -4,7 +4,7 @@ import { type Fixture, generateFixture, largestOrg } from '../fixtures/seed/gene
 import { isEmpty, loadFixture } from '../fixtures/seed/load.ts';
 import { openDatabase } from '../system/db/client.ts';
 import { runMigrations } from '../system/db/migrate.ts';
-import { DEV_KEYS_DIR } from '../system/node.ts';
+import { DEV_KEYS_DIR } from '../system/env.ts';
 
 /** The embedded database the measurement scripts share (the `bench` seed). */
 export const BENCH_DB_URL = 'file:.data/bench.db';

@@ -7,7 +7,7 @@ import { generateFixture, largestOrg } from '../fixtures/seed/generate.ts';
 import { loadFixture } from '../fixtures/seed/load.ts';
 import { openDatabase } from '../system/db/client.ts';
 import { runMigrations } from '../system/db/migrate.ts';
-import { DEV_KEYS_DIR } from '../system/node.ts';
+import { DEV_KEYS_DIR } from '../system/env.ts';
 import { connectRealtime, type WebSocketConstructor } from '../system/realtime/client.ts';
 import { assertLoopback } from './loopback.ts';
 import { startServerProcess } from './servers.ts';

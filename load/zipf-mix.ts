@@ -8,8 +8,8 @@ import { mintSessionToken } from '../fixtures/auth/token.ts';
 import { createApp } from '../system/api/app.ts';
 import { createSessionVerifier } from '../system/auth/verifier.ts';
 import { openDatabase } from '../system/db/client.ts';
+import { createLevers } from '../system/levers/levers.ts';
 import { resolveLevers } from '../system/levers/presets.ts';
-import { leverAppOptions } from '../system/levers/wiring.ts';
 import { createChangePublisher } from '../system/sync/publisher.ts';
 import { benchSetup } from './bench-setup.ts';
 
@@ -44,17 +44,17 @@ const setup = await benchSetup();
 const copy = join(mkdtempSync(join(tmpdir(), 'zipf-mix-')), 'bench.db');
 copyFileSync('.data/bench.db', copy);
 const database = await openDatabase({ url: `file:${copy}` });
-const options = leverAppOptions(levers);
+const running = createLevers(levers);
 const publisher = createChangePublisher({
   database,
-  invalidate: (rows) => options.cache?.responses?.invalidate(rows),
+  invalidate: (rows) => running.invalidate(rows),
   deliver: () => {},
 });
 await publisher.start();
 const app = createApp({
   database,
   sessions: createSessionVerifier({ jwtKey: setup.keys.publicKey }),
-  ...options,
+  levers: running,
   onCommitted: () => publisher.drain(),
 });
 

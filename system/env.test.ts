@@ -71,17 +71,17 @@ describe('loadEnv', () => {
       'typo.json': JSON.stringify({ cache: { tll: 5000 } }),
       'bad.json': '{ nope',
     };
-    const readConfigFile = (path: string) => files[path] ?? '';
+    const readFile = (path: string) => files[path] ?? '';
     const good = loadEnv(
       { DATAFLOW_CONFIG: 'good.json', DATAFLOW_CACHE_TTL: '7000' },
-      { readConfigFile },
+      { readFile },
     );
     expect(good.DATAFLOW_LEVERS.preset).toBe('cache-memory');
     expect(good.DATAFLOW_LEVERS.cache).toMatchObject({ ttl: 7000, invalidation: 'group' });
-    expect(() => loadEnv({ DATAFLOW_CONFIG: 'typo.json' }, { readConfigFile })).toThrow(
+    expect(() => loadEnv({ DATAFLOW_CONFIG: 'typo.json' }, { readFile })).toThrow(
       /typo.json: cache: Unrecognized key.*tll/,
     );
-    expect(() => loadEnv({ DATAFLOW_CONFIG: 'bad.json' }, { readConfigFile })).toThrow(
+    expect(() => loadEnv({ DATAFLOW_CONFIG: 'bad.json' }, { readFile })).toThrow(
       /DATAFLOW_CONFIG=bad.json/,
     );
   });

@@ -127,18 +127,36 @@ export const envSchema = z.object({
   CALIBRATION_ROUTE: z.string().startsWith('/').default('/api/orgs/:orgId/members'),
 });
 
-export type Env = Readonly<z.output<typeof envSchema> & { DATAFLOW_LEVERS: ResolvedLevers }>;
+/** Where `make setup` writes the development key pair and webhook secret (git-ignored). */
+export const DEV_KEYS_DIR = '.dev-keys';
+export const DEV_PUBLIC_KEY_FILE = `${DEV_KEYS_DIR}/public.pem`;
+export const DEV_WEBHOOK_SECRET_FILE = `${DEV_KEYS_DIR}/webhook-secret`;
+
+/** Secrets that may come from the development files outside production. */
+export type DevFallback = 'CLERK_JWT_KEY' | 'CLERK_WEBHOOK_SIGNING_SECRET';
+
+export type Env = Readonly<
+  z.output<typeof envSchema> & {
+    DATAFLOW_LEVERS: ResolvedLevers;
+    /** Which secrets were read from `.dev-keys/` because their variable was unset. */
+    DEV_FALLBACKS: readonly DevFallback[];
+  }
+>;
 
 export class EnvError extends Error {
   override readonly name = 'EnvError';
 }
 
-/** Parses the environment; throws an `EnvError` naming every bad variable and its value. */
 export interface LoadEnvOptions {
-  /** Reads `DATAFLOW_CONFIG` (a JSON lever file); on Node, `readFileSync(path, 'utf8')`. */
-  readConfigFile?: (path: string) => string;
+  /**
+   * Reads a file (throws when it is missing): the `DATAFLOW_CONFIG` lever file, and
+   * outside production the development secrets of `make setup` when their variables
+   * are unset. On Node, `readFileSync(path, 'utf8')`; without it, neither is read.
+   */
+  readFile?: (path: string) => string;
 }
 
+/** Parses the environment; throws an `EnvError` naming every bad variable and its value. */
 export function loadEnv(
   source: Record<string, string | undefined>,
   options: LoadEnvOptions = {},
@@ -178,6 +196,27 @@ export function loadEnv(
       `CALIBRATION_EXTRA_MS=${env.CALIBRATION_EXTRA_MS} is a gate-calibration knob and is refused when NODE_ENV=production`,
     );
   }
+  const devFallbacks: DevFallback[] = [];
+  if (env.NODE_ENV !== 'production') {
+    const devFile = (path: string) => {
+      try {
+        return options.readFile?.(path);
+      } catch {
+        return undefined; // no dev secrets yet: the entry says what to run
+      }
+    };
+    if (!env.CLERK_JWT_KEY) {
+      env.CLERK_JWT_KEY = devFile(DEV_PUBLIC_KEY_FILE);
+      if (env.CLERK_JWT_KEY) devFallbacks.push('CLERK_JWT_KEY');
+    }
+    if (env.CLERK_WEBHOOK_SIGNING_SECRET.length === 0) {
+      const secret = devFile(DEV_WEBHOOK_SECRET_FILE)?.trim();
+      if (secret) {
+        env.CLERK_WEBHOOK_SIGNING_SECRET = [secret];
+        devFallbacks.push('CLERK_WEBHOOK_SIGNING_SECRET');
+      }
+    }
+  }
   let levers: ResolvedLevers;
   try {
     const file = env.DATAFLOW_CONFIG ? readLeversFile(env.DATAFLOW_CONFIG, options) : undefined;
@@ -190,7 +229,7 @@ export function loadEnv(
       `DATAFLOW_PRESET=${levers.preset} uses the distributed cache, which needs REDIS_URL`,
     );
   }
-  return Object.freeze({ ...env, DATAFLOW_LEVERS: levers });
+  return Object.freeze({ ...env, DATAFLOW_LEVERS: levers, DEV_FALLBACKS: devFallbacks });
 }
 
 /**
@@ -251,11 +290,11 @@ const leversFile = z
 type LeversFile = z.infer<typeof leversFile>;
 
 function readLeversFile(path: string, options: LoadEnvOptions): LeversFile {
-  if (!options.readConfigFile)
+  if (!options.readFile)
     throw new Error(`DATAFLOW_CONFIG=${path}: config files cannot be read here`);
   let json: unknown;
   try {
-    json = JSON.parse(options.readConfigFile(path));
+    json = JSON.parse(options.readFile(path));
   } catch (error) {
     throw new Error(`DATAFLOW_CONFIG=${path}: ${(error as Error).message}`);
   }

@@ -1,37 +1,35 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createApp } from './api/app.ts';
 import { createSessionVerifier } from './auth/verifier.ts';
 import { openDatabase } from './db/client.ts';
 import type { Database } from './db/database.ts';
-import { directLoaders } from './db/loaders.ts';
 import { runMigrations } from './db/migrate.ts';
-import { describeEnv, type Env, EnvError, loadEnv } from './env.ts';
+import { DEV_PUBLIC_KEY_FILE, describeEnv, type Env, EnvError, loadEnv } from './env.ts';
+import { connectRedisStore } from './levers/cache-redis.ts';
+import { createLevers } from './levers/levers.ts';
 import { createDbGuard } from './levers/recovery.ts';
-import { leverAppOptions } from './levers/wiring.ts';
-import { createUpgradeAuthorizer } from './realtime/authorize.ts';
-import { changeSource } from './realtime/change-source.ts';
-import { createHub, type Hub } from './realtime/hub.ts';
-import { attachRealtime } from './realtime/node-ws.ts';
-import { redisNotifier, singleProcess } from './realtime/redis-fanout.ts';
-import { type ChangePublisher, createChangePublisher } from './sync/publisher.ts';
-import { pruneSyncTables } from './sync/retention.ts';
+import type { Hub } from './realtime/hub.ts';
+import { startNodeRealtime } from './realtime/node-realtime.ts';
+import { createWebhookIntake } from './sync/intake.ts';
+import type { ChangePublisher } from './sync/publisher.ts';
+import { startRetention } from './sync/retention.ts';
 import { createWebhookVerifier } from './sync/verify.ts';
-import { createTelemetry, telemetryConfig } from './telemetry/telemetry.ts';
+import { createTelemetry } from './telemetry/telemetry.ts';
+import { telemetryConfig } from './telemetry-config.ts';
 
 /**
- * Node entry: binds the runtime-neutral app to a Node HTTP server, the embedded or
- * remote libSQL client, and process signals.
+ * The Node entry and composition root: binds the runtime-neutral app to a Node HTTP
+ * server, the embedded or remote libSQL client, Redis, `ws` and process signals. Each
+ * subsystem is started by its own factory and returns its `close`; the server closes
+ * them last-in first-out.
  */
 
-/** Where `make setup` writes the development key pair (git-ignored). */
-export const DEV_KEYS_DIR = '.dev-keys';
 const PRUNE_INTERVAL_MS = 3600_000;
 
 export interface RunningServer {
@@ -49,13 +47,170 @@ export interface StartOptions {
   spanExporters?: readonly SpanExporter[];
 }
 
+type Logger = ReturnType<typeof createLogger>;
+
 export async function startServer(
   env: Env,
-  logger = createLogger(env),
+  logger: Logger = createLogger(env),
   options: StartOptions = {},
 ): Promise<RunningServer> {
-  const jwtKey = resolveJwtKey(env, logger);
-  const levers = env.DATAFLOW_LEVERS;
+  const jwtKey = env.CLERK_JWT_KEY;
+  if (!jwtKey) {
+    throw new EnvError(
+      `CLERK_JWT_KEY is not set and ${DEV_PUBLIC_KEY_FILE} does not exist (run make setup)`,
+    );
+  }
+  for (const variable of env.DEV_FALLBACKS) {
+    logger.warn({ variable }, `${variable} unset: using the development secret of make setup`);
+  }
+  const logError = (message: string) => (err: unknown) => logger.error({ err }, message);
+  const closers: Array<() => unknown> = [];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  };
+
+  try {
+    const telemetry = startTelemetry(env, logger, options);
+    if (telemetry) closers.push(() => telemetry.shutdown());
+
+    const levers = env.DATAFLOW_LEVERS;
+    const dbGuard = levers.recovery.enabled
+      ? createDbGuard(levers.recovery, {
+          onStateChange: (state) => {
+            telemetry?.onBreakerState(state);
+            logger.warn({ state }, 'database circuit breaker');
+          },
+        })
+      : undefined;
+    const database = await openDatabase({
+      url: env.DATABASE_URL,
+      authToken: env.DATABASE_AUTH_TOKEN,
+      busyTimeoutMs: env.DB_BUSY_TIMEOUT_MS,
+      guard: dbGuard ? (operation) => dbGuard.run(() => operation()) : undefined,
+      traceQueryText: env.TRACE_DB_QUERY_TEXT,
+    });
+    closers.push(() => database.close());
+    if (env.DB_MIGRATE_ON_START) await runMigrations(database.db);
+    if (telemetry) database.onQuery(telemetry.onDbOperation);
+
+    const running = createLevers(levers, {
+      distributedStore:
+        levers.cache.enabled && levers.cache.level === 'distributed' && env.REDIS_URL
+          ? connectRedisStore(env.REDIS_URL, logError('redis cache error'))
+          : undefined,
+      cacheHooks: {
+        onStoreError: logError('cache store unavailable; reading from the database'),
+        onLookup: telemetry?.onCacheLookup,
+        onInvalidate: telemetry?.onCacheInvalidate,
+      },
+      batchHooks: { onBatch: telemetry?.onBatch },
+      coalesceHooks: { onCoalesce: telemetry?.onCoalesce },
+    });
+    closers.push(() => running.close());
+
+    // commit -> change log -> publisher -> (cache invalidation, then) hub -> sockets
+    const realtime = await startNodeRealtime({
+      database,
+      hub: {
+        heartbeatMs: env.WS_HEARTBEAT_MS,
+        highWaterBytes: env.WS_SEND_HIGH_WATER_BYTES,
+        maxReplay: env.WS_MAX_REPLAY,
+        maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
+        onError: logError('realtime hub error'),
+        onBroadcast: telemetry?.onBroadcast,
+      },
+      invalidate: (rows) => running.invalidate(rows),
+      pollIntervalMs: env.CHANGE_POLL_MS,
+      redisUrl: env.REDIS_URL,
+      onError: logError,
+    });
+    closers.push(() => realtime.close());
+    telemetry?.observeHub(() => realtime.hub.stats());
+
+    const sessions = createSessionVerifier({
+      jwtKey,
+      authorizedParties: env.CLERK_AUTHORIZED_PARTIES,
+      cache: env.AUTH_TOKEN_CACHE ? { max: env.AUTH_TOKEN_CACHE_SIZE } : false,
+    });
+    // this process invalidates and pushes before the write answers; the others are woken
+    const onCommitted = () => realtime.committed();
+    if (env.CLERK_WEBHOOK_SIGNING_SECRET.length === 0) {
+      logger.warn({}, 'CLERK_WEBHOOK_SIGNING_SECRET unset: POST /webhooks/clerk is not mounted');
+    }
+    const app = createApp({
+      database,
+      sessions,
+      levers: running,
+      telemetry: telemetry
+        ? { middleware: telemetry.httpMiddleware, render: telemetry.render }
+        : undefined,
+      corsOrigins: env.CORS_ORIGINS,
+      bodyLimitBytes: env.BODY_LIMIT_BYTES,
+      headerLimitBytes: env.HEADER_LIMIT_BYTES,
+      calibration: { route: env.CALIBRATION_ROUTE, extraMs: env.CALIBRATION_EXTRA_MS },
+      logger,
+      onCommitted,
+      webhooks:
+        env.CLERK_WEBHOOK_SIGNING_SECRET.length > 0
+          ? {
+              bodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,
+              intake: createWebhookIntake({
+                database,
+                verify: createWebhookVerifier(env.CLERK_WEBHOOK_SIGNING_SECRET),
+                onCommitted,
+                onDelivery: (delivery) => {
+                  telemetry?.onWebhook(delivery);
+                  if (delivery.outcome === 'dead_letter')
+                    logger.warn({ type: delivery.type }, 'webhook dead-lettered');
+                },
+              }),
+            }
+          : undefined,
+    });
+
+    const server = await listen(app.fetch, env, logger);
+    closers.push(() => server.close());
+    closers.push(
+      realtime.attach(server.http, {
+        sessions,
+        loaders: running.loaders,
+        allowedOrigins: env.CORS_ORIGINS,
+        maxFrameBytes: env.WS_MAX_FRAME_BYTES,
+      }).close,
+    );
+    closers.push(
+      startRetention(
+        database,
+        {
+          deliveriesMs: env.WEBHOOK_RETENTION_HOURS * 3600_000,
+          changeLogMs: env.CHANGE_LOG_RETENTION_HOURS * 3600_000,
+          everyMs: PRUNE_INTERVAL_MS,
+        },
+        logError('pruning sync tables failed'),
+      ).close,
+    );
+
+    logger.info({ url: server.url, config: describeEnv(env) }, 'listening');
+    let closing: Promise<void> | undefined;
+    return {
+      url: server.url,
+      database,
+      hub: realtime.hub,
+      publisher: realtime.publisher,
+      close() {
+        // retention, sockets (1012: clients reconnect), HTTP drain, realtime, levers,
+        // database, and last telemetry, so buffered spans are exported before we report
+        closing ??= closeAll().then(() => logger.info({}, 'stopped'));
+        return closing;
+      },
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+function startTelemetry(env: Env, logger: Logger, options: StartOptions) {
   let config = telemetryConfig(env);
   if (options.spanExporters?.length) {
     config = {
@@ -63,167 +218,35 @@ export async function startServer(
       spanExporters: options.spanExporters,
     };
   }
-  const telemetry = config ? createTelemetry(config, logger) : undefined;
-  const dbGuard = levers.recovery.enabled
-    ? createDbGuard(levers.recovery, {
-        onStateChange: (state) => {
-          telemetry?.onBreakerState(state);
-          logger.warn({ state }, 'database circuit breaker');
-        },
-      })
-    : undefined;
-  const database = await openDatabase({
-    url: env.DATABASE_URL,
-    authToken: env.DATABASE_AUTH_TOKEN,
-    busyTimeoutMs: env.DB_BUSY_TIMEOUT_MS,
-    guard: dbGuard ? (operation) => dbGuard.run(() => operation()) : undefined,
-    traceQueryText: env.TRACE_DB_QUERY_TEXT,
-  });
-  if (env.DB_MIGRATE_ON_START) await runMigrations(database.db);
-  if (telemetry) database.onQuery(telemetry.onDbOperation);
+  return config ? createTelemetry(config, logger) : undefined;
+}
 
-  const sessions = createSessionVerifier({
-    jwtKey,
-    authorizedParties: env.CLERK_AUTHORIZED_PARTIES,
-    cache: env.AUTH_TOKEN_CACHE ? { max: env.AUTH_TOKEN_CACHE_SIZE } : false,
+/** The HTTP server; `close()` refuses new connections and drains, forcing after the timeout. */
+async function listen(fetch: Parameters<typeof serve>[0]['fetch'], env: Env, logger: Logger) {
+  const http = await new Promise<Server>((resolve) => {
+    const s = serve({ fetch, hostname: env.HOST, port: env.PORT }, () => resolve(s as Server));
   });
-  const logError = (message: string) => (err: unknown) => logger.error({ err }, message);
-
-  // commit -> change log -> publisher -> (cache invalidation, then) hub -> sockets
-  const hub = createHub({
-    source: changeSource(database.db),
-    heartbeatMs: env.WS_HEARTBEAT_MS,
-    highWaterBytes: env.WS_SEND_HIGH_WATER_BYTES,
-    maxReplay: env.WS_MAX_REPLAY,
-    maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
-    onError: logError('realtime hub error'),
-    onBroadcast: telemetry?.onBroadcast,
-  });
-  const cacheRedis =
-    levers.cache.enabled && levers.cache.level === 'distributed' && env.REDIS_URL
-      ? new Redis(env.REDIS_URL, {
-          commandTimeout: 200,
-          maxRetriesPerRequest: 1,
-          enableOfflineQueue: false,
-        })
-      : undefined;
-  cacheRedis?.on('error', logError('redis cache error'));
-  const leverOptions = leverAppOptions(levers, {
-    redis: cacheRedis,
-    cacheHooks: {
-      onStoreError: logError('cache store unavailable; reading from the database'),
-      onLookup: telemetry?.onCacheLookup,
-      onInvalidate: telemetry?.onCacheInvalidate,
-    },
-    batchHooks: { onBatch: telemetry?.onBatch },
-  });
-  const responses = leverOptions.cache?.responses;
-  const publisher = createChangePublisher({
-    database,
-    // commit -> invalidate -> push: a client refetching after a push never reads stale
-    invalidate: (rows) => responses?.invalidate(rows),
-    deliver: (rows) => hub.broadcast(rows),
-    pollIntervalMs: env.CHANGE_POLL_MS,
-    onError: logError('change publisher failed; retrying on the next poke'),
-  });
-  await publisher.start();
-  telemetry?.observeHub(() => hub.stats());
-  const notifier = env.REDIS_URL
-    ? await redisNotifier(env.REDIS_URL, () => publisher.poke(), logError('redis fan-out error'))
-    : singleProcess;
-
-  const webhookSecrets = resolveWebhookSecrets(env, logger);
-  const app = createApp({
-    database,
-    sessions,
-    ...leverOptions,
-    telemetry: telemetry
-      ? { middleware: telemetry.httpMiddleware, render: telemetry.render }
-      : undefined,
-    onCoalesce: telemetry?.onCoalesce,
-    corsOrigins: env.CORS_ORIGINS,
-    bodyLimitBytes: env.BODY_LIMIT_BYTES,
-    headerLimitBytes: env.HEADER_LIMIT_BYTES,
-    calibration: { route: env.CALIBRATION_ROUTE, extraMs: env.CALIBRATION_EXTRA_MS },
-    logger,
-    // this process invalidates and pushes before the write answers; the others are woken
-    onCommitted: () => {
-      notifier.notify();
-      return publisher.drain();
-    },
-    webhooks: webhookSecrets
-      ? {
-          verify: createWebhookVerifier(webhookSecrets),
-          bodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,
-          onDelivery: (event) => {
-            telemetry?.onWebhook(event);
-            if (event.outcome === 'dead_letter')
-              logger.warn({ type: event.type }, 'webhook dead-lettered');
-          },
-        }
-      : undefined,
-  });
-
-  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, () => resolve(s));
-  });
-  attachRealtime(server as Server, {
-    hub,
-    maxFrameBytes: env.WS_MAX_FRAME_BYTES,
-    authorize: createUpgradeAuthorizer({
-      sessions,
-      loaders: (leverOptions.loaders ?? directLoaders)(database.db),
-      allowedOrigins: env.CORS_ORIGINS,
-      hub,
-    }),
-  });
-  const prune = setInterval(() => {
-    pruneSyncTables(database, {
-      deliveriesMs: env.WEBHOOK_RETENTION_HOURS * 3600_000,
-      changeLogMs: env.CHANGE_LOG_RETENTION_HOURS * 3600_000,
-    }).catch(logError('pruning sync tables failed'));
-  }, PRUNE_INTERVAL_MS);
-  prune.unref();
-
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${env.HOST}:${port}`;
-  logger.info({ url, config: describeEnv(env) }, 'listening');
-
-  let closing: Promise<void> | undefined;
+  const { port } = http.address() as AddressInfo;
   return {
-    url,
-    database,
-    hub,
-    publisher,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
+    http,
+    url: `http://${env.HOST}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           logger.warn(
             { timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
             'drain timed out; closing connections',
           );
-          if ('closeAllConnections' in server) server.closeAllConnections();
+          http.closeAllConnections();
         }, env.SHUTDOWN_TIMEOUT_MS);
         force.unref();
-        clearInterval(prune);
-        publisher.stop();
-        hub.close(); // 1012: clients reconnect (to this process once it is back, or another)
-        server.close(() => {
+        http.close(() => {
           clearTimeout(force);
-          void notifier.close();
-          cacheRedis?.disconnect();
-          database.close();
-          // buffered spans are exported (bounded by the exporter timeout) before we report stopped
-          void (telemetry?.shutdown() ?? Promise.resolve()).finally(() => {
-            logger.info({}, 'stopped');
-            resolve();
-          });
+          resolve();
         });
         // idle keep-alive sockets would otherwise hold close() open until they time out
-        if ('closeIdleConnections' in server) server.closeIdleConnections();
-      });
-      return closing;
-    },
+        http.closeIdleConnections();
+      }),
   };
 }
 
@@ -235,39 +258,10 @@ function createLogger(env: Env) {
   });
 }
 
-/** CLERK_JWT_KEY, or outside production the dev key that `make setup` generated. */
-function resolveJwtKey(env: Env, logger: { warn: (o: object, m: string) => void }): string {
-  if (env.CLERK_JWT_KEY) return env.CLERK_JWT_KEY;
-  const devKey = `${DEV_KEYS_DIR}/public.pem`;
-  if (env.NODE_ENV !== 'production' && existsSync(devKey)) {
-    logger.warn({ file: devKey }, 'CLERK_JWT_KEY unset: using the development key pair');
-    return readFileSync(devKey, 'utf8');
-  }
-  throw new EnvError(`CLERK_JWT_KEY is not set and ${devKey} does not exist (run make setup)`);
-}
-
-/** CLERK_WEBHOOK_SIGNING_SECRET, or outside production the dev secret from `make setup`. */
-function resolveWebhookSecrets(
-  env: Env,
-  logger: { warn: (o: object, m: string) => void },
-): string[] | undefined {
-  if (env.CLERK_WEBHOOK_SIGNING_SECRET.length > 0) return env.CLERK_WEBHOOK_SIGNING_SECRET;
-  const devSecret = `${DEV_KEYS_DIR}/webhook-secret`;
-  if (env.NODE_ENV !== 'production' && existsSync(devSecret)) {
-    logger.warn(
-      { file: devSecret },
-      'CLERK_WEBHOOK_SIGNING_SECRET unset: using the development secret',
-    );
-    return [readFileSync(devSecret, 'utf8').trim()];
-  }
-  logger.warn({}, 'CLERK_WEBHOOK_SIGNING_SECRET unset: POST /webhooks/clerk is not mounted');
-  return undefined;
-}
-
 async function main(): Promise<void> {
   let env: Env;
   try {
-    env = loadEnv(process.env, { readConfigFile: (path) => readFileSync(path, 'utf8') });
+    env = loadEnv(process.env, { readFile: (path) => readFileSync(path, 'utf8') });
   } catch (error) {
     console.error(error instanceof Error ? error.message : error);
     process.exit(2);

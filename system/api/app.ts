@@ -1,21 +1,18 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
-import { requireOrgMember, requireSession } from '../auth/middleware.ts';
 import type { SessionVerifier } from '../auth/verifier.ts';
 import type { Database } from '../db/database.ts';
-import { directLoaders, type LoadersFactory } from '../db/loaders.ts';
+import { directLoaders } from '../db/loaders.ts';
 import { migrationsApplied } from '../db/readiness.ts';
-import {
-  httpValidators,
-  type ResolvedCacheConfig,
-  type ResponseCache,
-  taggingLoaders,
-} from '../levers/cache.ts';
-import { type CoalesceEvent, coalesce, type ResolvedCoalesceConfig } from '../levers/coalesce.ts';
-import { type WebhookRouteOptions, webhookRoutes } from '../sync/webhook-route.ts';
+import { taggingLoaders } from '../levers/cache.ts';
+import type { Levers } from '../levers/levers.ts';
+import type { WebhookIntake } from '../sync/intake.ts';
 import type { AppEnv } from './context.ts';
 import { createErrorHandler, notFound } from './errors.ts';
+import { requireOrgMember, requireSession } from './middleware/auth.ts';
+import { cacheTagsOf, httpValidators, routeCache } from './middleware/cache.ts';
+import { coalesce } from './middleware/coalesce.ts';
 import { corsAllowlist, securityHeaders } from './middleware/headers.ts';
 import { bodyLimit, headerLimit, requireJsonBody } from './middleware/limits.ts';
 import { batchRoutes } from './routes/batch.ts';
@@ -24,6 +21,7 @@ import { meRoutes } from './routes/me.ts';
 import { orgRoutes } from './routes/orgs.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { userRoutes } from './routes/users.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 
 /** A pino-compatible subset, so the API stays runtime-neutral. */
 export interface AppLogger {
@@ -35,8 +33,8 @@ export interface AppLogger {
 export interface AppOptions {
   database: Database;
   sessions: SessionVerifier;
-  /** How handlers load single entities. @default directLoaders (one query per entity) */
-  loaders?: LoadersFactory;
+  /** The running levers (`createLevers`). @default all off: one query per entity, no cache */
+  levers?: Levers;
   /** @default ['http://localhost:5173'] */
   corsOrigins?: readonly string[];
   /** @default 65536 */
@@ -46,14 +44,8 @@ export interface AppOptions {
   logger?: AppLogger;
   /** Request telemetry middleware, and the Prometheus text for `GET /metrics` when pulled. */
   telemetry?: { middleware: MiddlewareHandler; render?: (() => Promise<string>) | undefined };
-  /** The coalescing lever (off when absent). */
-  coalesce?: ResolvedCoalesceConfig;
-  /** Telemetry hook of the coalescing lever. */
-  onCoalesce?: (event: CoalesceEvent) => void;
-  /** The caching lever: a response cache (memory / distributed), or HTTP validators (edge). */
-  cache?: { config: ResolvedCacheConfig; responses?: ResponseCache };
-  /** Clerk webhook intake at `POST /webhooks/clerk`; not mounted when absent. */
-  webhooks?: Omit<WebhookRouteOptions, 'database' | 'onCommitted'>;
+  /** Clerk webhook intake (`createWebhookIntake`) at `POST /webhooks/clerk`; not mounted when absent. */
+  webhooks?: { intake: WebhookIntake; bodyLimitBytes: number };
   /**
    * Called after every commit that appended to the change log; the write answers only
    * once it resolves, so caches are invalidated before the caller can read again.
@@ -69,9 +61,9 @@ const silentLogger: AppLogger = { info() {}, warn() {}, error() {} };
 
 /** The API, runtime-neutral: `app.fetch(request)` on Node, Workers and in tests. */
 export function createApp(options: AppOptions) {
-  const { database, sessions } = options;
+  const { database, sessions, levers } = options;
   const db = database.db;
-  const makeLoaders = options.loaders ?? directLoaders;
+  const makeLoaders = levers?.loaders ?? directLoaders;
   const logger = options.logger ?? silentLogger;
   const onCommitted = options.onCommitted ?? (() => {});
 
@@ -111,33 +103,30 @@ export function createApp(options: AppOptions) {
     }),
   );
 
-  if (options.webhooks) {
-    app.route('/webhooks', webhookRoutes({ ...options.webhooks, database, onCommitted }));
-  }
+  if (options.webhooks) app.route('/webhooks', webhookRoutes(options.webhooks));
 
   app.use('/api/*', bodyLimit(options.bodyLimitBytes ?? 64 * 1024));
-  const cache = options.cache?.config.enabled ? options.cache : undefined;
-  const tagging = cache?.responses ? taggingLoaders(makeLoaders) : undefined;
+  const responses = levers?.responses;
+  const tagging = responses ? taggingLoaders(makeLoaders) : undefined;
   app.use('/api/*', requireSession(sessions), requireJsonBody(), async (c, next) => {
-    c.set('loaders', tagging ? tagging(db, () => c.get('cacheTags')) : makeLoaders(db));
+    c.set('loaders', tagging ? tagging(db, cacheTagsOf(c)) : makeLoaders(db));
     await next();
   });
-  if (cache?.config.level === 'edge') app.use('/api/*', httpValidators(cache.config));
+  if (levers?.httpValidators) app.use('/api/*', httpValidators(levers.config.cache));
   // after the session (the key's scope), before the membership check (shared by followers)
-  if (options.coalesce?.enabled) {
-    app.use('/api/*', coalesce(options.coalesce, { onCoalesce: options.onCoalesce }));
-  }
+  if (levers?.coalescer) app.use('/api/*', coalesce(levers.config.coalesce, levers.coalescer));
   // `/api/orgs/:orgId/*` also matches `/api/orgs/:orgId` itself: register once
   app.use('/api/orgs/:orgId/*', requireOrgMember());
-  if (cache?.responses) app.use('/api/orgs/:orgId/*', cache.responses.middleware);
+  // each route declares its own cache scope (api/middleware/cache.ts)
+  const cached = routeCache(responses);
   app.route(
     '/api/batch',
     batchRoutes((request) => Promise.resolve(app.fetch(request))),
   );
   app.route('/api/me', meRoutes(db));
   app.route('/api/users', userRoutes(db));
-  app.route('/api/orgs/:orgId', orgRoutes(db));
-  app.route('/api/orgs/:orgId/projects', projectRoutes(db, onCommitted, options.now));
+  app.route('/api/orgs/:orgId', orgRoutes(db, cached));
+  app.route('/api/orgs/:orgId/projects', projectRoutes(db, cached, onCommitted, options.now));
   return app;
 }
 

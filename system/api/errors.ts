@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { isTransientDbError } from '../db/errors.ts';
+import { CoalesceTimeoutError } from '../levers/coalesce.ts';
 import { isUnavailable } from '../levers/recovery.ts';
 
 /**
@@ -71,6 +72,13 @@ export function toAppError(error: unknown): AppError {
       status >= 500 ? 'internal' : 'invalid_request',
       error.message || 'bad request',
     );
+  }
+  if (error instanceof CoalesceTimeoutError) {
+    // the leader of a shared read hung: time out like it, rather than stampede the database
+    return new AppError(503, 'unavailable', error.message, {
+      cause: error,
+      headers: { 'Retry-After': '1' },
+    });
   }
   if (isUnavailable(error) || isTransientDbError(error)) {
     // breaker open, deadline passed, or the database busy/unreachable: retry later

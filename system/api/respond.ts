@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { tracedSync } from '../telemetry/spans.ts';
+import { tracedSync } from '../trace.ts';
 
 /** `c.json` as the `serialize` stage of the request (its own span and Server-Timing entry). */
 export function json(c: Context, body: unknown, status: ContentfulStatusCode = 200): Response {

@@ -1,7 +1,7 @@
 import type { Client, InArgs, InStatement, ResultSet, TransactionMode } from '@libsql/client';
 import { Mutex } from 'async-mutex';
 import { drizzle, type LibSQLDatabase } from 'drizzle-orm/libsql';
-import { traced } from '../telemetry/spans.ts';
+import { traced } from '../trace.ts';
 import * as schema from './schema.ts';
 
 /**

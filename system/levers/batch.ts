@@ -8,7 +8,7 @@ import { getMembership } from '../db/queries/memberships.ts';
 import { getOrg } from '../db/queries/organizations.ts';
 import { getUser } from '../db/queries/users.ts';
 import type { Membership, Organization, User } from '../db/schema.ts';
-import { traced } from '../telemetry/spans.ts';
+import { traced } from '../trace.ts';
 import { invalidOption } from './invalid-option.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { CachedResponse, CacheStore } from './cache-store.ts';
 
 /**
@@ -44,4 +44,21 @@ export function redisStore(redis: Redis, prefix = 'dataflow:cache:'): CacheStore
       await redis.incr(genKey(orgId));
     },
   };
+}
+
+/**
+ * The distributed store on its own connection: short command timeouts and no offline
+ * queue, so a Redis outage fails fast into the lever's breaker instead of queueing.
+ */
+export function connectRedisStore(
+  url: string,
+  onError: (error: unknown) => void,
+): CacheStore & { close(): void } {
+  const redis = new Redis(url, {
+    commandTimeout: 200,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+  });
+  redis.on('error', onError);
+  return { ...redisStore(redis), close: () => redis.disconnect() };
 }

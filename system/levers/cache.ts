@@ -1,10 +1,7 @@
 import { ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
-import type { Context, MiddlewareHandler } from 'hono';
-import { routePath } from 'hono/route';
-import type { AppEnv } from '../api/context.ts';
 import type { Loaders, LoadersFactory } from '../db/loaders.ts';
 import type { ChangeRow } from '../db/schema.ts';
-import { annotate, traced } from '../telemetry/spans.ts';
+import { annotate, traced } from '../trace.ts';
 import type { CachedResponse, CacheStore } from './cache-store.ts';
 import { invalidOption } from './invalid-option.ts';
 
@@ -12,20 +9,22 @@ import { invalidOption } from './invalid-option.ts';
 const CACHE_RESULT = 'dataflow.cache.result';
 
 /**
- * The caching lever (the audit's `CacheConfig`) for the org-scoped reads:
+ * The caching lever (the audit's `CacheConfig`), framework-free. The HTTP adapter is
+ * `api/middleware/cache.ts`; each route declares there whether and how it may be cached.
  *
- * - `memory` / `distributed`: responses of `GET /api/orgs/:orgId…` are stored (an LRU
- *   in the process, or Redis shared by all processes) under a key that starts with the
- *   org and its generation, and the caller's user unless the route's answer is the same
- *   for every member. A hit still passes the membership check first.
+ * - `memory` / `distributed`: a route's answer is stored (an LRU in the process, or
+ *   Redis shared by all processes) under a key that starts with the org and its
+ *   generation, then the caller's user unless the route declared its answer the same
+ *   for every member of the org (`scope: 'org'`).
  * - `edge`: no server store; ETag + 304 and Cache-Control on every GET (any runtime).
  *
  * Invalidation comes from the change-log publisher, before the realtime push: `precise`
  * deletes the entries tagged with what a change touched (each entry is tagged with the
- * rows it read); `group` bumps the org's generation. Misses for one key share one
- * execution; TTLs are jittered; when the database fails, the last value is served for
- * `staleIfErrorMs`, marked `X-Cache: stale`. Store errors (Redis down) count as misses
- * behind a circuit breaker (cockatiel), so the app falls back to the database.
+ * rows it read and the org collections its route declared); `group` bumps the org's
+ * generation. Misses for one key share one execution; TTLs are jittered; when the
+ * database fails, the last value is served for `staleIfErrorMs`. Store errors (Redis
+ * down) count as misses behind a circuit breaker (cockatiel), so the app falls back to
+ * the database.
  */
 export interface CacheConfig {
   enabled?: boolean;
@@ -74,6 +73,17 @@ export function resolveCacheConfig(input: CacheConfig = {}): ResolvedCacheConfig
 
 const invalid = invalidOption('cache');
 
+/**
+ * Who may be served an entry: every member of the org (`org`: the answer has nothing
+ * of the caller in it), or the caller alone (`user`). Declared by each route.
+ */
+export type CacheScope = 'org' | 'user';
+
+/** Org-wide collections a route's answer reads beyond its loader lookups. */
+export type OrgCollection = 'members' | 'projects';
+
+export const collectionTag = (collection: OrgCollection, orgId: string) => `${collection}:${orgId}`;
+
 export type CacheResult = 'hit' | 'miss' | 'stale' | 'error';
 export interface CacheHooks {
   onLookup?: (event: { level: string; result: CacheResult; route: string }) => void;
@@ -83,20 +93,7 @@ export interface CacheHooks {
   random?: () => number;
 }
 
-/** Routes whose answer is the same for every member of the org (no user in the key). */
-const SHARED_ROUTES = new Set([
-  '/api/orgs/:orgId/members',
-  '/api/orgs/:orgId/projects',
-  '/api/orgs/:orgId/projects/:projectId',
-]);
-
-/** Records a tag for the entry being built (no-op outside a cached request). */
-export function tagResponse(c: Context<AppEnv>, ...tags: string[]): void {
-  const set = c.get('cacheTags');
-  if (set) for (const tag of tags) set.add(tag);
-}
-
-/** Wraps loaders so every row a cached response reads tags it. */
+/** Wraps loaders so every row a cached answer reads tags it. */
 export function taggingLoaders(
   factory: LoadersFactory,
 ): (db: Parameters<LoadersFactory>[0], tags: () => Set<string> | undefined) => Loaders {
@@ -134,17 +131,44 @@ export function tagsOf(row: ChangeRow): string[] {
         userId = undefined;
       }
       return [
-        `members:${row.orgId}`,
+        collectionTag('members', row.orgId),
         ...(typeof userId === 'string' ? [`membership:${row.orgId}:${userId}`] : []),
       ];
     }
     case 'project':
-      return [`projects:${row.orgId}`];
+      return [collectionTag('projects', row.orgId)];
   }
 }
 
+/** One cacheable read, as the HTTP adapter describes it. */
+export interface CacheRead {
+  orgId: string;
+  /** The caller; left out of the key when `scope` is `org`. */
+  userId: string;
+  scope: CacheScope;
+  /** The request URL; its query parameters are sorted for the key. */
+  url: string;
+  /** Low-cardinality label for hooks (the route template). */
+  route: string;
+  /** Collections the route declared it reads (tags for precise invalidation). */
+  reads: readonly OrgCollection[];
+}
+
+/**
+ * What to answer: an entry (a hit, a stale value, or what the leader of the same key
+ * produced), or the caller's own loaded response (`stored` when it entered the cache).
+ */
+export type CacheReadResult =
+  | { kind: 'entry'; entry: CachedResponse; state: 'hit' | 'miss' | 'stale' }
+  | { kind: 'loaded'; stored: boolean };
+
 export interface ResponseCache {
-  middleware: MiddlewareHandler<AppEnv>;
+  readonly level: CacheStore['level'];
+  /**
+   * Serves `read` from the cache, or calls `load` (once per key at a time) with the tag
+   * set its rows are recorded into. `load` resolves to the loaded response.
+   */
+  read(read: CacheRead, load: (tags: Set<string>) => Promise<Response>): Promise<CacheReadResult>;
   /** For the change-log publisher: runs before the realtime push. */
   invalidate(rows: readonly ChangeRow[]): Promise<void>;
 }
@@ -172,13 +196,12 @@ export function createResponseCache(
   /** Keys whose leader has followers waiting (only then is an error response copied). */
   const inflightWaiters = new Set<string>();
 
-  const middleware: MiddlewareHandler<AppEnv> = async function responseCache(c, next) {
-    if (c.req.method !== 'GET') return next();
-    const orgId = c.var.member.orgId;
-    const route = routePath(c, -1);
-    const url = new URL(c.req.url);
-    url.searchParams.sort();
-    const who = SHARED_ROUTES.has(route) ? '*' : c.var.session.userId;
+  async function read(
+    request: CacheRead,
+    load: (tags: Set<string>) => Promise<Response>,
+  ): Promise<CacheReadResult> {
+    const { orgId, route } = request;
+    const who = request.scope === 'org' ? '*' : request.userId;
     const lookup = (result: CacheResult) => {
       hooks.onLookup?.({ level: store.level, result, route });
       annotate({ [CACHE_RESULT]: result });
@@ -188,7 +211,7 @@ export function createResponseCache(
       'cache.get',
       async (span) => {
         const generation = await guarded(() => store.generation(orgId), 0);
-        const key = `${orgId}|g${generation}|${who}|${url.pathname}?${url.searchParams}`;
+        const key = `${orgId}|g${generation}|${who}|${pathAndSortedQuery(request.url)}`;
         const cached = await guarded(() => store.get(key), undefined);
         span?.setAttribute(CACHE_RESULT, cached && cached.freshUntil > now() ? 'hit' : 'miss');
         return { key, cached };
@@ -197,8 +220,7 @@ export function createResponseCache(
     );
     if (cached && cached.freshUntil > now()) {
       lookup('hit');
-      c.res = respond(cached, c.var.requestId, 'hit');
-      return;
+      return { kind: 'entry', entry: cached, state: 'hit' };
     }
 
     // a miss: concurrent misses of one key share one execution (no stampede)
@@ -210,8 +232,7 @@ export function createResponseCache(
         // the leader's answer, or its error once (an error is never stored)
         const ok = shared.status === 200;
         lookup(ok ? 'hit' : 'error');
-        c.res = respond(shared, c.var.requestId, ok ? 'hit' : 'miss');
-        return;
+        return { kind: 'entry', entry: shared, state: ok ? 'hit' : 'miss' };
       }
     }
     let finish!: (value: CachedResponse | null) => void;
@@ -221,17 +242,17 @@ export function createResponseCache(
         finish = resolve;
       }),
     );
-    const tags = new Set<string>([`org:${orgId}`]);
-    c.set('cacheTags', tags);
+    const tags = new Set<string>([
+      `org:${orgId}`,
+      ...request.reads.map((c) => collectionTag(c, orgId)),
+    ]);
     try {
-      await next();
-      const res = c.res;
+      const res = await load(tags);
       if (res.status >= 500 && cached && now() <= cached.freshUntil + config.staleIfErrorMs) {
         // stale-if-error: the database failed, the last value is still within its grace
         lookup('stale');
-        c.res = respond(cached, c.var.requestId, 'stale');
         finish(cached);
-        return;
+        return { kind: 'entry', entry: cached, state: 'stale' };
       }
       if (res.status !== 200) {
         lookup(res.status >= 500 ? 'error' : 'miss');
@@ -246,7 +267,7 @@ export function createResponseCache(
             freshUntil: 0,
           });
         }
-        return;
+        return { kind: 'loaded', stored: false };
       }
       lookup('miss');
       const ttl = config.ttl * (1 - config.jitter * random());
@@ -258,16 +279,17 @@ export function createResponseCache(
       };
       finish(entry);
       await guarded(() => store.set(key, entry, [...tags], ttl + config.staleIfErrorMs), undefined);
-      c.res.headers.set('X-Cache', 'miss');
+      return { kind: 'loaded', stored: true };
     } finally {
       inflight.delete(key);
       inflightWaiters.delete(key);
       finish(null);
     }
-  };
+  }
 
   return {
-    middleware,
+    level: store.level,
+    read,
     invalidate(rows) {
       const mode = config.invalidation;
       return traced(
@@ -292,49 +314,28 @@ export function createResponseCache(
   };
 }
 
-function respond(
-  entry: CachedResponse,
-  requestId: string,
-  state: 'hit' | 'miss' | 'stale',
-): Response {
-  const headers = new Headers(entry.headers);
-  headers.set('X-Request-Id', requestId);
-  headers.set('X-Cache', state);
-  if (state === 'stale') headers.set('Warning', '110 - "Response is Stale"');
-  return new Response(entry.body, { status: entry.status, headers });
+/** `/path?b=2&a=1` -> `/path?a=1&b=2`: one key whatever the parameter order. */
+function pathAndSortedQuery(url: string): string {
+  const parsed = new URL(url);
+  parsed.searchParams.sort();
+  return `${parsed.pathname}?${parsed.searchParams}`;
 }
 
 /**
- * The `edge` level, on every runtime: a strong ETag over the body of each 200 GET,
- * `304 Not Modified` for a matching `If-None-Match`, and Cache-Control. Authenticated
- * answers are `private`; `no-cache` (revalidate every time) is the default because a
- * pushed change must be visible on the next fetch, which a stale-while-revalidate hit
- * would not guarantee.
+ * The `edge` level's validators, on every runtime: a strong ETag over a 200 body and
+ * the Cache-Control value. Authenticated answers are `private`; `no-cache` (revalidate
+ * every time) is the default because a pushed change must be visible on the next
+ * fetch, which a stale-while-revalidate hit would not guarantee.
  */
-export function httpValidators(config: ResolvedCacheConfig): MiddlewareHandler<AppEnv> {
-  const cacheControl =
-    config.staleWhileRevalidateSec > 0
-      ? `private, max-age=0, stale-while-revalidate=${config.staleWhileRevalidateSec}`
-      : 'private, no-cache';
-  return async function httpValidators(c, next) {
-    await next();
-    if (c.req.method !== 'GET' || c.res.status !== 200) return;
-    const body = await c.res.clone().arrayBuffer();
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body));
-    let hex = '';
-    for (const byte of digest.subarray(0, 12)) hex += byte.toString(16).padStart(2, '0');
-    const etag = `"${hex}"`;
-    const matches = (c.req.header('if-none-match') ?? '')
-      .split(',')
-      .map((tag) => tag.trim().replace(/^W\//, ''))
-      .includes(etag);
-    if (matches) {
-      const headers = new Headers(c.res.headers);
-      headers.delete('content-type');
-      headers.delete('content-length');
-      c.res = new Response(null, { status: 304, headers });
-    }
-    c.res.headers.set('ETag', etag);
-    c.res.headers.set('Cache-Control', cacheControl);
-  };
+export async function strongEtag(body: ArrayBuffer): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body));
+  let hex = '';
+  for (const byte of digest.subarray(0, 12)) hex += byte.toString(16).padStart(2, '0');
+  return `"${hex}"`;
+}
+
+export function edgeCacheControl(config: ResolvedCacheConfig): string {
+  return config.staleWhileRevalidateSec > 0
+    ? `private, max-age=0, stale-while-revalidate=${config.staleWhileRevalidateSec}`
+    : 'private, no-cache';
 }

@@ -1,17 +1,14 @@
-import type { MiddlewareHandler } from 'hono';
-import { routePath } from 'hono/route';
-import type { AppEnv } from '../api/context.ts';
-import { AppError } from '../api/errors.ts';
-import { annotate, traced } from '../telemetry/spans.ts';
+import { annotate, traced } from '../trace.ts';
 import { invalidOption } from './invalid-option.ts';
 
 /** Span attribute: this request's coalescing role. */
 const COALESCE_ROLE = 'dataflow.coalesce.role';
 
 /**
- * The coalescing lever (the audit's `CoalesceConfig`): identical reads in flight share
- * one execution. The first request for a key is the leader and runs the handler; the
- * followers wait for its response and get a copy. `window` keeps a completed response
+ * The coalescing lever (the audit's `CoalesceConfig`), framework-free; the HTTP adapter
+ * is `api/middleware/coalesce.ts`. Identical reads in flight share one execution. The
+ * first request for a key is the leader and runs the handler; the followers wait for
+ * its response and get a copy. `window` keeps a completed response
  * shareable for new arrivals (0 = in-flight only); `maxRequests` caps the followers
  * per leader (the rest run on their own).
  *
@@ -19,8 +16,8 @@ const COALESCE_ROLE = 'dataflow.coalesce.role';
  * org from the verified token), whatever `keyGenerator` returns, so one caller can never
  * receive a response computed for another. Errors (a throw or a 5xx) go once to the
  * waiters of that execution and are never kept for the window. A leader that runs past
- * `deadlineMs` releases the key: new arrivals start afresh, and its followers run on
- * their own.
+ * `deadlineMs` releases the key: new arrivals start afresh, and its followers fail with
+ * a `CoalesceTimeoutError` (503 over HTTP) rather than stampede the database.
  */
 export interface CoalesceConfig {
   enabled?: boolean;
@@ -64,19 +61,54 @@ export function resolveCoalesceConfig(input: CoalesceConfig = {}): ResolvedCoale
 
 const invalid = invalidOption('coalesce');
 
+export type CoalesceRole = 'leader' | 'follower' | 'window' | 'overflow';
+
 export interface CoalesceEvent {
-  role: 'leader' | 'follower' | 'window' | 'overflow';
+  role: CoalesceRole;
   route: string;
 }
 
-interface SharedResponse {
-  status: number;
-  headers: Array<[string, string]>;
-  body: ArrayBuffer;
+export interface CoalesceHooks {
+  onCoalesce?: (event: CoalesceEvent) => void;
 }
 
-interface Flight {
-  result: Promise<SharedResponse>;
+/** A follower waited past `deadlineMs` for a leader that did not finish. */
+export class CoalesceTimeoutError extends Error {
+  override readonly name = 'CoalesceTimeoutError';
+}
+
+/** What the leader's execution produced. */
+export interface LeaderOutcome<T> {
+  /** False for an error: it goes to the current waiters only, never to later arrivals. */
+  ok: boolean;
+  /** A copy for followers; called only when someone waits or the window keeps it. */
+  share(): Promise<T>;
+}
+
+/** Whether this caller ran the execution (`leader`, `overflow`) or got a copy. */
+export type Coalesced<T> =
+  | { role: 'leader' | 'overflow' }
+  | { role: 'follower' | 'window'; shared: T };
+
+export interface CoalesceRequest {
+  /** The caller's authorization scope (user and active org): always the key's prefix. */
+  scope: string;
+  /** The request's identity within the scope (`keyGenerator`, or the default key). */
+  key: string;
+  /** Low-cardinality label for hooks (the route template). */
+  route: string;
+}
+
+export interface Coalescer {
+  /**
+   * Calls `lead` once for concurrent identical requests; the others get `share()`.
+   * One adapter owns a coalescer, so every flight of a key shares one `T`.
+   */
+  run<T>(request: CoalesceRequest, lead: () => Promise<LeaderOutcome<T>>): Promise<Coalesced<T>>;
+}
+
+interface Flight<T> {
+  result: Promise<T>;
   followers: number;
   /** Set once completed successfully, while the window lasts. */
   done: boolean;
@@ -91,95 +123,81 @@ export function defaultCoalesceKey(request: Request): string {
   return `${request.method} ${url.pathname} ${new URLSearchParams(params).toString()}`;
 }
 
-export function coalesce(
+export function createCoalescer(
   config: ResolvedCoalesceConfig,
-  hooks: { onCoalesce?: (event: CoalesceEvent) => void; now?: () => number } = {},
-): MiddlewareHandler<AppEnv> {
-  const flights = new Map<string, Flight>();
+  hooks: CoalesceHooks = {},
+): Coalescer {
+  const flights = new Map<string, Flight<unknown>>();
 
-  return async function coalesce(c, next) {
-    const method = c.req.method;
-    if (method !== 'GET' && method !== 'HEAD') return next();
-    // the handler's route template (bounded cardinality, for telemetry)
-    const route = routePath(c, -1);
-    const session = c.var.session;
-    const scope = `${session.userId}|${session.orgId ?? '-'}`;
-    const key = `${scope}|${(config.keyGenerator ?? defaultCoalesceKey)(c.req.raw)}`;
+  return {
+    async run<T>(
+      { scope, key: requestKey, route }: CoalesceRequest,
+      lead: () => Promise<LeaderOutcome<T>>,
+    ): Promise<Coalesced<T>> {
+      const key = `${scope}|${requestKey}`;
+      const existing = flights.get(key) as Flight<T> | undefined;
+      if (existing && existing.followers < config.maxRequests) {
+        existing.followers += 1;
+        const role = existing.done ? 'window' : 'follower';
+        hooks.onCoalesce?.({ role, route });
+        const shared = await traced(
+          'coalesce',
+          'coalesce.wait',
+          () => withDeadline(existing.result, config.deadlineMs).catch(() => null),
+          { [COALESCE_ROLE]: role },
+        );
+        if (shared === null) {
+          // the leader hung or failed: time out like it, rather than stampede the database
+          throw new CoalesceTimeoutError('the shared read timed out; retry later');
+        }
+        return { role, shared };
+      }
+      if (existing) {
+        hooks.onCoalesce?.({ role: 'overflow', route });
+        annotate({ [COALESCE_ROLE]: 'overflow' });
+        await lead();
+        return { role: 'overflow' };
+      }
 
-    const existing = flights.get(key);
-    if (existing && existing.followers < config.maxRequests) {
-      existing.followers += 1;
-      const role = existing.done ? 'window' : 'follower';
-      hooks.onCoalesce?.({ role, route });
-      const shared = await traced(
-        'coalesce',
-        'coalesce.wait',
-        () => withDeadline(existing.result, config.deadlineMs).catch(() => null),
-        { [COALESCE_ROLE]: role },
-      );
-      if (shared === null) {
-        // the leader hung: time out like it, rather than stampede the database
-        throw new AppError(503, 'unavailable', 'the shared read timed out; retry later', {
-          headers: { 'Retry-After': '1' },
-        });
+      let settle!: (value: T) => void;
+      let fail!: (error: unknown) => void;
+      const flight: Flight<T> = {
+        result: new Promise<T>((resolve, reject) => {
+          settle = resolve;
+          fail = reject;
+        }),
+        followers: 0,
+        done: false,
+      };
+      flight.result.catch(() => {}); // a failure nobody waits for is not unhandled
+      flights.set(key, flight as Flight<unknown>);
+      hooks.onCoalesce?.({ role: 'leader', route });
+      annotate({ [COALESCE_ROLE]: 'leader' });
+      const release = () => {
+        if (flights.get(key) === flight) flights.delete(key);
+      };
+      const deadline = setTimeout(release, config.deadlineMs);
+      try {
+        const outcome = await lead();
+        const keep = outcome.ok && config.window > 0;
+        // Copying costs more than a cached read: only when someone will use it.
+        if (keep || flight.followers > 0) settle(await outcome.share());
+        if (keep) {
+          flight.done = true;
+          setTimeout(release, config.window).unref?.();
+        } else {
+          release(); // errors go to the current waiters only, never to later arrivals
+        }
+        return { role: 'leader' };
+      } catch (error) {
+        release();
+        fail(error);
+        throw error;
+      } finally {
+        clearTimeout(deadline);
       }
-      c.res = rebuild(shared, c.var.requestId);
-      return;
-    }
-    if (existing) {
-      hooks.onCoalesce?.({ role: 'overflow', route });
-      annotate({ [COALESCE_ROLE]: 'overflow' });
-      return next();
-    }
-
-    let settle!: (value: SharedResponse) => void;
-    const flight: Flight = {
-      result: new Promise<SharedResponse>((resolve) => {
-        settle = resolve;
-      }),
-      followers: 0,
-      done: false,
-    };
-    flights.set(key, flight);
-    hooks.onCoalesce?.({ role: 'leader', route });
-    annotate({ [COALESCE_ROLE]: 'leader' });
-    const release = () => {
-      if (flights.get(key) === flight) flights.delete(key);
-    };
-    const deadline = setTimeout(release, config.deadlineMs);
-    try {
-      // Hono turns a thrown error into the error response here, so a failure is a 5xx
-      await next();
-      const res = c.res;
-      const keep = res.status < 500 && config.window > 0;
-      // Copying the body costs more than a cached read: only when someone will use it.
-      if (keep || flight.followers > 0) {
-        settle({
-          status: res.status,
-          headers: [...res.headers],
-          body: await res.clone().arrayBuffer(),
-        });
-      }
-      if (keep) {
-        flight.done = true;
-        setTimeout(release, config.window).unref?.();
-      } else {
-        release(); // errors go to the current waiters only, never to later arrivals
-      }
-    } finally {
-      clearTimeout(deadline);
-    }
+    },
   };
-}
-
-function rebuild(shared: SharedResponse, requestId: string): Response {
-  const headers = new Headers(shared.headers);
-  headers.set('X-Request-Id', requestId);
-  headers.set('X-Coalesced', 'follower');
-  return new Response(shared.status === 204 ? null : shared.body.slice(0), {
-    status: shared.status,
-    headers,
-  });
 }
 
 /** Rejects after `ms`; the underlying promise keeps running. */

@@ -1,5 +1,5 @@
 import { SpanKind } from '@opentelemetry/api';
-import { STAGE_ATTRIBUTE, startFromTraceparent } from '../telemetry/spans.ts';
+import { STAGE_ATTRIBUTE, startFromTraceparent } from '../trace.ts';
 import {
   BEARER_PROTOCOL_PREFIX,
   type ChangeMessage,

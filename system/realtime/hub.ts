@@ -1,6 +1,6 @@
 import { SpanKind } from '@opentelemetry/api';
 import type { ChangeRow } from '../db/schema.ts';
-import { STAGE_ATTRIBUTE, startFromTraceparent } from '../telemetry/spans.ts';
+import { STAGE_ATTRIBUTE, startFromTraceparent } from '../trace.ts';
 import {
   type ChangeMessage,
   changeMessage,

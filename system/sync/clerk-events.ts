@@ -76,6 +76,14 @@ export const HANDLED_EVENT_TYPES = [
   'organizationMembership.updated',
   'organizationMembership.deleted',
 ] as const;
+export type HandledEventType = (typeof HANDLED_EVENT_TYPES)[number];
+
+const HANDLED = new Set<string>(HANDLED_EVENT_TYPES);
+
+/** A bounded label for an event type: a handled type or `other`, so a sender cannot grow label sets. */
+export function eventTypeLabel(type: string | null): HandledEventType | 'other' {
+  return type !== null && HANDLED.has(type) ? (type as HandledEventType) : 'other';
+}
 
 /**
  * Parses a verified raw body. Never throws: an unusable payload is a value the caller

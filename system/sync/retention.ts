@@ -27,3 +27,16 @@ export async function pruneSyncTables(
   const changes = await pruneChangeLog(database.db, now - retention.changeLogMs);
   return { deliveries: deliveries.rowsAffected, changes };
 }
+
+/** Prunes both tables every `everyMs` in the background; `close()` stops it. */
+export function startRetention(
+  database: Database,
+  retention: RetentionOptions & { everyMs: number },
+  onError: (error: unknown) => void,
+): { close(): void } {
+  const timer = setInterval(() => {
+    pruneSyncTables(database, retention).catch(onError);
+  }, retention.everyMs);
+  (timer as { unref?: () => void }).unref?.();
+  return { close: () => clearInterval(timer) };
+}

@@ -1,10 +1,9 @@
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import type { Meter } from '@opentelemetry/api';
-import { HANDLED_EVENT_TYPES } from '../sync/clerk-events.ts';
 
 /**
  * The instruments. The app, levers and sync expose plain hooks; this module turns them
- * into metrics. Names are defined once, here, and listed in the README (Prometheus
+ * into metrics. Names are defined once, here, and listed in docs/telemetry.md (Prometheus
  * form: dots become underscores, counters gain `_total`). Labels are bounded: route
  * templates, never raw paths or ids.
  */
@@ -64,7 +63,8 @@ export interface Instruments {
   }): void;
   onCoalesce(event: { role: string; route: string }): void;
   onBreakerState(state: 'closed' | 'open' | 'half-open'): void;
-  onWebhook(event: { type: string | null; outcome: string; lagMs: number; applyMs: number }): void;
+  /** `type` is already a bounded label (sync folds unknown types into `other`). */
+  onWebhook(event: { type: string; outcome: string; lagMs: number; applyMs: number }): void;
   onBroadcast(event: { lagMs: number; recipients: number }): void;
   /** Sampled at collection time. */
   observeHub(stats: () => { connections: number; sent: number; dropped: number }): void;
@@ -181,8 +181,6 @@ export function createInstruments(meter: Meter): Instruments {
   });
   gcObserver.observe({ entryTypes: ['gc'] });
 
-  const knownTypes = new Set<string>(HANDLED_EVENT_TYPES);
-
   return {
     onRequest: (e) => {
       const attributes = {
@@ -217,9 +215,7 @@ export function createInstruments(meter: Meter): Instruments {
       breaker = state === 'closed' ? 0 : state === 'half-open' ? 1 : 2;
     },
     onWebhook: (e) => {
-      // unknown types are folded so a sender cannot grow the label set
-      const type = e.type !== null && knownTypes.has(e.type) ? e.type : 'other';
-      webhookEvents.add(1, { 'sync.event.type': type, 'sync.outcome': e.outcome });
+      webhookEvents.add(1, { 'sync.event.type': e.type, 'sync.outcome': e.outcome });
       if (e.outcome === 'applied') webhookLag.record(Math.max(0, e.lagMs) / 1000);
       if (e.outcome === 'dead_letter') deadLetters.add(1);
       webhookApply.record(e.applyMs / 1000, { 'sync.outcome': e.outcome });

@@ -21,10 +21,9 @@ import {
 import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
-import { type Env, EnvError } from '../env.ts';
+import { REQUEST_TIMINGS, RequestTimings, type Stage, TRACER_NAME } from '../trace.ts';
 import { createInstruments, type Instruments } from './metrics.ts';
-import { REQUEST_TIMINGS, RequestTimings, type Stage, TRACER_NAME } from './spans.ts';
-import { createTracerProvider, parseOtlpHeaders, type TracingConfig } from './tracing.ts';
+import { createTracerProvider, type TracingConfig } from './tracing.ts';
 
 /**
  * The one place the OpenTelemetry SDK is wired: meter provider (Prometheus pull at
@@ -53,65 +52,6 @@ export interface Telemetry extends Omit<Instruments, 'onRequest' | 'onActive' | 
   /** Exports what is buffered (tests, shutdown). */
   flush(): Promise<void>;
   shutdown(): Promise<void>;
-}
-
-/** Maps the environment to the telemetry config; undefined when everything is off. */
-export function telemetryConfig(env: Env): TelemetryConfig | undefined {
-  const disabled = env.OTEL_SDK_DISABLED;
-  const endpoint = (signal: string, specific: string | undefined) =>
-    specific ??
-    (env.OTEL_EXPORTER_OTLP_ENDPOINT
-      ? `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/${signal}`
-      : undefined);
-  const tracesUrl = endpoint('traces', env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
-  const metricsUrl = endpoint('metrics', env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT);
-  const headers = parseOtlpHeaders(env.OTEL_EXPORTER_OTLP_HEADERS);
-  const traceExporters = (env.OTEL_TRACES_EXPORTER ?? (tracesUrl ? ['otlp'] : [])).filter(
-    (kind) => kind !== 'none',
-  );
-  const metricExporters = env.OTEL_METRICS_EXPORTER ?? (metricsUrl ? ['otlp'] : []);
-  if (traceExporters.includes('otlp') && !tracesUrl) {
-    throw new EnvError('OTEL_TRACES_EXPORTER=otlp needs OTEL_EXPORTER_OTLP_ENDPOINT');
-  }
-  if (metricExporters.includes('otlp') && !metricsUrl) {
-    throw new EnvError('OTEL_METRICS_EXPORTER=otlp needs OTEL_EXPORTER_OTLP_ENDPOINT');
-  }
-  const tracing: TracingConfig | undefined =
-    !disabled && traceExporters.length > 0
-      ? {
-          sampler: env.OTEL_TRACES_SAMPLER,
-          ratio: env.OTEL_TRACES_SAMPLER_ARG ?? (env.NODE_ENV === 'production' ? 0.1 : 1),
-          exporters: traceExporters as TracingConfig['exporters'],
-          otlp: { url: tracesUrl ?? '', headers, timeoutMs: env.OTEL_EXPORTER_OTLP_TIMEOUT },
-          file: {
-            dir: env.TRACES_DIR,
-            maxBytes: env.TRACES_FILE_MAX_BYTES,
-            maxFiles: env.TRACES_FILE_MAX_FILES,
-          },
-          batch: {
-            maxQueueSize: env.OTEL_BSP_MAX_QUEUE_SIZE,
-            maxExportBatchSize: Math.min(
-              env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
-              env.OTEL_BSP_MAX_QUEUE_SIZE,
-            ),
-            scheduledDelayMillis: env.OTEL_BSP_SCHEDULE_DELAY,
-            exportTimeoutMillis: env.OTEL_BSP_EXPORT_TIMEOUT,
-          },
-        }
-      : undefined;
-  const otlpMetrics =
-    !disabled && metricExporters.includes('otlp') && metricsUrl
-      ? { url: metricsUrl, headers, intervalMs: env.OTEL_METRIC_EXPORT_INTERVAL }
-      : undefined;
-  const prometheus = env.METRICS_ENABLED;
-  if (!prometheus && !otlpMetrics && !tracing) return undefined;
-  return {
-    serviceName: env.OTEL_SERVICE_NAME,
-    prometheus,
-    otlpMetrics,
-    tracing,
-    serverTiming: env.SERVER_TIMING ?? env.NODE_ENV !== 'production',
-  };
 }
 
 let contextManagerRegistered = false;

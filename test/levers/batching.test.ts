@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { batchedLoaders } from '../../system/levers/batch.ts';
-import { resolveLevers } from '../../system/levers/presets.ts';
-import { BACKENDS, startTestApp, type TestContext } from '../support/harness.ts';
+import { BACKENDS, startTestApp, type TestContext, withLevers } from '../support/harness.ts';
 import { type Cast, castFrom } from '../support/people.ts';
 
 // The batching lever through the real app: same answers, fewer round trips.
@@ -13,9 +11,7 @@ describe.each(BACKENDS)('batching lever on %s', (backend) => {
 
   beforeAll(async () => {
     direct = await startTestApp(backend);
-    batched = await startTestApp(backend, {
-      loaders: batchedLoaders(resolveLevers('batch').batch),
-    });
+    batched = await startTestApp(backend, withLevers('batch'));
     cast = castFrom(direct.fixture);
     token = await direct.token({ userId: cast.adminA.id, orgId: cast.orgA.id, role: 'admin' });
   });
@@ -55,9 +51,7 @@ describe.each(BACKENDS)('batching lever on %s', (backend) => {
   });
 
   it('with waitTime, concurrent requests share batches', async () => {
-    const waiting = await startTestApp(backend, {
-      loaders: batchedLoaders(resolveLevers('batch', { batch: { waitTime: 10 } }).batch),
-    });
+    const waiting = await startTestApp(backend, withLevers('batch', { batch: { waitTime: 10 } }));
     try {
       const before = waiting.database.stats().roundTrips;
       const results = await Promise.all(

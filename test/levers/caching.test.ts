@@ -3,9 +3,7 @@ import { userEvent } from '../../fixtures/clerk/events.ts';
 import { generateFixture } from '../../fixtures/seed/generate.ts';
 import { loadFixture } from '../../fixtures/seed/load.ts';
 import { signedHeaders } from '../../load/webhook-sender.ts';
-import { createResponseCache, resolveCacheConfig } from '../../system/levers/cache.ts';
-import { memoryStore } from '../../system/levers/cache-store.ts';
-import { startTestApp, type TestContext } from '../support/harness.ts';
+import { startTestApp, type TestContext, withLevers } from '../support/harness.ts';
 import { type Cast, castFrom } from '../support/people.ts';
 import { type RedisServer, startRedis } from '../support/redis.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -102,10 +100,9 @@ describe.each([
 
 describe('response cache in-process', () => {
   let t: TestContext;
-  const config = resolveCacheConfig({ level: 'memory', ttl: 60_000 });
-  const responses = createResponseCache(config, memoryStore());
+  const memory = { cache: { level: 'memory', ttl: 60_000 } } as const;
   beforeAll(async () => {
-    t = await startTestApp('file', { cache: { config, responses } });
+    t = await startTestApp('file', withLevers('cache-memory', memory));
   });
   afterAll(() => t?.close());
 
@@ -127,13 +124,14 @@ describe('response cache in-process', () => {
 
   it('stale-if-error: after the TTL, a failing database gets the last value, marked stale', async () => {
     let clock = Date.now();
-    const short = resolveCacheConfig({ level: 'memory', ttl: 1000, staleIfErrorMs: 60_000 });
-    const app = await startTestApp('file', {
-      cache: {
-        config: short,
-        responses: createResponseCache(short, memoryStore(), { now: () => clock }),
-      },
-    });
+    const app = await startTestApp(
+      'file',
+      withLevers(
+        'cache-memory',
+        { cache: { level: 'memory', ttl: 1000, staleIfErrorMs: 60_000 } },
+        { cacheHooks: { now: () => clock } },
+      ),
+    );
     try {
       const token = await app.token({ userId: cast.adminA.id, orgId: cast.orgA.id, role: 'admin' });
       const path = `/api/orgs/${cast.orgA.id}/members?limit=5`;
@@ -158,9 +156,7 @@ describe('response cache in-process', () => {
   it('a failing load: every waiter gets the error once, nothing is cached', async () => {
     // sqld: real I/O, so the 50 requests are in flight together (an embedded database
     // finishes each load before the next request is past authentication)
-    const app = await startTestApp('sqld', {
-      cache: { config, responses: createResponseCache(config, memoryStore()) },
-    });
+    const app = await startTestApp('sqld', withLevers('cache-memory', memory));
     try {
       const token = await app.token({ userId: cast.adminA.id, orgId: cast.orgA.id, role: 'admin' });
       await app.call('/api/me', { token });
@@ -182,9 +178,10 @@ describe('response cache in-process', () => {
   });
 
   it('edge level: ETag and 304 on a repeated GET', async () => {
-    const edge = await startTestApp('memory', {
-      cache: { config: resolveCacheConfig({ level: 'edge' }) },
-    });
+    const edge = await startTestApp(
+      'memory',
+      withLevers('cache-memory', { cache: { level: 'edge' } }),
+    );
     try {
       const token = await edge.token({
         userId: cast.adminA.id,

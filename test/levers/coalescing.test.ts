@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { batchedLoaders } from '../../system/levers/batch.ts';
-import { resolveLevers } from '../../system/levers/presets.ts';
-import { BACKENDS, startTestApp, type TestContext } from '../support/harness.ts';
+import { BACKENDS, startTestApp, type TestContext, withLevers } from '../support/harness.ts';
 import { type Cast, castFrom } from '../support/people.ts';
 
 // The coalescing lever through the real app and database.
@@ -14,14 +12,11 @@ describe.each(BACKENDS)('coalescing lever on %s', (backend) => {
     // An embedded database answers the leader before the other 199 requests are past
     // authentication (an async digest each), so the burst is held together by a window.
     const window = { coalesce: { window: 2000 } };
-    coalesced = await startTestApp(backend, {
-      coalesce: resolveLevers('coalesce', window).coalesce,
-    });
-    const levers = resolveLevers('recommended', { ...window, cache: { enabled: false } });
-    both = await startTestApp(backend, {
-      coalesce: levers.coalesce,
-      loaders: batchedLoaders(levers.batch),
-    });
+    coalesced = await startTestApp(backend, withLevers('coalesce', window));
+    both = await startTestApp(
+      backend,
+      withLevers('recommended', { ...window, cache: { enabled: false } }),
+    );
     cast = castFrom(coalesced.fixture);
   });
   afterAll(async () => {

@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PRESET_NAMES, resolveLevers } from '../../system/levers/presets.ts';
-import { leverAppOptions } from '../../system/levers/wiring.ts';
-import { startTestApp, type TestContext } from '../support/harness.ts';
+import { redisStore } from '../../system/levers/cache-redis.ts';
+import { PRESET_NAMES } from '../../system/levers/presets.ts';
+import { startTestApp, type TestContext, withLevers } from '../support/harness.ts';
 import { castFrom } from '../support/people.ts';
 import { type RedisServer, startRedis } from '../support/redis.ts';
 
@@ -21,7 +21,10 @@ describe('every preset answers the corpus exactly like baseline', () => {
     for (const preset of PRESET_NAMES) {
       apps.set(
         preset,
-        await startTestApp('file', leverAppOptions(resolveLevers(preset), { redis: client })),
+        await startTestApp(
+          'file',
+          withLevers(preset, {}, { distributedStore: redisStore(client) }),
+        ),
       );
     }
   }, 60_000);

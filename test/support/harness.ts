@@ -14,6 +14,9 @@ import { createSessionVerifier } from '../../system/auth/verifier.ts';
 import { openDatabase } from '../../system/db/client.ts';
 import type { Database } from '../../system/db/database.ts';
 import { runMigrations } from '../../system/db/migrate.ts';
+import { createLevers, type LeverDeps } from '../../system/levers/levers.ts';
+import { type LeversConfig, resolveLevers } from '../../system/levers/presets.ts';
+import { createWebhookIntake } from '../../system/sync/intake.ts';
 import { createWebhookVerifier } from '../../system/sync/verify.ts';
 import { type SqldServer, startSqld } from './sqld.ts';
 
@@ -87,13 +90,23 @@ export async function startTestApp(
   const keys = testKeys();
   const webhookSecret = generateWebhookSecret();
   let commits = 0;
+  const onCommitted =
+    options.onCommitted ??
+    (() => {
+      commits += 1;
+    });
   const app = createApp({
     database: backend.database,
     sessions: createSessionVerifier({ jwtKey: keys.publicKey, authorizedParties: [DEV_AZP] }),
-    webhooks: { verify: createWebhookVerifier([webhookSecret]), bodyLimitBytes: 256 * 1024 },
-    onCommitted: () => {
-      commits += 1;
+    webhooks: {
+      intake: createWebhookIntake({
+        database: backend.database,
+        verify: createWebhookVerifier([webhookSecret]),
+        onCommitted,
+      }),
+      bodyLimitBytes: 256 * 1024,
     },
+    onCommitted,
     ...options,
   });
   return {
@@ -115,4 +128,13 @@ export async function startTestApp(
       return Promise.resolve(app.request(path, { method: init.method ?? 'GET', headers, body }));
     },
   };
+}
+
+/** App options that switch on a preset's levers (with overrides), as the server would. */
+export function withLevers(
+  preset: string,
+  overrides: Partial<LeversConfig> = {},
+  deps: LeverDeps = {},
+): Pick<AppOptions, 'levers'> {
+  return { levers: createLevers(resolveLevers(preset, overrides), deps) };
 }

@@ -22,6 +22,7 @@ import {
   webhookDeliveries,
 } from '../../system/db/schema.ts';
 import { replayDeadLetter } from '../../system/sync/dead-letters.ts';
+import { createWebhookIntake } from '../../system/sync/intake.ts';
 import { pruneSyncTables } from '../../system/sync/retention.ts';
 import { createWebhookVerifier } from '../../system/sync/verify.ts';
 import { BACKENDS, startTestApp, type TestContext, testKeys } from '../support/harness.ts';
@@ -178,7 +179,11 @@ describe.each(BACKENDS)('POST /webhooks/clerk on %s', (backend) => {
         database: t.database,
         sessions: createSessionVerifier({ jwtKey: testKeys().publicKey }),
         webhooks: {
-          verify: createWebhookVerifier([oldSecret, t.webhookSecret]),
+          intake: createWebhookIntake({
+            database: t.database,
+            verify: createWebhookVerifier([oldSecret, t.webhookSecret]),
+            onCommitted: () => {},
+          }),
           bodyLimitBytes: 65536,
         },
       });

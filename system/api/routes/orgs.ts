@@ -2,10 +2,10 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Db } from '../../db/database.ts';
 import { countMembers, listMemberships } from '../../db/queries/memberships.ts';
-import { tagResponse } from '../../levers/cache.ts';
 import type { AppEnv } from '../context.ts';
 import { memberDto, orgDto } from '../dto.ts';
 import { AppError } from '../errors.ts';
+import type { RouteCache } from '../middleware/cache.ts';
 import { json } from '../respond.ts';
 import { cursorOf, encodeCursor, pageLimit, validate } from '../validation.ts';
 
@@ -15,11 +15,11 @@ const membersQuery = z.object({
 });
 
 /** Mounted under `/api/orgs/:orgId`, behind `requireOrgMember`. */
-export function orgRoutes(db: Db) {
+export function orgRoutes(db: Db, cached: RouteCache) {
   return new Hono<AppEnv>()
-    .get('/', async (c) => {
+    .get('/', cached('user', ['members']), async (c) => {
+      // per user: the answer carries the caller's role; memberCount reads the members
       const { member, loaders } = c.var;
-      tagResponse(c, `members:${member.orgId}`); // memberCount
       const [org, memberCount] = await Promise.all([
         loaders.org(member.orgId),
         countMembers(db, member.orgId),
@@ -27,10 +27,9 @@ export function orgRoutes(db: Db) {
       if (org === null) throw new AppError(404, 'not_found', 'organization not found');
       return json(c, { ...orgDto(org), memberCount, role: member.role });
     })
-    .get('/members', validate('query', membersQuery), async (c) => {
+    .get('/members', cached('org', ['members']), validate('query', membersQuery), async (c) => {
       const { limit, cursor } = c.req.valid('query');
       const { member, loaders } = c.var;
-      tagResponse(c, `members:${member.orgId}`);
       const rows = await listMemberships(db, member.orgId, { after: cursor, limit });
       const page = rows.slice(0, limit);
       // One loader call per member: N queries without the batching lever.

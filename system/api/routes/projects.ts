@@ -1,6 +1,5 @@
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
-import { requireOrgAdmin } from '../../auth/middleware.ts';
 import type { Db } from '../../db/database.ts';
 import {
   deleteProject,
@@ -12,13 +11,13 @@ import {
 } from '../../db/queries/projects.ts';
 import { projectStatuses } from '../../db/schema.ts';
 import { newId } from '../../ids.ts';
-import { tagResponse } from '../../levers/cache.ts';
-import { currentTraceparent } from '../../telemetry/spans.ts';
+import { currentTraceparent, traceparentOf } from '../../trace.ts';
 import type { AppEnv } from '../context.ts';
 import { projectDto } from '../dto.ts';
 import { AppError } from '../errors.ts';
+import { requireOrgAdmin } from '../middleware/auth.ts';
+import type { RouteCache } from '../middleware/cache.ts';
 import { json } from '../respond.ts';
-import { traceparentOf } from '../trace-context.ts';
 import { cursorOf, encodeCursor, entityId, pageLimit, validate } from '../validation.ts';
 
 const projectName = z.string().trim().min(1).max(120);
@@ -46,6 +45,7 @@ const projectNotFound = () => new AppError(404, 'not_found', 'project not found'
  */
 export function projectRoutes(
   db: Db,
+  cached: RouteCache,
   onCommitted: () => void | Promise<void>,
   now: () => number = Date.now,
 ) {
@@ -54,9 +54,8 @@ export function projectRoutes(
     traceContext: currentTraceparent(traceparentOf(c.req.header('traceparent'))),
   });
   return new Hono<AppEnv>()
-    .get('/', validate('query', listQuery), async (c) => {
+    .get('/', cached('org', ['projects']), validate('query', listQuery), async (c) => {
       const { limit, cursor, status } = c.req.valid('query');
-      tagResponse(c, `projects:${c.var.member.orgId}`);
       const rows = await listProjects(db, c.var.member.orgId, { after: cursor, limit, status });
       const page = rows.slice(0, limit);
       const last = page.at(-1);
@@ -81,8 +80,7 @@ export function projectRoutes(
       await onCommitted();
       return json(c, projectDto(project), 201);
     })
-    .get('/:projectId', validate('param', projectParam), async (c) => {
-      tagResponse(c, `projects:${c.var.member.orgId}`);
+    .get('/:projectId', cached('org', ['projects']), validate('param', projectParam), async (c) => {
       const project = await getProject(db, c.var.member.orgId, c.req.valid('param').projectId);
       if (project === null) throw projectNotFound();
       return json(c, projectDto(project));

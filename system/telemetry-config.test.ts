@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadEnv } from '../env.ts';
-import { telemetryConfig } from './telemetry.ts';
+import { loadEnv } from './env.ts';
+import { telemetryConfig } from './telemetry-config.ts';
 
 describe('telemetryConfig (standard OTEL_* variables)', () => {
   it('defaults: Prometheus pull only, no tracer provider, Server-Timing outside production', () => {
@@ -56,7 +56,7 @@ describe('telemetryConfig (standard OTEL_* variables)', () => {
   });
 
   it('masks the OTLP headers when describing the environment', async () => {
-    const { describeEnv } = await import('../env.ts');
+    const { describeEnv } = await import('./env.ts');
     const described = describeEnv(loadEnv({ OTEL_EXPORTER_OTLP_HEADERS: 'api-key=secret' }));
     expect(JSON.stringify(described)).not.toContain('secret');
   });

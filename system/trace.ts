@@ -12,8 +12,10 @@ import {
 } from '@opentelemetry/api';
 
 /**
- * The tracing vocabulary business code uses. Imports only `@opentelemetry/api`, so it is
- * runtime-neutral and costs almost nothing when no SDK is registered: a stage opens a
+ * The tracing vocabulary every layer uses (db, auth, levers, sync, realtime, api).
+ * Imports only `@opentelemetry/api`, so it is runtime-neutral and costs almost nothing
+ * when no SDK is registered; the SDK itself is wired in `telemetry/`, which only the
+ * composition root imports: a stage opens a
  * span only under a recording parent (the server span of a sampled request), and adds
  * its time to the request's timings (Server-Timing, queries per request) only when the
  * telemetry middleware put them in the context.
@@ -134,6 +136,14 @@ export function currentTraceparent(fallback: string | null): string | null {
 }
 
 const TRACEPARENT = /^00-([\da-f]{32})-([\da-f]{16})-([\da-f]{2})$/;
+const ANY_VERSION_TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
+
+/** A well-formed W3C `traceparent` header, or null (a malformed one is dropped, not stored). */
+export function traceparentOf(header: string | undefined): string | null {
+  if (header === undefined) return null;
+  const value = header.trim().toLowerCase();
+  return ANY_VERSION_TRACEPARENT.test(value) && !/^[\da-f]{2}-0{32}-/.test(value) ? value : null;
+}
 
 /**
  * A span whose parent is the change that caused it (a `traceparent` carried in the

@@ -1,14 +1,15 @@
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import type { AppEnv } from '../api/context.ts';
-import { createErrorHandler } from '../api/errors.ts';
-import type { Session } from '../auth/session.ts';
+import type { Session } from '../../auth/session.ts';
 import {
   type CoalesceConfig,
   type CoalesceEvent,
-  coalesce,
+  createCoalescer,
   resolveCoalesceConfig,
-} from './coalesce.ts';
+} from '../../levers/coalesce.ts';
+import type { AppEnv } from '../context.ts';
+import { createErrorHandler } from '../errors.ts';
+import { coalesce } from './coalesce.ts';
 
 // The middleware on a tiny app whose handler we control: counts, fails, hangs.
 function harness(config: CoalesceConfig, handler: (n: number) => Promise<Response | string>) {
@@ -23,7 +24,11 @@ function harness(config: CoalesceConfig, handler: (n: number) => Promise<Respons
     c.set('session', { userId: user, orgId: org } as Session);
     await next();
   });
-  app.use('*', coalesce(resolveCoalesceConfig(config), { onCoalesce: (e) => events.push(e) }));
+  const resolved = resolveCoalesceConfig(config);
+  const coalescer = createCoalescer(resolved, {
+    onCoalesce: (e) => events.push(e),
+  });
+  app.use('*', coalesce(resolved, coalescer));
   app.get('/items/:id', async (c) => {
     executions += 1;
     const out = await handler(executions);

@@ -1,0 +1,61 @@
+import type { MiddlewareHandler } from 'hono';
+import { bearerToken, checkOrgAccess, isOrgAdmin } from '../../auth/org-access.ts';
+import type { SessionVerifier } from '../../auth/verifier.ts';
+import { traced } from '../../trace.ts';
+import type { AppEnv } from '../context.ts';
+import { AppError } from '../errors.ts';
+
+/**
+ * `Authorization: Bearer <Clerk session token>` -> `c.var.session`. Every failure is
+ * the same 401 with no detail: the reason (expired, bad signature, wrong azp...) is
+ * for our logs and metrics, not for the caller.
+ */
+export function requireSession(verifier: SessionVerifier): MiddlewareHandler<AppEnv> {
+  return async function requireSession(c, next) {
+    const token = bearerToken(c.req.header('authorization'));
+    if (token === null) throw unauthenticated();
+    try {
+      c.set('session', await traced('auth', 'auth.session', () => verifier.verify(token)));
+    } catch (error) {
+      throw unauthenticated(error);
+    }
+    await next();
+  };
+}
+
+/**
+ * Org routes (`/api/orgs/:orgId/...`): `checkOrgAccess` sets `c.var.member`. Another
+ * org's path, or an ended membership, is a 404, indistinguishable from an org that does
+ * not exist.
+ */
+export function requireOrgMember(): MiddlewareHandler<AppEnv> {
+  return async function requireOrgMember(c, next) {
+    const access = await traced('auth', 'auth.membership', () =>
+      checkOrgAccess(c.var.session, c.req.param('orgId') ?? '', c.var.loaders.membership),
+    );
+    if (!access.ok) {
+      if (access.reason === 'no_active_org') {
+        throw new AppError(403, 'no_active_org', 'select an organization first');
+      }
+      throw new AppError(404, 'not_found', 'organization not found');
+    }
+    c.set('member', access.member);
+    await next();
+  };
+}
+
+export function requireOrgAdmin(): MiddlewareHandler<AppEnv> {
+  return async function requireOrgAdmin(c, next) {
+    if (!isOrgAdmin(c.var.member)) {
+      throw new AppError(403, 'forbidden', 'this action needs the admin role');
+    }
+    await next();
+  };
+}
+
+function unauthenticated(cause?: unknown): AppError {
+  return new AppError(401, 'unauthenticated', 'a valid session token is required', {
+    cause,
+    headers: { 'WWW-Authenticate': 'Bearer' },
+  });
+}

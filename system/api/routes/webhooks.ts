@@ -1,0 +1,43 @@
+import { Hono } from 'hono';
+import { ApplyError, type WebhookIntake } from '../../sync/intake.ts';
+import { SignatureError } from '../../sync/verify.ts';
+import type { AppEnv } from '../context.ts';
+import { AppError } from '../errors.ts';
+import { bodyLimit } from '../middleware/limits.ts';
+
+/**
+ * `POST /webhooks/clerk` (public, no session): size limit -> the intake (Svix signature
+ * on the raw body, parse, one atomic apply) -> 200 only after commit.
+ *
+ * | answer | when |
+ * | --- | --- |
+ * | 200 `applied` / `stale` / `duplicate` | handled; a stale update or a replay changed nothing |
+ * | 200 `ignored` | an event type we do not handle (recorded) |
+ * | 200 `dead_letter` | signed but unusable payload, kept in `dead_letters` for replay |
+ * | 400 `invalid_signature` | missing headers, bad or expired signature: nothing written |
+ * | 413 `payload_too_large` | body over the limit, before any signature work |
+ * | 503 `unavailable` | database busy or down: nothing applied, Svix redelivers |
+ */
+export function webhookRoutes(options: { intake: WebhookIntake; bodyLimitBytes: number }) {
+  return new Hono<AppEnv>().post('/clerk', bodyLimit(options.bodyLimitBytes), async (c) => {
+    try {
+      return c.json(await options.intake(await c.req.text(), c.req.raw.headers));
+    } catch (error) {
+      if (error instanceof SignatureError) {
+        throw new AppError(
+          400,
+          'invalid_signature',
+          `webhook signature rejected: ${error.message}`,
+        );
+      }
+      if (error instanceof ApplyError) {
+        // Whatever failed, the batch rolled back whole. A 5xx makes Svix redeliver.
+        throw new AppError(503, 'unavailable', 'could not apply the event; retry later', {
+          cause: error.cause,
+          headers: { 'Retry-After': error.transient ? '5' : '30' },
+        });
+      }
+      throw error;
+    }
+  });
+}

@@ -1,0 +1,98 @@
+import type { Database } from '../db/database.ts';
+import { isTransientDbError } from '../db/errors.ts';
+import { currentTraceparent, traced, tracedSync, traceparentOf } from '../trace.ts';
+import { type ApplyOutcome, applyDelivery } from './apply.ts';
+import { eventTypeLabel, type HandledEventType, parseClerkEvent } from './clerk-events.ts';
+import type { WebhookVerifier } from './verify.ts';
+
+/**
+ * One Clerk webhook delivery, framework-free: Svix signature on the raw body -> parse ->
+ * one atomic apply (dedupe by svix-id, ordered apply, change-log append) -> the commit
+ * hook. The HTTP adapter is `api/routes/webhooks.ts`; it answers only after this
+ * resolves, so a 2xx means the event is durably applied.
+ *
+ * Throws `SignatureError` (nothing written: 400) or `ApplyError` (the batch rolled back
+ * whole: 5xx so Svix redelivers).
+ */
+export interface WebhookDelivery {
+  type: HandledEventType | 'other';
+  outcome: ApplyOutcome;
+  /** svix timestamp -> receipt. */
+  lagMs: number;
+  /** The write batch. */
+  applyMs: number;
+}
+
+export interface WebhookIntakeOptions {
+  database: Database;
+  verify: WebhookVerifier;
+  /** Called after a commit that changed data: the publisher invalidates caches and pushes. */
+  onCommitted: () => void | Promise<void>;
+  /** One call per handled delivery (telemetry, logs). */
+  onDelivery?: (delivery: WebhookDelivery) => void;
+  now?: () => number;
+}
+
+export class ApplyError extends Error {
+  override readonly name = 'ApplyError';
+  /** A busy or unreachable database: Svix should retry soon. */
+  readonly transient: boolean;
+  constructor(cause: unknown) {
+    super('could not apply the event', { cause });
+    this.transient = isTransientDbError(cause);
+  }
+}
+
+export type WebhookIntake = (
+  body: string,
+  headers: Headers,
+) => Promise<{ status: ApplyOutcome; svixId: string }>;
+
+export function createWebhookIntake(options: WebhookIntakeOptions): WebhookIntake {
+  const now = options.now ?? Date.now;
+  return async function receive(body, headers) {
+    // throws SignatureError before anything is parsed or written
+    const verified = tracedSync('sync', 'webhook.verify', () => options.verify(body, headers));
+    const receivedAt = now();
+    const parsed = parseClerkEvent(body, verified.sentAt);
+    const applyStarted = performance.now();
+    let outcome: ApplyOutcome;
+    try {
+      outcome = await traced(
+        'sync',
+        'webhook.apply',
+        async (span) => {
+          const result = await applyDelivery(
+            options.database,
+            {
+              svixId: verified.svixId,
+              sentAt: verified.sentAt,
+              receivedAt,
+              body,
+              traceContext: currentTraceparent(
+                traceparentOf(headers.get('traceparent') ?? undefined),
+              ),
+            },
+            parsed,
+          );
+          span?.setAttribute('sync.outcome', result);
+          return result;
+        },
+        { 'sync.event.type': parsed.type ?? 'unknown' },
+      );
+    } catch (error) {
+      throw new ApplyError(error);
+    }
+    const applyMs = performance.now() - applyStarted;
+    if (outcome === 'applied') {
+      await traced('sync', 'webhook.publish', async () => options.onCommitted());
+    }
+    options.onDelivery?.({
+      type: eventTypeLabel(parsed.type),
+      outcome,
+      lagMs: receivedAt - verified.sentAt,
+      applyMs,
+    });
+    return { status: outcome, svixId: verified.svixId };
+  };
+}
