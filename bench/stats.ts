@@ -14,6 +14,23 @@ import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
  * always give the same verdict. (The ratio of medians across rounds was tried first:
  * it keeps the drift in, and missed injected 20% regressions on this machine.)
  */
+/**
+ * How many samples a percentile needs before it is reported or decided on: a
+ * percentile rests on the samples beyond it, so p99 of 1,000 requests is the 10
+ * slowest. The report shows a percentile with at least 10 samples beyond it; the gate
+ * decides a regression only on 50 (p50: 100, p95: 1,000, p99: 5,000 pooled requests).
+ * The one source for both.
+ */
+export const TAIL_SAMPLES = { report: 10, gate: 50 } as const;
+
+export function minSamples(
+  percentile: 'p50' | 'p95' | 'p99',
+  purpose: keyof typeof TAIL_SAMPLES,
+): number {
+  const beyond = 1 - Number(percentile.slice(1)) / 100;
+  return Math.round(TAIL_SAMPLES[purpose] / beyond);
+}
+
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);

@@ -4,14 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BUDGETS, type Budget, sloLines, validateBudgets } from '../../bench/budgets.ts';
-import {
-  evaluate,
-  type GateReport,
-  gateOptionsFromEnv,
-  type Measured,
-  type RoundValues,
-} from '../../bench/gate.ts';
-import { renderGateJUnit, renderGateMarkdown } from '../../bench/gate-report.ts';
+import { evaluate } from '../../bench/gate/evaluate.ts';
+import { gateOptionsFromEnv } from '../../bench/gate/options.ts';
+import { renderGateJUnit, renderGateMarkdown } from '../../bench/gate/report.ts';
+import type { GateReport, Measured, RoundValues } from '../../bench/gate/types.ts';
 import {
   decide,
   median,
@@ -240,7 +236,7 @@ describe('gate inputs', () => {
 });
 
 const gateCli = (env: Record<string, string>, cwd = process.cwd()) =>
-  runTsxCli('bench/gate-cli.ts', [], { env, cwd });
+  runTsxCli('bench/gate/cli.ts', [], { env, cwd });
 
 describe('make gate (CLI)', () => {
   it('exits 2 with the reason on an unknown ref or metric, running nothing', async () => {

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userEvent } from '../../fixtures/clerk/events.ts';
 import { generateFixture } from '../../fixtures/seed/generate.ts';
 import { loadFixture } from '../../fixtures/seed/load.ts';
+import { type RedisServer, startRedis } from '../../load/infra/redis.ts';
 import { signedHeaders } from '../../load/webhook-sender.ts';
 import { startTestApp, type TestContext, withLevers } from '../support/harness.ts';
 import { type Cast, castFrom } from '../support/people.ts';
-import { type RedisServer, startRedis } from '../support/redis.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 const fixture = generateFixture('small');

@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisServer, startRedis } from '../../load/infra/redis.ts';
 import { redisStore } from '../../system/levers/cache-redis.ts';
 import { PRESET_NAMES } from '../../system/levers/presets.ts';
 import { startTestApp, type TestContext, withLevers } from '../support/harness.ts';
 import { castFrom } from '../support/people.ts';
-import { type RedisServer, startRedis } from '../support/redis.ts';
 
 /**
  * Levers never change answers: a corpus of reads over the seed gives byte-identical

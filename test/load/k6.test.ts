@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { budgetFor } from '../../bench/budgets.ts';
-import { K6_DIR, K6_TSCONFIG, renderAll } from '../../load/k6-scripts.ts';
+import { K6_DIR, K6_TSCONFIG, renderAll } from '../../bench/k6-scripts.ts';
 import { SCENARIO_NAMES } from '../../load/scenarios.ts';
 
 const run = promisify(execFile);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../load/ports.ts';
+import { freePort } from '../../load/infra/ports.ts';
 import { testKeys } from '../support/harness.ts';
 
 // The Node entry as an operator runs it: a real process, real port, real signals.

@@ -3,15 +3,15 @@ import { generateWebhookSecret } from '../../fixtures/auth/keys.ts';
 import { userEvent } from '../../fixtures/clerk/events.ts';
 import { generateFixture } from '../../fixtures/seed/generate.ts';
 import { loadFixture } from '../../fixtures/seed/load.ts';
-import { type ServerProcess, startServerProcess } from '../../load/servers.ts';
+import { type RedisServer, startRedis } from '../../load/infra/redis.ts';
+import { type ServerProcess, startServerProcess } from '../../load/infra/server-process.ts';
+import { type SqldServer, startSqld } from '../../load/infra/sqld.ts';
 import { signedHeaders } from '../../load/webhook-sender.ts';
 import { openDatabase } from '../../system/db/client.ts';
 import { runMigrations } from '../../system/db/migrate.ts';
 import { testKeys } from '../support/harness.ts';
 import { castFrom } from '../support/people.ts';
-import { type RedisServer, startRedis } from '../support/redis.ts';
 import { recordingClient } from '../support/server.ts';
-import { type SqldServer, startSqld } from '../support/sqld.ts';
 
 // Two app processes sharing one sqld database, fanning out through a real Redis.
 describe('two app processes + sqld + Redis', () => {

@@ -9,6 +9,7 @@ import {
 import { DEV_AZP, mintSessionToken, type SessionTokenOptions } from '../../fixtures/auth/token.ts';
 import { type Fixture, generateFixture } from '../../fixtures/seed/generate.ts';
 import { loadFixture } from '../../fixtures/seed/load.ts';
+import { type SqldServer, startSqld } from '../../load/infra/sqld.ts';
 import { type AppOptions, createApp } from '../../system/api/app.ts';
 import { createSessionVerifier } from '../../system/auth/verifier.ts';
 import { openDatabase } from '../../system/db/client.ts';
@@ -18,7 +19,6 @@ import { createLevers, type LeverDeps } from '../../system/levers/levers.ts';
 import { type LeversConfig, resolveLevers } from '../../system/levers/presets.ts';
 import { createWebhookIntake } from '../../system/sync/intake.ts';
 import { createWebhookVerifier } from '../../system/sync/verify.ts';
-import { type SqldServer, startSqld } from './sqld.ts';
 
 /** The three database backends every integration suite runs against. */
 export const BACKENDS = ['memory', 'file', 'sqld'] as const;

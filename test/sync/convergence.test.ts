@@ -1,12 +1,12 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildHistory, type History, planDeliveries } from '../../fixtures/clerk/storm.ts';
+import { type SqldServer, startSqld } from '../../load/infra/sqld.ts';
 import { sendDeliveries } from '../../load/webhook-sender.ts';
 import type { Database } from '../../system/db/database.ts';
 import { changeLog, memberships, organizations, users } from '../../system/db/schema.ts';
 import { startTestApp } from '../support/harness.ts';
 import { recordingClient, startTestServer, waitFor } from '../support/server.ts';
-import { type SqldServer, startSqld } from '../support/sqld.ts';
 
 /**
  * 1,000 Clerk events, each delivered three times, shuffled, sent concurrently to the

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateFixture } from '../../fixtures/seed/generate.ts';
 import { loadFixture } from '../../fixtures/seed/load.ts';
+import { type PrometheusServer, startPrometheus } from '../../load/infra/prometheus.ts';
 import { castFrom } from '../support/people.ts';
-import { type PrometheusServer, startPrometheus } from '../support/prometheus.ts';
 import { startTestServer, type TestServer, waitFor } from '../support/server.ts';
 
 // A real Prometheus scrapes the real app; PromQL over our series returns numbers.

@@ -1,8 +1,8 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { budgetFor } from '../bench/budgets.ts';
-import { type ArrivalModel, SCENARIO_NAMES, SCENARIOS, type Scenario } from './scenarios.ts';
+import { type ArrivalModel, SCENARIO_NAMES, SCENARIOS, type Scenario } from '../load/scenarios.ts';
+import { budgetFor } from './budgets.ts';
 
 /**
  * `make k6`: the scenarios of `load/scenarios.ts` as k6 scripts under `load/k6/`, one

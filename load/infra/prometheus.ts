@@ -2,7 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../load/ports.ts';
+import { hasExited, stopChild } from './child.ts';
+import { freePort } from './ports.ts';
+import { requireTool } from './tools.ts';
 
 /** A real Prometheus (Debian package) scraping `targets` every `intervalSec`, on loopback. */
 export interface PrometheusServer {
@@ -34,7 +36,7 @@ export async function startPrometheus(
     ].join('\n'),
   );
   const child: ChildProcess = spawn(
-    'prometheus',
+    requireTool('prometheus'),
     [
       `--config.file=${config}`,
       `--storage.tsdb.path=${join(dir, 'data')}`,
@@ -50,8 +52,8 @@ export async function startPrometheus(
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (child.exitCode !== null || child.pid === undefined) {
-      throw new Error(`prometheus did not start (is the Debian package installed?): ${stderr}`);
+    if (hasExited(child) || child.pid === undefined) {
+      throw new Error(`prometheus did not start: ${stderr}`);
     }
     try {
       if ((await fetch(`${url}/-/ready`)).ok) break;
@@ -73,12 +75,7 @@ export async function startPrometheus(
       return value === undefined ? Number.NaN : Number(value);
     },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-        if (child.exitCode === null) child.kill('SIGKILL');
-      }
+      await stopChild(child, 5000);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { GateReport, GateRow } from './gate.ts';
+import type { GateReport, GateRow } from './types.ts';
 
 /**
  * The gate's outputs: a terminal table, Markdown for a PR comment, JUnit XML for CI

@@ -1,17 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { budgetFor, GATE_METRICS } from './budgets.ts';
-import {
-  evaluate,
-  type GateOptions,
-  GateUsageError,
-  gateOptionsFromEnv,
-  type Measured,
-  measureEntry,
-  seededDatabase,
-} from './gate.ts';
-import { median, pooledBootstrapRatio, select } from './stats.ts';
+import { budgetFor, GATE_METRICS } from '../budgets.ts';
+import { median, pooledBootstrapRatio, select } from '../stats.ts';
+import { evaluate } from './evaluate.ts';
+import { measureEntry } from './measure.ts';
+import { gateOptionsFromEnv } from './options.ts';
+import { seededDatabase } from './seeded-db.ts';
+import { type GateOptions, GateUsageError, type Measured } from './types.ts';
 
 /**
  * `make gate-calibrate`: proves the gate on this machine. The same measurement and the

@@ -1,7 +1,9 @@
 import { pathToFileURL } from 'node:url';
-import { GateUsageError, gateOptionsFromEnv, runGate } from './gate.ts';
-import { renderGateTerminal, writeGateReport } from './gate-report.ts';
-import { progressLine } from './progress.ts';
+import { progressLine } from '../progress.ts';
+import { gateOptionsFromEnv } from './options.ts';
+import { renderGateTerminal, writeGateReport } from './report.ts';
+import { runGate } from './run.ts';
+import { GateUsageError } from './types.ts';
 
 /**
  * `make gate [BASE=<ref>]`: exit 0 pass, 1 regression, 2 usage or environment error

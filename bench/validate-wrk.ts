@@ -2,9 +2,10 @@ import { execFile } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
-import { median } from '../bench/stats.ts';
-import { benchSetup } from './bench-setup.ts';
-import { startServerProcess } from './servers.ts';
+import { benchSetup } from '../load/bench-setup.ts';
+import { startServerProcess } from '../load/infra/server-process.ts';
+import { requireTool } from '../load/infra/tools.ts';
+import { median } from './stats.ts';
 
 /**
  * `make bench-validate`: is our load generator telling the truth? The same endpoint
@@ -88,14 +89,9 @@ export async function validateAgainstWrk(
 
 async function main(): Promise<number> {
   try {
-    await run('wrk', ['--version']).catch((error: { stdout?: string; code?: unknown }) => {
-      // wrk --version exits 1 but prints its banner
-      if (!error.stdout?.includes('wrk')) throw error;
-    });
-  } catch {
-    console.error(
-      'make bench-validate: environment error: wrk is not installed (apt-get install wrk)',
-    );
+    requireTool('wrk');
+  } catch (error) {
+    console.error(`make bench-validate: environment error: ${(error as Error).message}`);
     return 2;
   }
   const result = await validateAgainstWrk({ rounds: 3, durationSec: 3, connections: 16 }, (line) =>

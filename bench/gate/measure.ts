@@ -1,0 +1,122 @@
+import { runLoad } from '../../load/generator.ts';
+import { type ServerProcess, startServerProcess } from '../../load/infra/server-process.ts';
+import { SCENARIOS, type ScenarioVars } from '../../load/scenarios.ts';
+import { type Budget, type GateMetric, TIMING_METRICS, type TimingMetric } from '../budgets.ts';
+import { probe } from './probe.ts';
+import type { SeededFixture } from './seeded-db.ts';
+import type { GateHooks, GateOptions, Measured, RoundValues, Side } from './types.ts';
+
+/**
+ * Measures one budget entry. `blocks` times: fresh servers for every side (started
+ * together), the deterministic probe on the first block's fresh processes (cold
+ * caches), a warm-up, then `rounds` timing rounds per side interleaved ABBA. Fresh
+ * processes per block, because a process has a speed of its own (see `stats.ts`).
+ */
+export async function measureEntry(
+  budget: Budget,
+  sides: readonly Side[],
+  fixture: SeededFixture,
+  options: Pick<GateOptions, 'blocks' | 'rounds' | 'roundSec' | 'warmupSec' | 'timing' | 'metrics'>,
+  hooks: GateHooks = {},
+): Promise<Measured> {
+  const progress = hooks.progress ?? (() => {});
+  const scenario = SCENARIOS[budget.scenario];
+  const { setup } = fixture;
+  const entry = `${budget.scenario}/${budget.preset}`;
+  const measured: Measured = {
+    deterministic: { base: {}, head: {} },
+    rounds: { base: [], head: [] },
+    pairs: [],
+  };
+  const timed = options.timing && budget.timed && options.metrics.some(isTiming);
+  const blocks = timed ? options.blocks : 1;
+  for (let block = 0; block < blocks; block++) {
+    const servers = new Map<Side['name'], { server: ServerProcess; vars: ScenarioVars }>();
+    try {
+      progress(
+        `${entry}: block ${block + 1}/${blocks}, starting ${sides.map((x) => x.name).join(' and ')}`,
+      );
+      await Promise.all(
+        sides.map(async (side) => {
+          const server = await startServerProcess(
+            {
+              DATABASE_URL: `file:${fixture.copy()}`,
+              CLERK_JWT_KEY: setup.keys.publicKey,
+              DATAFLOW_PRESET: budget.preset,
+              SERVER_TIMING: 'false',
+              OTEL_TRACES_EXPORTER: 'none',
+              ...side.env,
+            },
+            'system/node.ts',
+            side.cwd,
+          );
+          servers.set(side.name, { server, vars: { orgId: setup.org.id } });
+        }),
+      );
+      const names = sides.map((x) => x.name);
+      for (const name of names) {
+        const s = servers.get(name)!;
+        // every block probes its fresh processes (the probe also creates the scenario's
+        // setup data); the first block's figures are the ones reported
+        const figures = await probe(budget, s.server.url, setup, s.vars);
+        if (block === 0) measured.deterministic[name] = figures;
+      }
+      if (!timed) continue;
+      progress(`${entry}: block ${block + 1}/${blocks}, warm-up`);
+      await Promise.all(
+        names.map((name) => {
+          const s = servers.get(name)!;
+          return round(s.server.url, s.vars, options.warmupSec);
+        }),
+      );
+      for (let i = 0; i < options.rounds; i++) {
+        if (hooks.signal?.aborted) throw new Error('interrupted');
+        // ABBA: neither side always goes first (a warming or cooling machine cancels out)
+        const order = i % 2 === 0 ? names : [...names].reverse();
+        const got: Partial<Record<Side['name'], { values: RoundValues; samples: Float64Array }>> =
+          {};
+        for (const name of order) {
+          progress(
+            `${entry}: block ${block + 1}/${blocks}, round ${i + 1}/${options.rounds} ${name}`,
+          );
+          const s = servers.get(name)!;
+          got[name] = await round(s.server.url, s.vars, options.roundSec);
+          measured.rounds[name].push({ ...got[name]!.values, block });
+        }
+        if (got.base && got.head) {
+          measured.pairs.push({ block, base: got.base.samples, head: got.head.samples });
+        } else if (got.head) {
+          measured.pairs.push({ block, base: new Float64Array(), head: got.head.samples });
+        }
+      }
+    } finally {
+      await Promise.all([...servers.values()].map((x) => x.server.stop()));
+    }
+  }
+  return measured;
+
+  async function round(url: string, vars: ScenarioVars, seconds: number) {
+    const r = await runLoad({
+      baseUrl: url,
+      headers: setup.auth,
+      scenario,
+      vars,
+      model: { kind: 'closed', connections: budget.connections },
+      durationSec: seconds,
+      keepSamples: true,
+      ...(hooks.signal ? { signal: hooks.signal } : {}),
+    });
+    const values: RoundValues = {
+      p50: r.latencyMs.p50,
+      p95: r.latencyMs.p95,
+      p99: r.latencyMs.p99,
+      rps: r.rps,
+      error_rate: r.requests > 0 ? (100 * r.errors) / r.requests : 100,
+      requests: r.requests,
+    };
+    return { values, samples: r.samples ?? new Float64Array() };
+  }
+}
+
+export const isTiming = (m: GateMetric): m is TimingMetric =>
+  (TIMING_METRICS as readonly string[]).includes(m);
