@@ -7,7 +7,7 @@ export PORT DATABASE_URL
 
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: setup deps tools keys db-migrate seed dev test lint format bench gate gate-calibrate k6 bench-validate
+.PHONY: setup deps tools keys db-migrate seed dev test lint format docs bench gate gate-calibrate k6 bench-validate
 
 ## setup: npm deps, the servers tests and benches start, the dev key pair, migrations (idempotent)
 setup: deps tools keys db-migrate
@@ -49,6 +49,10 @@ lint: deps
 format: deps
 	npx biome check --write .
 
+## docs: regenerate docs/configuration.md from the env schema (a test fails when it is stale)
+docs: deps
+	@npm run --silent docs
+
 ## bench: microbenchmarks + load scenarios -> the findings report (results/latest)
 ##   PROFILE=quick|full|smoke  SUITE=micro,members,projects,burst,zipf,webhooks,ws  PRESET=batch,...
 ##   DB=file|sqld  RTT=<ms> (DB=sqld: a relay delays every query by this round trip)
@@ -72,4 +76,4 @@ k6: deps
 
 ## bench-validate: autocannon and wrk on the same endpoint; fails if req/s differ > 15%
 bench-validate: deps tools keys
-	@npx tsx load/validate-wrk.ts
+	@npx tsx bench/validate-wrk.ts

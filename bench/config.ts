@@ -5,7 +5,17 @@ import { PRESET_NAMES, type PresetName } from '../system/levers/presets.ts';
  * PRESET, DB, RTT) or passed by a TypeScript caller. Anything unknown or nonsensical is a
  * `BenchUsageError` naming the field and the value; the CLI exits 2 before running.
  */
-export const SUITES = ['micro', 'members', 'projects', 'burst', 'zipf', 'webhooks', 'ws'] as const;
+export const SUITES = [
+  'micro',
+  'foundation',
+  'members',
+  'projects',
+  'burst',
+  'zipf',
+  'webhooks',
+  'ws',
+  'telemetry',
+] as const;
 export type Suite = (typeof SUITES)[number];
 export const PROFILES = ['smoke', 'quick', 'full'] as const;
 export type Profile = (typeof PROFILES)[number];
@@ -106,6 +116,14 @@ function oneOf<T extends string>(field: string, value: string, allowed: readonly
   return value as T;
 }
 
+/**
+ * Without `SUITE=`, every suite; the quick profile leaves out `telemetry` (six more app
+ * processes and a minute more), which `SUITE=telemetry` or `PROFILE=full` runs.
+ */
+export function defaultSuites(profile: Profile): Suite[] {
+  return SUITES.filter((suite) => profile !== 'quick' || suite !== 'telemetry');
+}
+
 /** From the Makefile's variables (empty = default). */
 export function benchOptionsFromEnv(env: Record<string, string | undefined>): BenchOptions {
   const profile = oneOf('PROFILE', env.PROFILE || 'quick', PROFILES);
@@ -127,7 +145,7 @@ export function benchOptionsFromEnv(env: Record<string, string | undefined>): Be
   const resultsDir = env.RESULTS_DIR || 'results';
   return {
     profile,
-    suites: suites.length > 0 ? [...new Set(suites)] : [...SUITES],
+    suites: suites.length > 0 ? [...new Set(suites)] : defaultSuites(profile),
     // baseline is always measured: every ratio is against it
     presets: [
       ...new Set<PresetName>(['baseline', ...(presets.length > 0 ? presets : PRESET_NAMES)]),

@@ -90,6 +90,33 @@ export function findingsTable(results: BenchResults): string[][] {
   return [header, ...rows];
 }
 
+/**
+ * The anchors of this run, in one line each: the HTTP figures' bare runtime and the DB
+ * figures' raw driver, measured in the same run as every other figure.
+ */
+export function anchorLines(results: BenchResults): string[] {
+  const find = (suite: string, metric: string) =>
+    results.figures.find((f) => f.suite === suite && f.metric === metric)?.value ?? null;
+  const lines: string[] = [];
+  const bare = find('foundation', 'req/s: bare node:http hello');
+  if (bare !== null) {
+    const hono = find('foundation', 'req/s: bare Hono hello');
+    const health = find('foundation', 'req/s: app GET /health');
+    const ratio = find('foundation', 'app GET /health ÷ bare node:http');
+    lines.push(
+      `anchor, HTTP: bare node:http ${fmt(bare)} req/s, bare Hono ${fmt(hono)}, app GET /health ${fmt(health)} (${fmt(ratio)}x the bare runtime)`,
+    );
+  }
+  const raw = find('micro', 'one user, raw libSQL mean');
+  if (raw !== null) {
+    const drizzle = find('micro', 'one user, drizzle (prepared) mean');
+    lines.push(
+      `anchor, DB: one indexed row, raw libSQL ${fmt(raw)} us, through drizzle ${fmt(drizzle)} us`,
+    );
+  }
+  return lines;
+}
+
 export function renderTerminal(results: BenchResults): string {
   const table = findingsTable(results);
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
@@ -105,6 +132,8 @@ export function renderTerminal(results: BenchResults): string {
     head,
     '',
     ...lines,
+    '',
+    ...anchorLines(results),
     ...results.warnings.map((w) => `warning: ${w}`),
     ...results.failures.map((f) => `FAILED: ${f}`),
   ].join('\n');
@@ -122,6 +151,7 @@ export function renderMarkdown(results: BenchResults): string {
     md(table[0]!.map(() => '---')),
     ...table.slice(1).map(md),
     '',
+    ...anchorLines(results).map((line) => `- ${line}`),
     ...results.findings.filter((f) => f.note).map((f) => `- **${f.finding}**: ${f.note}`),
     ...results.warnings.map((w) => `- warning: ${w}`),
     '',

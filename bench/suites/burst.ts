@@ -1,15 +1,22 @@
 import { runLoad } from '../../load/generator.ts';
 import { SCENARIOS } from '../../load/scenarios.ts';
-import { scrape, sum } from '../prometheus-text.ts';
+import { delta, scrape } from '../prometheus-text.ts';
 import type { Figure } from '../results.ts';
-import { checkAborted, type SuiteContext, startPresetServers } from './context.ts';
+import { type BenchSuite, checkAborted, type SuiteContext, startPresetServers } from './context.ts';
 
 /**
  * The cold burst: N identical members requests at once against a fresh app process
  * per preset (cold caches, over HTTP). DB executions are exact: the sum of the route's
  * own per-request query counts, read from `/metrics` before and after.
  */
-export async function burstSuite(ctx: SuiteContext): Promise<Figure[]> {
+export const burstSuite: BenchSuite = {
+  description:
+    'cold burst: N identical members requests at once against a fresh process per preset; exact DB executions',
+  databases: ['file', 'sqld'],
+  run: burst,
+};
+
+async function burst(ctx: SuiteContext): Promise<Figure[]> {
   const scenario = SCENARIOS['cold-burst'];
   const requests = ctx.settings.burstRequests;
   const servers = await startPresetServers(ctx, 'burst');
@@ -33,9 +40,7 @@ export async function burstSuite(ctx: SuiteContext): Promise<Figure[]> {
         signal: ctx.signal,
       });
       const after = await scrape(server.url);
-      const executions =
-        sum(after, 'dataflow_db_queries_per_request_sum', route) -
-        sum(before, 'dataflow_db_queries_per_request_sum', route);
+      const executions = delta(before, after, 'dataflow_db_queries_per_request_sum', route);
       const base = { suite: 'burst', scenario: 'cold burst of identical requests', preset };
       figures.push(
         {

@@ -3,11 +3,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { benchSetup } from '../../load/bench-setup.ts';
 import type { LoadResult } from '../../load/generator.ts';
-import { type ServerProcess, startServerProcess } from '../../load/servers.ts';
-import type { PresetName } from '../../system/levers/presets.ts';
+import { type ServerProcess, startServerProcess } from '../../load/infra/server-process.ts';
+import { type PresetName, resolveLevers } from '../../system/levers/presets.ts';
 import type { BenchOptions, ProfileSettings } from '../config.ts';
-import { type Samples, sum } from '../prometheus-text.ts';
+import { delta, type Samples } from '../prometheus-text.ts';
 import type { Figure } from '../results.ts';
+import { minSamples } from '../stats.ts';
+
+/**
+ * One measurement of `make bench`. Every suite returns figures in the one results
+ * schema (`results.ts`); the runner writes them to `results.json` and the findings read
+ * them. A suite starts and stops its own servers (and registers them in `cleanups`,
+ * so an abort stops them too).
+ */
+export interface BenchSuite {
+  /** What it measures, in one line (docs/benchmarks.md lists them). */
+  readonly description: string;
+  /** The databases it measures on; with another `DB=` it is skipped with a warning. */
+  readonly databases: ReadonlyArray<BenchOptions['db']>;
+  run(ctx: SuiteContext): Promise<Figure[]>;
+}
 
 /** What every suite gets from the runner. */
 export interface SuiteContext {
@@ -15,6 +30,8 @@ export interface SuiteContext {
   settings: ProfileSettings;
   dbUrl: string;
   setup: Awaited<ReturnType<typeof benchSetup>>;
+  /** The development webhook signing secret (the app processes get it too). */
+  webhookSecret: string;
   signal: AbortSignal;
   progress: (line: string) => void;
   warnings: string[];
@@ -28,8 +45,35 @@ export function checkAborted(ctx: SuiteContext) {
   if (ctx.signal.aborted) throw new Aborted();
 }
 
-/** Percentiles below these sample counts are not reported (the note says why). */
-export const MIN_SAMPLES = { p95: 200, p99: 1000 } as const;
+/**
+ * A percentile figure, or null with a note when too few samples rest on it
+ * (`minSamples`, the one rule the gate uses too).
+ */
+export function percentileFigure(
+  q: 'p50' | 'p95' | 'p99',
+  value: number | null | undefined,
+  samples: number,
+  note?: string,
+): Pick<Figure, 'value' | 'note'> {
+  const needed = minSamples(q, 'report');
+  if (samples < needed)
+    return { value: null, note: `only ${samples} samples (< ${needed} for ${q})` };
+  return {
+    value: value === undefined || value === null ? null : Math.round(value * 100) / 100,
+    ...(note ? { note } : {}),
+  };
+}
+
+/** The app as it is deployed: production mode, the bench keys, one preset. */
+export function productionEnv(ctx: SuiteContext, env: Record<string, string>) {
+  return {
+    NODE_ENV: 'production',
+    CLERK_JWT_KEY: ctx.setup.keys.publicKey,
+    CLERK_WEBHOOK_SIGNING_SECRET: ctx.webhookSecret,
+    DB_MIGRATE_ON_START: 'false',
+    ...env,
+  };
+}
 
 export type PresetServers = Map<PresetName, ServerProcess> & { stopAll(): Promise<void> };
 
@@ -42,7 +86,7 @@ export type PresetServers = Map<PresetName, ServerProcess> & { stopAll(): Promis
 export async function startPresetServers(ctx: SuiteContext, label: string): Promise<PresetServers> {
   let redis: { url: string; stop(): Promise<void> } | undefined;
   if (ctx.options.presets.includes('cache-redis')) {
-    const { startRedis } = await import('../../test/support/redis.ts');
+    const { startRedis } = await import('../../load/infra/redis.ts');
     redis = await startRedis();
     ctx.cleanups.push(() => redis?.stop());
   }
@@ -66,14 +110,13 @@ export async function startPresetServers(ctx: SuiteContext, label: string): Prom
         ctx.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
         appDbUrl = `file:${join(dir, 'bench.db')}`;
       }
-      const server = await startServerProcess({
-        DATABASE_URL: appDbUrl,
-        CLERK_JWT_KEY: ctx.setup.keys.publicKey,
-        DB_MIGRATE_ON_START: 'false',
-        DATAFLOW_PRESET: preset,
-        SERVER_TIMING: 'false',
-        ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
-      });
+      const server = await startServerProcess(
+        productionEnv(ctx, {
+          DATABASE_URL: appDbUrl,
+          DATAFLOW_PRESET: preset,
+          ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+        }),
+      );
       servers.set(preset, server);
     }),
   );
@@ -95,15 +138,8 @@ export function openModelFigures(
 ): Figure[] {
   const samples = result.requests;
   const note = `open model, ${rate} req/s scheduled, latency from the scheduled send time`;
-  const pct = (
-    q: 'p50' | 'p95' | 'p99',
-    value: number | undefined,
-  ): Pick<Figure, 'value' | 'note'> => {
-    const needed = q === 'p50' ? 1 : MIN_SAMPLES[q];
-    return samples >= needed
-      ? { value: value === undefined ? null : Math.round(value * 100) / 100, note }
-      : { value: null, note: `only ${samples} samples (< ${needed} for ${q})` };
-  };
+  const pct = (q: 'p50' | 'p95' | 'p99', value: number | undefined) =>
+    percentileFigure(q, value, samples, note);
   const figures: Figure[] = [
     {
       ...base,
@@ -173,18 +209,26 @@ export interface LeverCounts {
   batches: number;
 }
 
-export function leverCounts(before: Samples, after: Samples): LeverCounts {
-  const delta = (name: string, where: Record<string, string> = {}) =>
-    sum(after, name, where) - sum(before, name, where);
+/**
+ * Reads only the series of the levers `preset` has on: after load through an enabled
+ * lever its series must exist (a missing one is an error, not a zero).
+ */
+export function leverCounts(preset: PresetName, before: Samples, after: Samples): LeverCounts {
+  const levers = resolveLevers(preset);
+  const grown = (on: boolean, name: string, where: Record<string, string> = {}) =>
+    on ? delta(before, after, name, where) : 0;
+  const cache = levers.cache.enabled && levers.cache.level !== 'edge';
+  const coalesce = levers.coalesce.enabled;
+  const batch = levers.batch.enabled;
   return {
-    cacheHits: delta('dataflow_cache_lookups_total', { dataflow_cache_result: 'hit' }),
-    cacheLookups: delta('dataflow_cache_lookups_total'),
+    cacheHits: grown(cache, 'dataflow_cache_lookups_total', { dataflow_cache_result: 'hit' }),
+    cacheLookups: grown(cache, 'dataflow_cache_lookups_total'),
     coalesced:
-      delta('dataflow_coalesce_requests_total', { dataflow_coalesce_role: 'follower' }) +
-      delta('dataflow_coalesce_requests_total', { dataflow_coalesce_role: 'window' }),
-    coalesceRequests: delta('dataflow_coalesce_requests_total'),
-    batchItems: delta('dataflow_batch_size_sum'),
-    batches: delta('dataflow_batch_size_count'),
+      grown(coalesce, 'dataflow_coalesce_requests_total', { dataflow_coalesce_role: 'follower' }) +
+      grown(coalesce, 'dataflow_coalesce_requests_total', { dataflow_coalesce_role: 'window' }),
+    coalesceRequests: grown(coalesce, 'dataflow_coalesce_requests_total'),
+    batchItems: grown(batch, 'dataflow_batch_size_sum'),
+    batches: grown(batch, 'dataflow_batch_size_count'),
   };
 }
 

@@ -1,16 +1,17 @@
-import autocannon from 'autocannon';
+import { closedLoad } from '../../load/autocannon.ts';
 import { runLoad } from '../../load/generator.ts';
 import { SCENARIOS } from '../../load/scenarios.ts';
-import { scrape, sum } from '../prometheus-text.ts';
+import { delta, scrape, sum } from '../prometheus-text.ts';
 import type { Figure } from '../results.ts';
 import { median } from '../stats.ts';
 import {
+  type BenchSuite,
   checkAborted,
   type LeverCounts,
   leverCounts,
   leverFigures,
-  MIN_SAMPLES,
   openModelFigures,
+  percentileFigure,
   type SuiteContext,
   startPresetServers,
   watchGenerator,
@@ -24,7 +25,14 @@ export const MEMBERS = 'members page limit=50';
  * `make bench-validate`), server-side figures from each app's `/metrics`, then one
  * open-model run per preset with coordinated-omission-corrected latency.
  */
-export async function membersSuite(ctx: SuiteContext): Promise<Figure[]> {
+export const membersSuite: BenchSuite = {
+  description:
+    'members page (limit 50) per preset: closed-model req/s and latency, DB queries per request, lever figures from /metrics, open model',
+  databases: ['file', 'sqld'],
+  run: members,
+};
+
+async function members(ctx: SuiteContext): Promise<Figure[]> {
   const { settings, setup, signal, progress } = ctx;
   const servers = await startPresetServers(ctx, 'members');
   try {
@@ -50,7 +58,7 @@ export async function membersSuite(ctx: SuiteContext): Promise<Figure[]> {
         progress(`members: round ${round}/${settings.rounds}, ${preset}, ${settings.loadSec}s`);
         const url = server.url + setup.membersPath;
         if (settings.warmupSec > 0)
-          await load(
+          await closedLoad(
             {
               url,
               headers: setup.auth,
@@ -62,7 +70,7 @@ export async function membersSuite(ctx: SuiteContext): Promise<Figure[]> {
         const before = await scrape(server.url);
         const cpuBefore = process.cpuUsage();
         const wallBefore = performance.now();
-        const result = await load(
+        const result = await closedLoad(
           {
             url,
             headers: setup.auth,
@@ -75,13 +83,9 @@ export async function membersSuite(ctx: SuiteContext): Promise<Figure[]> {
         const generatorCpu = (cpu.user + cpu.system) / 1000 / (performance.now() - wallBefore);
         const after = await scrape(server.url);
         const route = { http_route: '/api/orgs/:orgId/members' };
-        const requests =
-          sum(after, 'http_server_request_duration_count', route) -
-          sum(before, 'http_server_request_duration_count', route);
+        const requests = delta(before, after, 'http_server_request_duration_count', route);
         // per-request counts from the app's own histogram (the change-log poll is not a request)
-        const trips =
-          sum(after, 'dataflow_db_queries_per_request_sum', route) -
-          sum(before, 'dataflow_db_queries_per_request_sum', route);
+        const trips = delta(before, after, 'dataflow_db_queries_per_request_sum', route);
         const list = perPreset.get(preset) ?? [];
         list.push({
           rps: result.requests.average,
@@ -98,7 +102,7 @@ export async function membersSuite(ctx: SuiteContext): Promise<Figure[]> {
             max: result.latency.max,
           },
           generatorCpu,
-          levers: leverCounts(before, after),
+          levers: leverCounts(preset, before, after),
         });
         perPreset.set(preset, list);
         watchGenerator(ctx, `members ${preset}`, generatorCpu);
@@ -140,11 +144,8 @@ export async function membersSuite(ctx: SuiteContext): Promise<Figure[]> {
         {
           ...base,
           metric: 'latency p99',
-          value: samples >= MIN_SAMPLES.p99 ? median(runs.map((r) => r.p99)) : null,
           unit: 'ms',
-          ...(samples >= MIN_SAMPLES.p99
-            ? {}
-            : { note: `only ${samples} samples (< ${MIN_SAMPLES.p99})` }),
+          ...percentileFigure('p99', median(runs.map((r) => r.p99)), samples),
         },
         {
           ...base,
@@ -187,13 +188,4 @@ export async function membersSuite(ctx: SuiteContext): Promise<Figure[]> {
   } finally {
     await servers.stopAll();
   }
-}
-
-export function load(opts: autocannon.Options, signal: AbortSignal): Promise<autocannon.Result> {
-  return new Promise((resolve, reject) => {
-    const instance = autocannon(opts, (error, result) => (error ? reject(error) : resolve(result)));
-    const stop = () => instance.stop();
-    signal.addEventListener('abort', stop, { once: true });
-    instance.on('done', () => signal.removeEventListener('abort', stop));
-  });
 }

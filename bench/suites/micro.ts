@@ -1,14 +1,15 @@
 import { Bench } from 'tinybench';
-import { mintSessionToken } from '../fixtures/auth/token.ts';
-import { userEvent } from '../fixtures/clerk/events.ts';
-import { signedHeaders } from '../load/webhook-sender.ts';
-import { createSessionVerifier } from '../system/auth/verifier.ts';
-import { openDatabase } from '../system/db/client.ts';
-import { getUser, getUsers } from '../system/db/queries/users.ts';
-import type { User } from '../system/db/schema.ts';
-import { createKeyLoader, resolveBatchConfig } from '../system/levers/batch.ts';
-import { createWebhookVerifier } from '../system/sync/verify.ts';
-import type { Figure } from './results.ts';
+import { mintSessionToken } from '../../fixtures/auth/token.ts';
+import { userEvent } from '../../fixtures/clerk/events.ts';
+import { signedHeaders } from '../../load/webhook-sender.ts';
+import { createSessionVerifier } from '../../system/auth/verifier.ts';
+import { openDatabase } from '../../system/db/client.ts';
+import { getUser, getUsers } from '../../system/db/queries/users.ts';
+import type { User } from '../../system/db/schema.ts';
+import { createKeyLoader, resolveBatchConfig } from '../../system/levers/batch.ts';
+import { createWebhookVerifier } from '../../system/sync/verify.ts';
+import type { Figure } from '../results.ts';
+import type { BenchSuite, SuiteContext } from './context.ts';
 
 /**
  * tinybench microbenchmarks, in this process over the real embedded bench database:
@@ -16,7 +17,24 @@ import type { Figure } from './results.ts';
  * svix verify, drizzle vs raw libSQL for one row) and the batching matrix
  * (maxBatchSize x waitTime x retryStrategy, loading one members page of users).
  */
-export interface MicroContext {
+export const microSuite: BenchSuite = {
+  description:
+    'tinybench: session verify (token cache on/off), svix verify, drizzle vs raw libSQL for one row, the batching matrix',
+  databases: ['file'],
+  run: (ctx) => {
+    const { fixture, org, keys } = ctx.setup;
+    const byId = new Map(fixture.users.map((u) => [u.id, u]));
+    const users = fixture.memberships
+      .filter((m) => m.orgId === org.id)
+      .flatMap((m) => byId.get(m.userId) ?? []);
+    return runMicro(
+      { dbUrl: ctx.dbUrl, keys, webhookSecret: ctx.webhookSecret, users, orgId: org.id },
+      ctx,
+    );
+  },
+};
+
+interface MicroContext {
   dbUrl: string;
   keys: { publicKey: string; privateKey: string };
   webhookSecret: string;
@@ -25,12 +43,11 @@ export interface MicroContext {
   orgId: string;
 }
 
-export async function runMicro(
+async function runMicro(
   ctx: MicroContext,
-  timeMs: number,
-  signal: AbortSignal,
-  progress: (line: string) => void,
+  { settings, signal, progress }: Pick<SuiteContext, 'settings' | 'signal' | 'progress'>,
 ): Promise<Figure[]> {
+  const timeMs = settings.microTimeMs;
   const database = await openDatabase({ url: ctx.dbUrl });
   try {
     const bench = new Bench({ time: timeMs, warmupTime: Math.min(100, timeMs), signal });

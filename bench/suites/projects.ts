@@ -1,13 +1,14 @@
 import { runLoad, sendOnce } from '../../load/generator.ts';
 import { SCENARIOS } from '../../load/scenarios.ts';
-import { scrape, sum } from '../prometheus-text.ts';
+import { delta, scrape } from '../prometheus-text.ts';
 import type { Figure } from '../results.ts';
 import {
+  type BenchSuite,
   checkAborted,
   leverCounts,
   leverFigures,
-  MIN_SAMPLES,
   openModelFigures,
+  percentileFigure,
   type SuiteContext,
   startPresetServers,
   watchGenerator,
@@ -18,7 +19,14 @@ import {
  * preset, closed model then open model. Every write invalidates the org's project
  * reads, so this is where a cache pays its invalidation cost.
  */
-export async function projectsSuite(ctx: SuiteContext): Promise<Figure[]> {
+export const projectsSuite: BenchSuite = {
+  description:
+    'projects mixed read/write (80% list, 10% create, 10% rename) per preset: closed then open model; writes invalidate',
+  databases: ['file', 'sqld'],
+  run: projects,
+};
+
+async function projects(ctx: SuiteContext): Promise<Figure[]> {
   const scenario = SCENARIOS['projects-mixed'];
   const closed = scenario.models.find((m) => m.kind === 'closed')!;
   const open = scenario.models.find((m) => m.kind === 'open')!;
@@ -51,19 +59,15 @@ export async function projectsSuite(ctx: SuiteContext): Promise<Figure[]> {
       const after = await scrape(server.url);
       checkAborted(ctx);
       watchGenerator(ctx, `projects ${preset}`, c.generatorCpu);
-      const routeRequests =
-        sum(after, 'http_server_request_duration_count', route) -
-        sum(before, 'http_server_request_duration_count', route);
-      const routeQueries =
-        sum(after, 'dataflow_db_queries_per_request_sum', route) -
-        sum(before, 'dataflow_db_queries_per_request_sum', route);
+      const routeRequests = delta(before, after, 'http_server_request_duration_count', route);
+      const routeQueries = delta(before, after, 'dataflow_db_queries_per_request_sum', route);
       const base = { suite: 'projects', scenario: scenario.description, preset };
       const samples = c.requests;
       const writes =
         (c.perRequest['create project']?.requests ?? 0) +
         (c.perRequest['rename project']?.requests ?? 0);
       figures.push(
-        ...leverFigures(base, [leverCounts(before, after)]),
+        ...leverFigures(base, [leverCounts(preset, before, after)]),
         {
           ...base,
           metric: 'req/s',
@@ -76,13 +80,10 @@ export async function projectsSuite(ctx: SuiteContext): Promise<Figure[]> {
         {
           ...base,
           metric: 'latency p99',
-          value: samples >= MIN_SAMPLES.p99 ? round2(c.latencyMs.p99) : null,
           unit: 'ms',
           samples,
           histogram: { ...c.latencyMs },
-          ...(samples >= MIN_SAMPLES.p99
-            ? {}
-            : { note: `only ${samples} samples (< ${MIN_SAMPLES.p99})` }),
+          ...percentileFigure('p99', c.latencyMs.p99, samples),
         },
         { ...base, metric: 'errors', value: c.errors, unit: 'responses', samples },
         {

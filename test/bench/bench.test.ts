@@ -3,7 +3,12 @@ import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BenchUsageError, benchOptionsFromEnv, PROFILE_SETTINGS } from '../../bench/config.ts';
+import {
+  BenchUsageError,
+  benchOptionsFromEnv,
+  PROFILE_SETTINGS,
+  SUITES,
+} from '../../bench/config.ts';
 import { RESULTS_SCHEMA, writeResults } from '../../bench/results.ts';
 import { runBench } from '../../bench/run.ts';
 
@@ -23,9 +28,11 @@ describe('make bench input', () => {
     expect(() => benchOptionsFromEnv(env)).toThrow(message);
   });
 
-  it('defaults: quick profile, every suite, every preset with baseline first', () => {
+  it('defaults: quick profile, every suite but telemetry, every preset with baseline first', () => {
     const options = benchOptionsFromEnv({});
     expect(options.profile).toBe('quick');
+    expect(options.suites).toEqual(SUITES.filter((s) => s !== 'telemetry'));
+    expect(benchOptionsFromEnv({ PROFILE: 'full' }).suites).toEqual([...SUITES]);
     expect(options.presets[0]).toBe('baseline');
     expect(benchOptionsFromEnv({ PRESET: 'batch' }).presets).toEqual(['baseline', 'batch']);
   });
@@ -41,7 +48,8 @@ describe('make bench input', () => {
   });
 });
 
-describe('a smoke run (real app processes, real database)', () => {
+// Real app processes on two cores: a budget with margin for a loaded machine.
+describe('a smoke run (real app processes, real database)', { timeout: 180_000 }, () => {
   it('measures the members N+1 and batching, and writes results.json, report.md and latest', async () => {
     const options = benchOptionsFromEnv({
       PROFILE: 'smoke',
@@ -58,8 +66,10 @@ describe('a smoke run (real app processes, real database)', () => {
     const of = (preset: string) => queries.find((f) => f.preset === preset)!.value!;
     expect(of('baseline')).toBe(52); // membership + page + one query per member (deterministic)
     expect(of('batch')).toBe(3); // membership + page + one batched user query
+    // the target (<= 2 with batching) is missed by the membership check, a query of its own
     const finding = results.findings.find((f) => f.finding === 'Multiple round trips')!;
-    expect(finding.verdict).toBe(of('batch') <= 2 ? 'pass' : 'fail');
+    expect(finding).toMatchObject({ baseline: 52, judged: { preset: 'batch', value: 3 } });
+    expect(finding.verdict).toBe('fail');
     expect(results.findings.find((f) => f.finding === 'WebSocket limits')!.verdict).toBe('not run');
     // the burst hit fresh processes over HTTP: without coalescing every request pays its 52
     const burst = (preset: string) =>
@@ -75,7 +85,8 @@ describe('a smoke run (real app processes, real database)', () => {
       );
     expect(open('open: achieved req/s')!.value).toBeGreaterThan(0);
     expect(open('open: latency p50')!.value).toBeGreaterThan(0);
-    expect(open('open: arrivals not sent')!.value).toBeGreaterThanOrEqual(0);
+    // 100 req/s is far below what batching serves: every scheduled arrival was sent
+    expect(open('open: arrivals not sent')!.value).toBe(0);
     // the mixed read/write scenario: writes happened, none failed, server-side queries counted
     const projects = results.figures.filter((f) => f.suite === 'projects' && f.preset === 'batch');
     expect(projects.find((f) => f.metric === 'errors')!.value).toBe(0);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { delta, parsePrometheusText, type Samples, sum } from '../../bench/prometheus-text.ts';
 import { userEvent } from '../../fixtures/clerk/events.ts';
 import { generateFixture } from '../../fixtures/seed/generate.ts';
 import { loadFixture } from '../../fixtures/seed/load.ts';
@@ -6,16 +7,25 @@ import { signedHeaders } from '../../load/webhook-sender.ts';
 import { castFrom } from '../support/people.ts';
 import { recordingClient, startTestServer, type TestServer, waitFor } from '../support/server.ts';
 
-// After a short run of the real server, /metrics exposes the documented series.
+// After known traffic on the real server, /metrics counts exactly that traffic.
 describe('GET /metrics', () => {
   let server: TestServer & { cleanup(): Promise<void> };
   const fixture = generateFixture('small');
   const cast = castFrom(fixture);
   let text = '';
+  let metrics: Samples;
+  /** What the app itself saw: the X-Cache of each members answer. */
+  const xCache: string[] = [];
+  /** DB round trips by the DB layer's own counter, read around each of two scrapes. */
+  const stats: number[] = [];
+  let first: Samples;
 
   beforeAll(async () => {
     server = await startTestServer({ DATAFLOW_PRESET: 'recommended' });
     await loadFixture(server.database, fixture);
+    stats.push(server.database.stats().roundTrips);
+    first = parsePrometheusText(await (await fetch(`${server.url}/metrics`)).text());
+    stats.push(server.database.stats().roundTrips);
     const token = await server.token({
       userId: cast.adminA.id,
       orgId: cast.orgA.id,
@@ -24,9 +34,11 @@ describe('GET /metrics', () => {
     const client = recordingClient({ url: server.wsUrl, token: () => token });
     await client.ready();
     for (let i = 0; i < 3; i++) {
-      await fetch(`${server.url}/api/orgs/${cast.orgA.id}/members?limit=10`, {
+      const res = await fetch(`${server.url}/api/orgs/${cast.orgA.id}/members?limit=10`, {
         headers: { authorization: `Bearer ${token}` },
       });
+      xCache.push(res.headers.get('x-cache') ?? 'none');
+      await res.arrayBuffer();
     }
     const body = JSON.stringify(
       userEvent(
@@ -41,7 +53,10 @@ describe('GET /metrics', () => {
       body,
     });
     await waitFor(() => client.changes.length > 0, 5000, 'a pushed change');
+    stats.push(server.database.stats().roundTrips);
     text = await (await fetch(`${server.url}/metrics`)).text();
+    stats.push(server.database.stats().roundTrips);
+    metrics = parsePrometheusText(text);
     client.close();
   });
   afterAll(() => server?.cleanup());
@@ -70,6 +85,42 @@ describe('GET /metrics', () => {
       /process_memory_rss\{[^}]*\} [1-9]/,
     ];
     for (const pattern of expected) expect(text, String(pattern)).toMatch(pattern);
+  });
+
+  it('counts exactly the traffic sent', () => {
+    const members = { http_route: '/api/orgs/:orgId/members' };
+    expect(sum(metrics, 'http_server_request_duration_count', members)).toBe(3);
+    // miss: membership, page, one IN (...) for the 10 users; two hits: the membership only
+    expect(xCache).toEqual(['miss', 'hit', 'hit']);
+    expect(sum(metrics, 'dataflow_db_queries_per_request_sum', members)).toBe(3 + 1 + 1);
+    // the cache lever's lookups are the answers' own X-Cache
+    const lookups = (result: string) =>
+      sum(metrics, 'dataflow_cache_lookups_total', { dataflow_cache_result: result });
+    expect(lookups('hit')).toBe(xCache.filter((x) => x === 'hit').length);
+    expect(lookups('miss')).toBe(xCache.filter((x) => x === 'miss').length);
+    // every coalescable GET led its own flight (they were sequential)
+    expect(
+      sum(metrics, 'dataflow_coalesce_requests_total', { dataflow_coalesce_role: 'leader' }),
+    ).toBe(3);
+    // one batch of 10 users; one membership lookup per request and one for the socket
+    const batch = (loader: string, part: 'sum' | 'count') =>
+      sum(metrics, `dataflow_batch_size_${part}`, { dataflow_loader: loader });
+    expect([batch('user', 'count'), batch('user', 'sum')]).toEqual([1, 10]);
+    expect([batch('membership', 'count'), batch('membership', 'sum')]).toEqual([4, 4]);
+    // the DB layer's own counter between the two scrapes (the change-log poll runs too)
+    const [s0, s1, s2, s3] = stats as [number, number, number, number];
+    const trips = delta(first, metrics, 'dataflow_db_round_trips_total');
+    expect(trips).toBeGreaterThanOrEqual(s2 - s1);
+    expect(trips).toBeLessThanOrEqual(s3 - s0);
+    expect(s2 - s1).toBeGreaterThanOrEqual(5); // the members reads above, at least
+    // one webhook applied, one change pushed to the one socket
+    const applied = { sync_event_type: 'user.updated', sync_outcome: 'applied' };
+    expect(sum(metrics, 'sync_webhook_events_total', applied)).toBe(1);
+    expect(sum(metrics, 'sync_webhook_apply_duration_count')).toBe(1);
+    expect(sum(metrics, 'realtime_delivery_lag_count')).toBe(1);
+    expect(sum(metrics, 'realtime_messages_sent_total')).toBe(1);
+    expect(sum(metrics, 'realtime_connections')).toBe(1);
+    expect(sum(metrics, 'dataflow_breaker_state')).toBe(0);
   });
 
   it('keeps label cardinality bounded: no ids or raw paths in labels', () => {

@@ -1,0 +1,177 @@
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { mintSessionToken } from '../../fixtures/auth/token.ts';
+import { createApp } from '../../system/api/app.ts';
+import { createSessionVerifier } from '../../system/auth/verifier.ts';
+import { openDatabase } from '../../system/db/client.ts';
+import { createLevers } from '../../system/levers/levers.ts';
+import { type PresetName, resolveLevers } from '../../system/levers/presets.ts';
+import { createChangePublisher } from '../../system/sync/publisher.ts';
+import type { Figure } from '../results.ts';
+import { type BenchSuite, checkAborted, type SuiteContext } from './context.ts';
+
+/**
+ * A Zipf read/write mix over the bench seed, in-process with the real database and the
+ * real publisher (so writes invalidate exactly as in production): reads pick an org by
+ * Zipf rank (big orgs are hot), 90% members pages, 5% project lists, 5% project
+ * creates. The cache hit ratio (from `X-Cache`), stale reads (a project list missing a
+ * project whose create had already answered) and sequential ops/s.
+ */
+export const zipfSuite: BenchSuite = {
+  description:
+    'Zipf read/write mix in-process (90% members, 5% project lists, 5% creates): hit ratio, stale reads, ops/s',
+  databases: ['file'],
+  run: async (ctx) => {
+    const figures: Figure[] = [];
+    for (const preset of ctx.options.presets) {
+      checkAborted(ctx);
+      if (ctx.options.profile !== 'full' && (preset === 'batch' || preset === 'coalesce')) {
+        ctx.warnings.push(`zipf: ${preset} (no cache) runs in PROFILE=full only`);
+        continue;
+      }
+      if (preset === 'cache-redis') {
+        ctx.warnings.push(
+          'zipf: the in-process mix has no Redis; cache-redis is measured by the members suite',
+        );
+        continue;
+      }
+      ctx.progress(`zipf: ${ctx.settings.zipfOps} ops, ${preset}`);
+      const out = await zipfMix(ctx, preset, ctx.settings.zipfOps);
+      const base = { suite: 'zipf', scenario: 'Zipf read/write mix', preset, samples: out.reads };
+      figures.push(
+        {
+          ...base,
+          metric: 'hit ratio',
+          value: out.hitRatio === null ? null : Math.round(out.hitRatio * 1000) / 10,
+          unit: '%',
+        },
+        { ...base, metric: 'stale reads', value: out.staleReads, unit: 'reads' },
+        {
+          ...base,
+          metric: 'ops/s',
+          value: out.opsPerSecond,
+          unit: 'ops/s',
+          note: 'in-process, sequential',
+        },
+      );
+    }
+    return figures;
+  },
+};
+
+export async function zipfMix(ctx: SuiteContext, preset: PresetName, ops: number, seed = 1) {
+  const { setup } = ctx;
+  // a private copy: every run starts from the same data, whatever earlier runs wrote
+  const dir = mkdtempSync(join(tmpdir(), 'zipf-mix-'));
+  ctx.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  copyFileSync('.data/bench.db', join(dir, 'bench.db'));
+  const database = await openDatabase({ url: `file:${join(dir, 'bench.db')}` });
+  const levers = createLevers(resolveLevers(preset));
+  const publisher = createChangePublisher({
+    database,
+    invalidate: (rows) => levers.invalidate(rows),
+    deliver: () => {},
+  });
+  await publisher.start();
+  const app = createApp({
+    database,
+    sessions: createSessionVerifier({ jwtKey: setup.keys.publicKey }),
+    levers,
+    onCommitted: () => publisher.drain(),
+  });
+  try {
+    // orgs by size, each with one admin and a token
+    const sizes = new Map<string, number>();
+    for (const m of setup.fixture.memberships) sizes.set(m.orgId, (sizes.get(m.orgId) ?? 0) + 1);
+    const orgs = [...setup.fixture.organizations].sort(
+      (a, b) => (sizes.get(b.id) ?? 0) - (sizes.get(a.id) ?? 0),
+    );
+    const tokens = await Promise.all(
+      orgs.map((org) => {
+        const admin = setup.fixture.memberships.find(
+          (m) => m.orgId === org.id && m.role === 'admin',
+        )!;
+        return mintSessionToken({
+          privateKeyPem: setup.keys.privateKey,
+          userId: admin.userId,
+          orgId: org.id,
+          role: 'admin',
+        });
+      }),
+    );
+    const rng = xoroshiro128plus(seed);
+    const cdf: number[] = [];
+    let total = 0;
+    for (let k = 0; k < orgs.length; k++) {
+      total += 1 / (k + 1);
+      cdf.push(total);
+    }
+    const pickOrg = () => {
+      const target = uniformFloat64(rng) * total;
+      return Math.max(
+        0,
+        cdf.findIndex((c) => c >= target),
+      );
+    };
+
+    const created = new Map<string, Set<string>>();
+    const results = { hit: 0, miss: 0, stale: 0, other: 0, staleReads: 0, reads: 0 };
+    const count = (state: string | null) => {
+      results[(state as 'hit' | 'miss' | 'stale' | null) ?? 'other'] += 1;
+      results.reads += 1;
+    };
+    const started = performance.now();
+    for (let i = 0; i < ops; i++) {
+      if (i % 256 === 0) checkAborted(ctx);
+      const k = pickOrg();
+      const org = orgs[k]!;
+      const headers = { authorization: `Bearer ${tokens[k]}` };
+      const roll = uniformFloat64(rng);
+      if (roll < 0.05) {
+        const res = await app.request(`/api/orgs/${org.id}/projects`, {
+          method: 'POST',
+          headers: { ...headers, 'content-type': 'application/json' },
+          body: JSON.stringify({ name: `zipf-${i}` }),
+        });
+        const project = (await res.json()) as { id: string };
+        created.set(org.id, (created.get(org.id) ?? new Set()).add(project.id));
+        continue;
+      }
+      if (roll < 0.1) {
+        // read every page of the project list (each page is a cacheable read)
+        const ids = new Set<string>();
+        let cursor: string | null = null;
+        do {
+          const page = `/api/orgs/${org.id}/projects?limit=100${cursor ? `&cursor=${cursor}` : ''}`;
+          const res = await app.request(page, { headers });
+          count(res.headers.get('x-cache'));
+          const body = (await res.json()) as {
+            data: Array<{ id: string }>;
+            nextCursor: string | null;
+          };
+          for (const p of body.data) ids.add(p.id);
+          cursor = body.nextCursor;
+        } while (cursor);
+        if ([...(created.get(org.id) ?? [])].some((id) => !ids.has(id))) results.staleReads += 1;
+      } else {
+        const res = await app.request(`/api/orgs/${org.id}/members?limit=20`, { headers });
+        count(res.headers.get('x-cache'));
+        await res.arrayBuffer();
+      }
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const lookups = results.hit + results.miss + results.stale;
+    return {
+      reads: results.reads,
+      hitRatio: lookups === 0 ? null : results.hit / lookups,
+      staleReads: results.staleReads,
+      opsPerSecond: Math.round(ops / seconds),
+    };
+  } finally {
+    publisher.stop();
+    database.close();
+  }
+}
