@@ -5,9 +5,42 @@ import { DEFAULT_PRESET, type ResolvedLevers, resolveLevers } from './levers/pre
 /**
  * The one place environment variables are read. Runtime-neutral: it takes a plain
  * record (`process.env` on Node, the bindings object on Workers) and returns a typed,
- * validated, frozen config. Every variable is documented in the README table; keep
- * the two in step.
+ * validated, frozen config. Each variable's documentation is its `.meta()` below:
+ * `docs/configuration.md` is generated from it (`make docs`), and a test fails when the
+ * page is stale.
  */
+
+/** Documentation of a variable: what it does, and how to show its default when a value alone would mislead. */
+export interface EnvDoc {
+  description: string;
+  /** Shown instead of the schema's default (e.g. "from the preset"). */
+  shownDefault?: string;
+  /** Masked wherever the effective config is printed. */
+  secret?: boolean;
+  /** The docs group it is listed under. */
+  group: EnvGroup;
+}
+export const ENV_GROUPS = [
+  'Server',
+  'Database',
+  'Auth (Clerk)',
+  'Webhooks (Clerk via Svix)',
+  'Realtime and fan-out',
+  'Levers',
+  'Telemetry',
+  'Gate calibration',
+] as const;
+export type EnvGroup = (typeof ENV_GROUPS)[number];
+
+const doc = (
+  group: EnvGroup,
+  description: string,
+  extra: Omit<EnvDoc, 'group' | 'description'> = {},
+) => ({ group, description, ...extra }) satisfies EnvDoc;
+const fromPreset = (description: string, presetDefault: string) =>
+  doc('Levers', `override of the preset: ${description}`, {
+    shownDefault: `from the preset (\`${presetDefault}\` in \`recommended\`)`,
+  });
 
 const flag = z.stringbool({
   truthy: ['1', 'true', 'on', 'yes'],
@@ -22,77 +55,289 @@ const csv = z.string().transform((value) =>
 const positiveInt = z.coerce.number().int().positive();
 
 export const envSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  HOST: z.string().min(1).default('127.0.0.1'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(8787),
-  /** `file:` (embedded), `:memory:`, `http://` / `libsql://` (sqld or Turso). */
-  DATABASE_URL: z.string().min(1).default('file:.data/dev.db'),
-  DATABASE_AUTH_TOKEN: z.string().optional(),
-  /** SQLite busy timeout for embedded `file:` databases. */
-  DB_BUSY_TIMEOUT_MS: z.coerce.number().int().min(0).default(5000),
-  DB_MIGRATE_ON_START: flag.default(true),
-  /** SPKI PEM public key of the Clerk instance (networkless verification). */
-  CLERK_JWT_KEY: z.string().optional(),
-  CLERK_AUTHORIZED_PARTIES: csv.default(['http://localhost:5173']),
-  AUTH_TOKEN_CACHE: flag.default(true),
-  AUTH_TOKEN_CACHE_SIZE: positiveInt.default(10_000),
-  CORS_ORIGINS: csv.default(['http://localhost:5173']),
-  BODY_LIMIT_BYTES: positiveInt.default(64 * 1024),
-  HEADER_LIMIT_BYTES: positiveInt.default(8 * 1024),
-  /** Svix signing secrets (`whsec_…`), space- or comma-separated: several during rotation. */
+  NODE_ENV: z
+    .enum(['development', 'production', 'test'])
+    .default('development')
+    .meta(
+      doc(
+        'Server',
+        '`production` requires `CLERK_JWT_KEY`, never falls back to the development secrets, turns Server-Timing off and samples 10% of traces',
+      ),
+    ),
+  HOST: z.string().min(1).default('127.0.0.1').meta(doc('Server', 'listen address')),
+  PORT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .default(8787)
+    .meta(doc('Server', 'listen port (`0`: any free port)')),
+  CORS_ORIGINS: csv
+    .default(['http://localhost:5173'])
+    .meta(doc('Server', 'comma-separated CORS allowlist (also the WebSocket Origin allowlist)')),
+  BODY_LIMIT_BYTES: positiveInt
+    .default(64 * 1024)
+    .meta(doc('Server', 'API request body limit (413 above)')),
+  HEADER_LIMIT_BYTES: positiveInt
+    .default(8 * 1024)
+    .meta(doc('Server', 'total request header limit (431 above)')),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .meta(doc('Server', 'pino log level')),
+  SHUTDOWN_TIMEOUT_MS: positiveInt
+    .default(10_000)
+    .meta(
+      doc('Server', 'on SIGTERM, how long to drain in-flight requests before closing connections'),
+    ),
+
+  DATABASE_URL: z
+    .string()
+    .min(1)
+    .default('file:.data/dev.db')
+    .meta(
+      doc(
+        'Database',
+        '`file:` (embedded libSQL), `:memory:`, `http://` (sqld), `libsql://` (Turso)',
+      ),
+    ),
+  DATABASE_AUTH_TOKEN: z
+    .string()
+    .optional()
+    .meta(doc('Database', 'token for sqld or Turso', { secret: true })),
+  DB_BUSY_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(5000)
+    .meta(doc('Database', 'SQLite busy timeout of embedded `file:` databases')),
+  DB_MIGRATE_ON_START: flag
+    .default(true)
+    .meta(doc('Database', 'apply pending migrations when the server starts')),
+  TRACE_DB_QUERY_TEXT: flag
+    .default(false)
+    .meta(doc('Database', 'put SQL text (never parameters) on DB spans as `db.query.text`')),
+
+  CLERK_JWT_KEY: z
+    .string()
+    .optional()
+    .meta(
+      doc(
+        'Auth (Clerk)',
+        'SPKI PEM public key of the Clerk instance: networkless session verification',
+        { shownDefault: 'outside production: `.dev-keys/public.pem` of `make setup`' },
+      ),
+    ),
+  CLERK_AUTHORIZED_PARTIES: csv
+    .default(['http://localhost:5173'])
+    .meta(doc('Auth (Clerk)', 'comma-separated accepted `azp` origins')),
+  AUTH_TOKEN_CACHE: flag
+    .default(true)
+    .meta(doc('Auth (Clerk)', 'cache verified session tokens (by SHA-256) until `exp`')),
+  AUTH_TOKEN_CACHE_SIZE: positiveInt
+    .default(10_000)
+    .meta(doc('Auth (Clerk)', 'most cached tokens (LRU)')),
+
   CLERK_WEBHOOK_SIGNING_SECRET: z
     .string()
     .optional()
-    .transform((v) => (v ?? '').split(/[\s,]+/).filter((item) => item.length > 0)),
-  WEBHOOK_BODY_LIMIT_BYTES: positiveInt.default(256 * 1024),
-  /** How long webhook delivery records (dedupe by svix-id) and the change log are kept. */
-  WEBHOOK_RETENTION_HOURS: positiveInt.default(7 * 24),
-  CHANGE_LOG_RETENTION_HOURS: positiveInt.default(7 * 24),
-  /** Redis for cross-process change fan-out (and the distributed cache). Unset: single process. */
-  REDIS_URL: z.string().optional(),
-  /** Safety-net poll of the change log, for wake-ups lost (e.g. while Redis is down). */
-  CHANGE_POLL_MS: positiveInt.default(1000),
-  WS_MAX_CONNECTIONS_PER_USER: positiveInt.default(10),
-  WS_HEARTBEAT_MS: positiveInt.default(25_000),
-  WS_SEND_HIGH_WATER_BYTES: positiveInt.default(1024 * 1024),
-  WS_MAX_FRAME_BYTES: positiveInt.default(16 * 1024),
-  WS_MAX_REPLAY: positiveInt.default(1000),
-  /** Lever preset (see system/levers/presets.ts). */
-  DATAFLOW_PRESET: z.string().optional(),
-  /** Path of a JSON lever file (preset and per-lever fields); env variables win over it. */
-  DATAFLOW_CONFIG: z.string().optional(),
-  /** Per-field lever overrides on top of the preset. */
-  DATAFLOW_BATCH_ENABLED: flag.optional(),
-  DATAFLOW_BATCH_MAX_BATCH_SIZE: z.coerce.number().optional(),
-  DATAFLOW_BATCH_WAIT_TIME: z.coerce.number().optional(),
-  DATAFLOW_BATCH_RETRY_STRATEGY: z.string().optional(),
-  DATAFLOW_COALESCE_ENABLED: flag.optional(),
-  DATAFLOW_COALESCE_WINDOW: z.coerce.number().optional(),
-  DATAFLOW_COALESCE_MAX_REQUESTS: z.coerce.number().optional(),
-  DATAFLOW_CACHE_ENABLED: flag.optional(),
-  DATAFLOW_CACHE_LEVEL: z.string().optional(),
-  DATAFLOW_CACHE_TTL: z.coerce.number().optional(),
-  DATAFLOW_CACHE_INVALIDATION: z.string().optional(),
-  DATAFLOW_RECOVERY_ENABLED: flag.optional(),
-  DATAFLOW_RECOVERY_TIMEOUT_MS: z.coerce.number().optional(),
-  DATAFLOW_RECOVERY_BREAKER_THRESHOLD: z.coerce.number().optional(),
-  DATAFLOW_RECOVERY_HALF_OPEN_AFTER_MS: z.coerce.number().optional(),
-  /** Serve Prometheus text at `GET /metrics` on the app port. */
-  METRICS_ENABLED: flag.default(true),
-  /** Standard OpenTelemetry variables (see the README's telemetry section). */
-  OTEL_SDK_DISABLED: flag.default(false),
-  OTEL_SERVICE_NAME: z.string().min(1).default('dataflow-api'),
-  /** Span exporters, comma-separated: `otlp`, `file`, `console`, `none`. Default: `otlp` when an endpoint is set. */
-  OTEL_TRACES_EXPORTER: csv.pipe(z.array(z.enum(['otlp', 'file', 'console', 'none']))).optional(),
-  /** OTLP metrics push (`otlp`, `none`); the Prometheus `/metrics` endpoint is separate. */
-  OTEL_METRICS_EXPORTER: csv.pipe(z.array(z.enum(['otlp', 'prometheus', 'none']))).optional(),
-  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
-  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional(),
-  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: z.url().optional(),
-  /** `key=value,…` sent with OTLP requests (often an API key: masked in logs). */
-  OTEL_EXPORTER_OTLP_HEADERS: z.string().optional(),
-  OTEL_EXPORTER_OTLP_TIMEOUT: positiveInt.default(10_000),
-  OTEL_METRIC_EXPORT_INTERVAL: positiveInt.default(60_000),
+    .transform((v) => (v ?? '').split(/[\s,]+/).filter((item) => item.length > 0))
+    .meta(
+      doc(
+        'Webhooks (Clerk via Svix)',
+        'Svix signing secret(s) `whsec_…`, space- or comma-separated during rotation; unset in production: the webhook route is not mounted',
+        { secret: true, shownDefault: 'outside production: `.dev-keys/webhook-secret`' },
+      ),
+    ),
+  WEBHOOK_BODY_LIMIT_BYTES: positiveInt
+    .default(256 * 1024)
+    .meta(
+      doc('Webhooks (Clerk via Svix)', 'webhook body limit (413 above, before any signature work)'),
+    ),
+  WEBHOOK_RETENTION_HOURS: positiveInt
+    .default(7 * 24)
+    .meta(
+      doc(
+        'Webhooks (Clerk via Svix)',
+        'how long delivery records (dedupe by `svix-id`) are kept; never less than 27 h (Svix retries)',
+      ),
+    ),
+
+  REDIS_URL: z
+    .string()
+    .optional()
+    .meta(
+      doc(
+        'Realtime and fan-out',
+        'Redis for cross-process change fan-out and the distributed cache; unset: a single process',
+        { secret: true },
+      ),
+    ),
+  CHANGE_LOG_RETENTION_HOURS: positiveInt
+    .default(7 * 24)
+    .meta(doc('Realtime and fan-out', 'how far back a WebSocket client can resume')),
+  CHANGE_POLL_MS: positiveInt
+    .default(1000)
+    .meta(
+      doc(
+        'Realtime and fan-out',
+        'safety-net poll of the change log, for wake-ups lost while Redis is down',
+      ),
+    ),
+  WS_MAX_CONNECTIONS_PER_USER: positiveInt
+    .default(10)
+    .meta(doc('Realtime and fan-out', 'WebSocket connections per user (429 above)')),
+  WS_HEARTBEAT_MS: positiveInt
+    .default(25_000)
+    .meta(
+      doc('Realtime and fan-out', 'ping period; a socket silent for two periods is closed (4408)'),
+    ),
+  WS_SEND_HIGH_WATER_BYTES: positiveInt
+    .default(1024 * 1024)
+    .meta(
+      doc(
+        'Realtime and fan-out',
+        'per-socket send buffer above which events are dropped, then a `reset` is sent',
+      ),
+    ),
+  WS_MAX_FRAME_BYTES: positiveInt
+    .default(16 * 1024)
+    .meta(doc('Realtime and fan-out', 'largest client frame (closed with 1009 above)')),
+  WS_MAX_REPLAY: positiveInt
+    .default(1000)
+    .meta(doc('Realtime and fan-out', 'longest resume replay; more is a `reset`')),
+
+  DATAFLOW_PRESET: z
+    .string()
+    .optional()
+    .meta(
+      doc(
+        'Levers',
+        'lever preset: `baseline`, `batch`, `coalesce`, `cache-memory`, `cache-redis`, `recommended` (docs/levers.md)',
+        { shownDefault: '`recommended`' },
+      ),
+    ),
+  DATAFLOW_CONFIG: z
+    .string()
+    .optional()
+    .meta(
+      doc(
+        'Levers',
+        'path of a JSON lever file `{ "preset", "batch": {…}, "coalesce": {…}, "cache": {…}, "recovery": {…} }`; unknown keys are refused; variables win over it',
+      ),
+    ),
+  DATAFLOW_BATCH_ENABLED: flag.optional().meta(fromPreset('batching on or off', 'true')),
+  DATAFLOW_BATCH_MAX_BATCH_SIZE: z.coerce
+    .number()
+    .optional()
+    .meta(fromPreset('largest `IN (...)` batch, 1–1000', '100')),
+  DATAFLOW_BATCH_WAIT_TIME: z.coerce
+    .number()
+    .optional()
+    .meta(fromPreset('ms to collect keys across concurrent requests (0: the same tick)', '0')),
+  DATAFLOW_BATCH_RETRY_STRATEGY: z
+    .string()
+    .optional()
+    .meta(fromPreset('`immediate` or `exponential` (full jitter)', 'exponential')),
+  DATAFLOW_COALESCE_ENABLED: flag.optional().meta(fromPreset('coalescing on or off', 'true')),
+  DATAFLOW_COALESCE_WINDOW: z.coerce
+    .number()
+    .optional()
+    .meta(fromPreset('ms a completed response stays shareable (0: in flight only)', '0')),
+  DATAFLOW_COALESCE_MAX_REQUESTS: z.coerce
+    .number()
+    .optional()
+    .meta(fromPreset('followers per leader', '1000')),
+  DATAFLOW_CACHE_ENABLED: flag.optional().meta(fromPreset('response cache on or off', 'true')),
+  DATAFLOW_CACHE_LEVEL: z
+    .string()
+    .optional()
+    .meta(
+      fromPreset(
+        '`memory`, `distributed` (Redis, needs `REDIS_URL`) or `edge` (ETag/304 only)',
+        'memory',
+      ),
+    ),
+  DATAFLOW_CACHE_TTL: z.coerce
+    .number()
+    .optional()
+    .meta(fromPreset('fresh time in ms (jittered down by up to 10%)', '30000')),
+  DATAFLOW_CACHE_INVALIDATION: z
+    .string()
+    .optional()
+    .meta(fromPreset('`precise` (tags) or `group` (per-org generation)', 'precise')),
+  DATAFLOW_RECOVERY_ENABLED: flag
+    .optional()
+    .meta(fromPreset('database deadline and circuit breaker on or off', 'true')),
+  DATAFLOW_RECOVERY_TIMEOUT_MS: z.coerce
+    .number()
+    .optional()
+    .meta(fromPreset('deadline of one database call', '2000')),
+  DATAFLOW_RECOVERY_BREAKER_THRESHOLD: z.coerce
+    .number()
+    .optional()
+    .meta(fromPreset('consecutive failures that open the breaker', '5')),
+  DATAFLOW_RECOVERY_HALF_OPEN_AFTER_MS: z.coerce
+    .number()
+    .optional()
+    .meta(fromPreset('open time before a probe call', '2000')),
+
+  METRICS_ENABLED: flag
+    .default(true)
+    .meta(doc('Telemetry', 'serve Prometheus text at `GET /metrics` on the app port')),
+  SERVER_TIMING: flag.optional().meta(
+    doc('Telemetry', '`Server-Timing` header with the per-request breakdown', {
+      shownDefault: 'on outside production',
+    }),
+  ),
+  OTEL_SDK_DISABLED: flag.default(false).meta(doc('Telemetry', 'no traces and no OTLP metrics')),
+  OTEL_SERVICE_NAME: z
+    .string()
+    .min(1)
+    .default('dataflow-api')
+    .meta(doc('Telemetry', '`service.name` of every span and metric')),
+  OTEL_TRACES_EXPORTER: csv
+    .pipe(z.array(z.enum(['otlp', 'file', 'console', 'none'])))
+    .optional()
+    .meta(
+      doc('Telemetry', 'span exporters, comma-separated: `otlp`, `file`, `console`, `none`', {
+        shownDefault: '`otlp` when an endpoint is set, else none',
+      }),
+    ),
+  OTEL_METRICS_EXPORTER: csv
+    .pipe(z.array(z.enum(['otlp', 'prometheus', 'none'])))
+    .optional()
+    .meta(
+      doc('Telemetry', 'OTLP metrics push (`otlp`, `none`); the Prometheus endpoint is separate', {
+        shownDefault: '`otlp` when an endpoint is set',
+      }),
+    ),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z
+    .url()
+    .optional()
+    .meta(doc('Telemetry', 'OTLP/HTTP base URL; `/v1/traces` and `/v1/metrics` are appended')),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z
+    .url()
+    .optional()
+    .meta(doc('Telemetry', 'OTLP/HTTP traces URL, as is')),
+  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: z
+    .url()
+    .optional()
+    .meta(doc('Telemetry', 'OTLP/HTTP metrics URL, as is')),
+  OTEL_EXPORTER_OTLP_HEADERS: z
+    .string()
+    .optional()
+    .meta(
+      doc('Telemetry', '`key=value,…` sent with OTLP requests (often an API key)', {
+        secret: true,
+      }),
+    ),
+  OTEL_EXPORTER_OTLP_TIMEOUT: positiveInt
+    .default(10_000)
+    .meta(doc('Telemetry', 'OTLP export timeout, ms')),
+  OTEL_METRIC_EXPORT_INTERVAL: positiveInt
+    .default(60_000)
+    .meta(doc('Telemetry', 'OTLP metrics push period, ms')),
   OTEL_TRACES_SAMPLER: z
     .enum([
       'always_on',
@@ -102,29 +347,58 @@ export const envSchema = z.object({
       'parentbased_always_off',
       'parentbased_traceidratio',
     ])
-    .default('parentbased_traceidratio'),
-  /** Ratio for the `traceidratio` samplers. Default: 1 in development, 0.1 in production. */
-  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
-  OTEL_BSP_MAX_QUEUE_SIZE: positiveInt.default(2048),
-  OTEL_BSP_MAX_EXPORT_BATCH_SIZE: positiveInt.default(512),
-  OTEL_BSP_SCHEDULE_DELAY: positiveInt.default(5000),
-  OTEL_BSP_EXPORT_TIMEOUT: positiveInt.default(30_000),
-  /** The `file` span exporter: OTLP/JSON lines, rotated at the size, oldest files deleted. */
-  TRACES_DIR: z.string().min(1).default('traces/out'),
-  TRACES_FILE_MAX_BYTES: positiveInt.default(16 * 1024 * 1024),
-  TRACES_FILE_MAX_FILES: positiveInt.default(4),
-  /** Put SQL text (never parameters) on DB spans as `db.query.text`. */
-  TRACE_DB_QUERY_TEXT: flag.default(false),
-  /** `Server-Timing` header with the per-request breakdown. Default: on outside production. */
-  SERVER_TIMING: flag.optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
-  /**
-   * Calibration of the regression gate only: burn this much CPU (ms) in every request
-   * to `CALIBRATION_ROUTE`, a controlled regression. Refused when NODE_ENV=production.
-   */
-  CALIBRATION_EXTRA_MS: z.coerce.number().min(0).max(1000).default(0),
-  CALIBRATION_ROUTE: z.string().startsWith('/').default('/api/orgs/:orgId/members'),
+    .default('parentbased_traceidratio')
+    .meta(doc('Telemetry', 'the standard samplers')),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce
+    .number()
+    .min(0)
+    .max(1)
+    .optional()
+    .meta(
+      doc('Telemetry', 'ratio of the `traceidratio` samplers', {
+        shownDefault: '1 in development, 0.1 in production',
+      }),
+    ),
+  OTEL_BSP_MAX_QUEUE_SIZE: positiveInt
+    .default(2048)
+    .meta(doc('Telemetry', 'spans buffered for export; more are dropped and counted')),
+  OTEL_BSP_MAX_EXPORT_BATCH_SIZE: positiveInt
+    .default(512)
+    .meta(doc('Telemetry', 'spans per export request')),
+  OTEL_BSP_SCHEDULE_DELAY: positiveInt
+    .default(5000)
+    .meta(doc('Telemetry', 'ms between span exports')),
+  OTEL_BSP_EXPORT_TIMEOUT: positiveInt
+    .default(30_000)
+    .meta(doc('Telemetry', 'ms an export may take')),
+  TRACES_DIR: z
+    .string()
+    .min(1)
+    .default('traces/out')
+    .meta(doc('Telemetry', 'the `file` span exporter: where its OTLP/JSON lines go')),
+  TRACES_FILE_MAX_BYTES: positiveInt
+    .default(16 * 1024 * 1024)
+    .meta(doc('Telemetry', 'the `file` exporter rotates at this size')),
+  TRACES_FILE_MAX_FILES: positiveInt
+    .default(4)
+    .meta(doc('Telemetry', 'the `file` exporter keeps this many files, deleting the oldest')),
+
+  CALIBRATION_EXTRA_MS: z.coerce
+    .number()
+    .min(0)
+    .max(1000)
+    .default(0)
+    .meta(
+      doc(
+        'Gate calibration',
+        'busy CPU (ms) added to every request of `CALIBRATION_ROUTE`, a controlled regression; refused when `NODE_ENV=production`',
+      ),
+    ),
+  CALIBRATION_ROUTE: z
+    .string()
+    .startsWith('/')
+    .default('/api/orgs/:orgId/members')
+    .meta(doc('Gate calibration', 'the route the calibration knob slows down')),
 });
 
 /** Where `make setup` writes the development key pair and webhook secret (git-ignored). */
@@ -353,12 +627,32 @@ const envRecovery = (env: z.output<typeof envSchema>) => ({
   halfOpenAfterMs: env.DATAFLOW_RECOVERY_HALF_OPEN_AFTER_MS,
 });
 
-const SECRET_KEYS = new Set([
-  'DATABASE_AUTH_TOKEN',
-  'CLERK_WEBHOOK_SIGNING_SECRET',
-  'REDIS_URL',
-  'OTEL_EXPORTER_OTLP_HEADERS',
-]);
+/** The documentation of every variable, in schema order (`docs/configuration.md`). */
+export function envDocs(): Array<
+  EnvDoc & { name: string; default: string | undefined; values: string[] | undefined }
+> {
+  type Def = { type: string; defaultValue?: unknown; entries?: object; innerType?: Schema };
+  type Schema = { _zod: { def: Def } };
+  return Object.entries(envSchema.shape).map(([name, schema]) => {
+    const meta = z.globalRegistry.get(schema) as EnvDoc | undefined;
+    if (!meta?.description) throw new Error(`${name} has no documentation (.meta)`);
+    const def = (schema as unknown as Schema)._zod.def;
+    const value = def.type === 'default' ? def.defaultValue : undefined;
+    const inner = def.innerType?._zod.def ?? def;
+    return {
+      name,
+      ...meta,
+      values: inner.type === 'enum' && inner.entries ? Object.keys(inner.entries) : undefined,
+      default:
+        meta.shownDefault ??
+        (value === undefined
+          ? undefined
+          : `\`${Array.isArray(value) ? value.join(',') : String(value)}\``),
+    };
+  });
+}
+
+const SECRET_KEYS = new Set(envDocs().flatMap((d) => (d.secret ? [d.name] : [])));
 
 /** The effective config for a startup log line: secrets masked, long keys fingerprinted. */
 export function describeEnv(env: Env): Record<string, unknown> {
