@@ -54,10 +54,11 @@ docs: deps
 	@npm run --silent docs
 
 ## bench: microbenchmarks + load scenarios -> the findings report (results/latest)
-##   PROFILE=quick|full|smoke  SUITE=micro,members,projects,burst,zipf,webhooks,ws  PRESET=batch,...
+##   PROFILE=quick|full|smoke  SUITE=micro,overhead,members,projects,burst,zipf,webhooks,ws  PRESET=batch,...
+##   CPU_PROFILE=1 (the overhead suite writes a .cpuprofile per app process into the run's folder)
 ##   DB=file|sqld  RTT=<ms> (DB=sqld: a relay delays every query by this round trip)
 bench: deps tools keys
-	@PROFILE="$(PROFILE)" SUITE="$(SUITE)" PRESET="$(PRESET)" DB="$(DB)" RTT="$(RTT)" npm run --silent bench
+	@PROFILE="$(PROFILE)" SUITE="$(SUITE)" PRESET="$(PRESET)" DB="$(DB)" RTT="$(RTT)" CPU_PROFILE="$(CPU_PROFILE)" npm run --silent bench
 
 ## gate: the current tree against bench/budgets.ts; BASE=<git ref>: head vs base, interleaved
 ##   exit 0 pass, 1 regression, 2 usage/environment error. TIMING=0: deterministic only

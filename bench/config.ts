@@ -7,14 +7,13 @@ import { PRESET_NAMES, type PresetName } from '../system/levers/presets.ts';
  */
 export const SUITES = [
   'micro',
-  'foundation',
+  'overhead',
   'members',
   'projects',
   'burst',
   'zipf',
   'webhooks',
   'ws',
-  'telemetry',
 ] as const;
 export type Suite = (typeof SUITES)[number];
 export const PROFILES = ['smoke', 'quick', 'full'] as const;
@@ -31,6 +30,9 @@ export interface ProfileSettings {
   rounds: number;
   /** Open-model (rate-limited) run per preset, seconds. */
   openSec: number;
+  /** The overhead suite: interleaved rounds per target, and seconds per round. */
+  overheadRounds: number;
+  overheadSec: number;
   burstRequests: number;
   zipfOps: number;
   webhookEvents: number;
@@ -48,6 +50,8 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     connections: 4,
     rounds: 1,
     openSec: 1,
+    overheadRounds: 2,
+    overheadSec: 0.5,
     burstRequests: 20,
     zipfOps: 200,
     webhookEvents: 200,
@@ -63,6 +67,8 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     connections: 16,
     rounds: 1,
     openSec: 2,
+    overheadRounds: 3,
+    overheadSec: 1.5,
     burstRequests: 200,
     zipfOps: 1500,
     webhookEvents: 1500,
@@ -77,6 +83,8 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     connections: 16,
     rounds: 3,
     openSec: 10,
+    overheadRounds: 6,
+    overheadSec: 3,
     burstRequests: 200,
     zipfOps: 10_000,
     webhookEvents: 10_000,
@@ -95,6 +103,8 @@ export interface BenchOptions {
   rttMs: number;
   /** Where results/<run-id>/ goes. @default results */
   resultsDir: string;
+  /** `CPU_PROFILE=1`: the overhead suite writes a `.cpuprofile` per app process. */
+  cpuProfile: boolean;
 }
 
 export class BenchUsageError extends Error {
@@ -107,6 +117,12 @@ const list = (value: string | undefined) =>
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
 
+function flag(field: string, value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === '0') return false;
+  if (value === '1') return true;
+  throw new BenchUsageError(`${field}=${JSON.stringify(value)} must be 0 or 1`);
+}
+
 function oneOf<T extends string>(field: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) {
     throw new BenchUsageError(
@@ -114,14 +130,6 @@ function oneOf<T extends string>(field: string, value: string, allowed: readonly
     );
   }
   return value as T;
-}
-
-/**
- * Without `SUITE=`, every suite; the quick profile leaves out `telemetry` (six more app
- * processes and a minute more), which `SUITE=telemetry` or `PROFILE=full` runs.
- */
-export function defaultSuites(profile: Profile): Suite[] {
-  return SUITES.filter((suite) => profile !== 'quick' || suite !== 'telemetry');
 }
 
 /** From the Makefile's variables (empty = default). */
@@ -145,7 +153,7 @@ export function benchOptionsFromEnv(env: Record<string, string | undefined>): Be
   const resultsDir = env.RESULTS_DIR || 'results';
   return {
     profile,
-    suites: suites.length > 0 ? [...new Set(suites)] : defaultSuites(profile),
+    suites: suites.length > 0 ? [...new Set(suites)] : [...SUITES],
     // baseline is always measured: every ratio is against it
     presets: [
       ...new Set<PresetName>(['baseline', ...(presets.length > 0 ? presets : PRESET_NAMES)]),
@@ -153,5 +161,6 @@ export function benchOptionsFromEnv(env: Record<string, string | undefined>): Be
     db,
     rttMs,
     resultsDir,
+    cpuProfile: flag('CPU_PROFILE', env.CPU_PROFILE),
   };
 }

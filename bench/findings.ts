@@ -12,8 +12,10 @@ interface Rule {
   suite: string;
   scenario: string;
   metric: string;
-  /** Which preset the target is judged on. */
-  judge: string;
+  /** Which preset the target is judged on; null: a figure of no preset. */
+  judge: string | null;
+  /** A ratio to an anchor of the same run: one value, no per-preset columns. */
+  anchored?: true;
   target: string;
   /** Given the judged value and the baseline value. */
   check?: (value: number, baseline: number | null, options: BenchOptions) => boolean | null;
@@ -21,6 +23,66 @@ interface Rule {
 }
 
 const RULES: Rule[] = [
+  {
+    finding: 'App overhead: GET /health',
+    suite: 'overhead',
+    anchored: true,
+    scenario: 'app overhead vs the bare runtime',
+    metric: 'app GET /health ÷ bare node:http (req/s)',
+    judge: null,
+    target: '>= 0.80x the bare node:http hello',
+    check: (v) => v >= 0.8,
+  },
+  {
+    finding: 'App overhead: members page, cache hit',
+    suite: 'overhead',
+    anchored: true,
+    scenario: 'app overhead vs the bare runtime',
+    metric: 'members page, cache hit ÷ bare node:http (req/s)',
+    judge: 'recommended',
+    target: '>= 0.40x the bare node:http hello',
+    check: (v) => v >= 0.4,
+  },
+  {
+    finding: 'App overhead: DB layer per round trip',
+    suite: 'overhead',
+    anchored: true,
+    scenario: 'DB layer vs the raw driver, one indexed row',
+    metric: 'app DB layer ÷ raw driver',
+    judge: null,
+    target: '<= 1.25x the raw driver',
+    check: (v) => v <= 1.25,
+  },
+  {
+    finding: 'App overhead: telemetry, metrics only',
+    suite: 'overhead',
+    anchored: true,
+    scenario: 'telemetry overhead, members cache hit',
+    metric: 'overhead (CPU per request): metrics only (default)',
+    judge: 'recommended',
+    target: '<= 3% server CPU per request',
+    check: (v) => v <= 3,
+  },
+  {
+    finding: 'App overhead: telemetry, 10% traces',
+    suite: 'overhead',
+    anchored: true,
+    scenario: 'telemetry overhead, members cache hit',
+    metric: 'overhead (CPU per request): traces 10% (production default)',
+    judge: 'recommended',
+    target: '<= 3% server CPU per request',
+    check: (v) => v <= 3,
+  },
+  {
+    finding: 'App overhead: telemetry, 100% traces',
+    suite: 'overhead',
+    anchored: true,
+    scenario: 'telemetry overhead, members cache hit',
+    metric: 'overhead (CPU per request): traces 100%',
+    judge: 'recommended',
+    target: '<= 15% server CPU per request',
+    check: (v) => v <= 15,
+  },
   {
     finding: 'Multiple round trips',
     suite: 'members',
@@ -152,13 +214,16 @@ export function buildFindings(figures: readonly Figure[], options: BenchOptions)
       (f) => f.suite === rule.suite && f.scenario === rule.scenario && f.metric === rule.metric,
     );
     const unit = mine[0]?.unit ?? '';
-    const measured = (preset: string) => mine.find((f) => f.preset === preset)?.value ?? null;
+    const measured = (preset: string | null) =>
+      mine.find((f) => f.preset === preset)?.value ?? null;
     const presets: Record<string, number | null> = {};
-    for (const p of options.presets) if (p !== 'baseline') presets[p] = measured(p);
-    const baseline = measured('baseline');
-    const judgedPreset = options.presets.includes(rule.judge as never)
-      ? rule.judge
-      : (options.presets.find((p) => p !== 'baseline') ?? 'baseline');
+    const perPreset = rule.anchored !== true;
+    if (perPreset) for (const p of options.presets) if (p !== 'baseline') presets[p] = measured(p);
+    const baseline = perPreset ? measured('baseline') : null;
+    const judgedPreset =
+      rule.judge === null || !perPreset || options.presets.includes(rule.judge as never)
+        ? rule.judge
+        : (options.presets.find((p) => p !== 'baseline') ?? 'baseline');
     const value = measured(judgedPreset);
     let verdict: Verdict;
     if (!options.suites.includes(rule.suite as never) || mine.length === 0) verdict = 'not run';

@@ -34,7 +34,7 @@ export interface Finding {
   /** Value per preset measured. */
   presets: Record<string, number | null>;
   /** The preset the target applies to, its value and its ratio to baseline. */
-  judged: { preset: string; value: number | null; ratio: number | null } | null;
+  judged: { preset: string | null; value: number | null; ratio: number | null } | null;
   target: string;
   verdict: Verdict;
   note?: string;
@@ -76,14 +76,21 @@ const fmt = (value: number | null | undefined, unit = '') =>
 export function findingsTable(results: BenchResults): string[][] {
   const presets = results.config.presets.filter((p) => p !== 'baseline');
   const header = ['finding', 'metric', 'baseline', ...presets, 'ratio', 'target', 'verdict'];
+  // a finding without per-preset values (a ratio to an anchor of the run) shows its one value
+  const ratio = (f: Finding) =>
+    f.judged === null || f.judged.value === null
+      ? '-'
+      : f.judged.ratio !== null
+        ? `${fmt(f.judged.ratio)}x ${f.judged.preset}`
+        : Object.keys(f.presets).length === 0
+          ? fmt(f.judged.value, f.unit === 'x' ? 'x' : ` ${f.unit}`)
+          : '-';
   const rows = results.findings.map((f) => [
     f.finding,
     `${f.metric} (${f.unit})`,
     fmt(f.baseline),
     ...presets.map((p) => fmt(f.presets[p])),
-    f.judged?.ratio === null || f.judged === null
-      ? '-'
-      : `${fmt(f.judged.ratio)}x ${f.judged.preset}`,
+    ratio(f),
     f.target,
     f.verdict,
   ]);
@@ -98,20 +105,20 @@ export function anchorLines(results: BenchResults): string[] {
   const find = (suite: string, metric: string) =>
     results.figures.find((f) => f.suite === suite && f.metric === metric)?.value ?? null;
   const lines: string[] = [];
-  const bare = find('foundation', 'req/s: bare node:http hello');
+  const bare = find('overhead', 'req/s: bare node:http hello');
   if (bare !== null) {
-    const hono = find('foundation', 'req/s: bare Hono hello');
-    const health = find('foundation', 'req/s: app GET /health');
-    const ratio = find('foundation', 'app GET /health ÷ bare node:http');
+    const hono = find('overhead', 'req/s: bare Hono hello');
+    const health = find('overhead', 'req/s: app GET /health');
+    const ratio = find('overhead', 'app GET /health ÷ bare node:http (req/s)');
     lines.push(
       `anchor, HTTP: bare node:http ${fmt(bare)} req/s, bare Hono ${fmt(hono)}, app GET /health ${fmt(health)} (${fmt(ratio)}x the bare runtime)`,
     );
   }
-  const raw = find('micro', 'one user, raw libSQL mean');
+  const raw = find('overhead', 'raw driver (libsql prepared statement)');
   if (raw !== null) {
-    const drizzle = find('micro', 'one user, drizzle (prepared) mean');
+    const app = find('overhead', 'app DB layer (getMembership)');
     lines.push(
-      `anchor, DB: one indexed row, raw libSQL ${fmt(raw)} us, through drizzle ${fmt(drizzle)} us`,
+      `anchor, DB: one indexed row, raw driver ${fmt(raw)} us, through the app's DB layer ${fmt(app)} us`,
     );
   }
   return lines;

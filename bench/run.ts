@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BENCH_DB_URL, benchSetup } from '../load/bench-setup.ts';
 import { startLatencyRelay } from '../load/infra/latency-relay.ts';
@@ -42,6 +43,7 @@ export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Pro
   const progress = hooks.progress ?? (() => {});
   const settings = PROFILE_SETTINGS[options.profile];
   const startedAt = new Date();
+  const runId = `${startedAt.toISOString().replace(/[:.]/g, '-')}-${options.profile}`;
   const figures: Figure[] = [];
   const warnings: string[] = [];
   const failures: string[] = [];
@@ -71,6 +73,7 @@ export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Pro
       settings,
       dbUrl,
       setup,
+      runDir: join(options.resultsDir, runId),
       webhookSecret: readFileSync(DEV_WEBHOOK_SECRET_FILE, 'utf8').trim(),
       signal,
       progress,
@@ -102,7 +105,7 @@ export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Pro
 
   const results: BenchResults = {
     schema: RESULTS_SCHEMA,
-    runId: `${startedAt.toISOString().replace(/[:.]/g, '-')}-${options.profile}`,
+    runId,
     complete: incompleteReason === undefined,
     ...(incompleteReason ? { incompleteReason } : {}),
     startedAt: startedAt.toISOString(),

@@ -30,6 +30,8 @@ export interface SuiteContext {
   settings: ProfileSettings;
   dbUrl: string;
   setup: Awaited<ReturnType<typeof benchSetup>>;
+  /** `results/<run-id>`: where a suite may write files of its own (CPU profiles). */
+  runDir: string;
   /** The development webhook signing secret (the app processes get it too). */
   webhookSecret: string;
   signal: AbortSignal;

@@ -1,11 +1,10 @@
 import type { Suite } from '../config.ts';
 import { burstSuite } from './burst.ts';
 import type { BenchSuite } from './context.ts';
-import { foundationSuite } from './foundation.ts';
 import { membersSuite } from './members.ts';
 import { microSuite } from './micro.ts';
+import { overheadSuite } from './overhead.ts';
 import { projectsSuite } from './projects.ts';
-import { telemetrySuite } from './telemetry.ts';
 import { webhooksSuite } from './webhooks.ts';
 import { wsSuite } from './ws.ts';
 import { zipfSuite } from './zipf.ts';
@@ -13,12 +12,11 @@ import { zipfSuite } from './zipf.ts';
 /** Every measurement of `make bench`, by the name `SUITE=` takes, in run order. */
 export const BENCH_SUITES: Record<Suite, BenchSuite> = {
   micro: microSuite,
-  foundation: foundationSuite,
+  overhead: overheadSuite,
   members: membersSuite,
   projects: projectsSuite,
   burst: burstSuite,
   zipf: zipfSuite,
   webhooks: webhooksSuite,
   ws: wsSuite,
-  telemetry: telemetrySuite,
 };

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { hasExited, stopChild } from './child.ts';
 import { freePort } from './ports.ts';
 
@@ -9,7 +10,19 @@ import { freePort } from './ports.ts';
 export interface ServerProcess {
   readonly url: string;
   readonly pid: number;
+  /** CPU time (user + system) the process has used so far, ms (Linux `/proc`, 10 ms ticks). */
+  cpuMs(): number;
   stop(): Promise<void>;
+}
+
+/** Clock ticks per second of `/proc/<pid>/stat` (`getconf CLK_TCK`, 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+function processCpuMs(pid: number): number {
+  // fields after the parenthesized command name: state is the 3rd, utime the 14th, stime the 15th
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
 
 /** Children still running; killed if this process exits first (a killed run leaves none). */
@@ -23,10 +36,12 @@ export async function startServerProcess(
   entry = 'system/node.ts',
   /** Another checkout (the gate's base worktree) runs its own code. */
   cwd?: string,
+  /** Node flags, e.g. `--cpu-prof` (the profile is written when the process exits). */
+  nodeArgs: readonly string[] = [],
 ): Promise<ServerProcess> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],
     ...(cwd ? { cwd } : {}),
@@ -54,6 +69,7 @@ export async function startServerProcess(
   return {
     url,
     pid: child.pid ?? -1,
+    cpuMs: () => processCpuMs(child.pid ?? -1),
     async stop() {
       await stopChild(child);
     },

@@ -23,16 +23,17 @@ describe('make bench input', () => {
     [{ DB: 'postgres' }, 'DB="postgres" is not one of file, sqld'],
     [{ DB: 'sqld', RTT: '-3' }, 'RTT="-3" must be milliseconds'],
     [{ RTT: '10' }, 'RTT=10 needs DB=sqld'],
+    [{ CPU_PROFILE: 'yes' }, 'CPU_PROFILE="yes" must be 0 or 1'],
   ])('%o is refused by name', (env, message) => {
     expect(() => benchOptionsFromEnv(env)).toThrow(BenchUsageError);
     expect(() => benchOptionsFromEnv(env)).toThrow(message);
   });
 
-  it('defaults: quick profile, every suite but telemetry, every preset with baseline first', () => {
+  it('defaults: quick profile, every suite, every preset with baseline first', () => {
     const options = benchOptionsFromEnv({});
     expect(options.profile).toBe('quick');
-    expect(options.suites).toEqual(SUITES.filter((s) => s !== 'telemetry'));
-    expect(benchOptionsFromEnv({ PROFILE: 'full' }).suites).toEqual([...SUITES]);
+    expect(options.suites).toEqual([...SUITES]);
+    expect(options.cpuProfile).toBe(false);
     expect(options.presets[0]).toBe('baseline');
     expect(benchOptionsFromEnv({ PRESET: 'batch' }).presets).toEqual(['baseline', 'batch']);
   });

@@ -1,0 +1,325 @@
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Libsql from 'libsql';
+import { closedLoad } from '../../load/autocannon.ts';
+import { type ServerProcess, startServerProcess } from '../../load/infra/server-process.ts';
+import { openDatabase } from '../../system/db/client.ts';
+import { getMembership } from '../../system/db/queries/memberships.ts';
+import type { Figure } from '../results.ts';
+import { median, pairedBootstrapRatio, type RatioEstimate } from '../stats.ts';
+import { type BenchSuite, checkAborted, productionEnv, type SuiteContext } from './context.ts';
+
+/**
+ * The app's own cost next to its anchors, measured in one run, interleaved round by
+ * round: a bare `node:http` JSON hello, the same on bare Hono, the app's `GET /health`,
+ * the members page on a cache hit (the default preset) and on the 52-query baseline,
+ * and the cache-hit page with telemetry off, metrics only (the default), traces at the
+ * production default sampling (10%) and at 100%. Each target reports req/s and the
+ * server's CPU per request (from `/proc`, so the load generator's share of the two
+ * cores does not count); each ratio comes with a 95% interval over the paired rounds.
+ * In process: one indexed single-row lookup through the raw driver (a `libsql`
+ * prepared statement) against the same lookup through the app's database layer.
+ *
+ * `CPU_PROFILE=1` writes a `.cpuprofile` of every app process into the run's folder.
+ */
+export const overheadSuite: BenchSuite = {
+  description:
+    "the app's own cost next to its anchors: bare node:http, bare Hono, /health, members cache hit and baseline, telemetry off/metrics/10%/100%; raw driver vs the DB layer",
+  databases: ['file'],
+  run: overhead,
+};
+
+export const HTTP_SCENARIO = 'app overhead vs the bare runtime';
+export const TELEMETRY_SCENARIO = 'telemetry overhead, members cache hit';
+export const DB_SCENARIO = 'DB layer vs the raw driver, one indexed row';
+
+interface Target {
+  name: string;
+  scenario: string;
+  preset: string | null;
+  server: () => ServerProcess;
+  path: string;
+  auth: boolean;
+}
+
+interface Round {
+  rps: number;
+  cpuUsPerRequest: number;
+  requests: number;
+  errors: number;
+}
+
+async function overhead(ctx: SuiteContext): Promise<Figure[]> {
+  const { settings, setup } = ctx;
+  const dir = mkdtempSync(join(tmpdir(), 'bench-overhead-'));
+  ctx.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const dbFile = join(dir, 'bench.db');
+  copyFileSync('.data/bench.db', dbFile);
+  const profileDir = join(ctx.runDir, 'profiles');
+  if (ctx.options.cpuProfile) mkdirSync(profileDir, { recursive: true });
+
+  ctx.progress('overhead: starting the anchors, an OTLP sink and five app processes');
+  const servers = new Map<string, ServerProcess>();
+  const started: ServerProcess[] = [];
+  ctx.cleanups.push(async () => {
+    await Promise.all(started.map((s) => s.stop()));
+  });
+  const start = async (name: string, run: () => Promise<ServerProcess>) => {
+    const server = await run();
+    started.push(server);
+    servers.set(name, server);
+  };
+  const app = (name: string, env: Record<string, string>) =>
+    start(name, () =>
+      startServerProcess(
+        productionEnv(ctx, { DATABASE_URL: `file:${dbFile}`, ...env }),
+        'system/node.ts',
+        undefined,
+        // one folder per app: the main thread's profile and the module loader thread's
+        ctx.options.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, name)}`] : [],
+      ),
+    );
+  await start('sink', () => startServerProcess({}, 'load/infra/otlp-sink.ts'));
+  const sink = servers.get('sink')!.url;
+  await Promise.all([
+    start('node', () => startServerProcess({ HELLO: 'node' }, 'load/infra/hello-server.ts')),
+    start('hono', () => startServerProcess({ HELLO: 'hono' }, 'load/infra/hello-server.ts')),
+    app('default', { DATAFLOW_PRESET: 'recommended' }),
+    app('baseline', { DATAFLOW_PRESET: 'baseline' }),
+    app('telemetry-off', { DATAFLOW_PRESET: 'recommended', METRICS_ENABLED: 'false' }),
+    app('telemetry-10', {
+      DATAFLOW_PRESET: 'recommended',
+      OTEL_EXPORTER_OTLP_ENDPOINT: sink,
+      OTEL_METRIC_EXPORT_INTERVAL: '60000',
+    }),
+    app('telemetry-100', {
+      DATAFLOW_PRESET: 'recommended',
+      OTEL_EXPORTER_OTLP_ENDPOINT: sink,
+      OTEL_METRIC_EXPORT_INTERVAL: '60000',
+      OTEL_TRACES_SAMPLER_ARG: '1',
+    }),
+  ]);
+  const server = (name: string) => () => servers.get(name)!;
+  const members = setup.membersPath;
+  const http = (
+    name: string,
+    s: string,
+    path: string,
+    auth = false,
+    preset: string | null = null,
+  ): Target => ({
+    name,
+    scenario: HTTP_SCENARIO,
+    preset,
+    server: server(s),
+    path,
+    auth,
+  });
+  const telemetry = (name: string, s: string): Target => ({
+    name,
+    scenario: TELEMETRY_SCENARIO,
+    preset: 'recommended',
+    server: server(s),
+    path: members,
+    auth: true,
+  });
+  const targets: Target[] = [
+    http('bare node:http hello', 'node', '/'),
+    http('bare Hono hello', 'hono', '/'),
+    http('app GET /health', 'default', '/health'),
+    http('members page, cache hit', 'default', members, true, 'recommended'),
+    http('members page, baseline (52 queries)', 'baseline', members, true, 'baseline'),
+    telemetry('telemetry off', 'telemetry-off'),
+    telemetry('metrics only (default)', 'default'),
+    telemetry('traces 10% (production default)', 'telemetry-10'),
+    telemetry('traces 100%', 'telemetry-100'),
+  ];
+
+  const rounds = new Map<Target, Round[]>();
+  const load = async (target: Target, seconds: number) => {
+    const s = target.server();
+    const cpuBefore = s.cpuMs();
+    const result = await closedLoad(
+      {
+        url: s.url + target.path,
+        headers: target.auth ? setup.auth : {},
+        connections: settings.connections,
+        duration: seconds,
+      },
+      ctx.signal,
+    );
+    const requests = result.requests.total;
+    return {
+      rps: result.requests.average,
+      cpuUsPerRequest: requests > 0 ? ((s.cpuMs() - cpuBefore) * 1000) / requests : Number.NaN,
+      requests,
+      errors: result.errors + result.timeouts + result.non2xx,
+    };
+  };
+  for (const target of targets) {
+    checkAborted(ctx);
+    ctx.progress(`overhead: warm-up, ${target.name}`);
+    await load(target, settings.warmupSec + 0.5);
+  }
+  for (let round = 1; round <= settings.overheadRounds; round++) {
+    for (const target of targets) {
+      checkAborted(ctx);
+      ctx.progress(`overhead: round ${round}/${settings.overheadRounds}, ${target.name}`);
+      rounds.set(target, [...(rounds.get(target) ?? []), await load(target, settings.overheadSec)]);
+    }
+  }
+  // the profiles are written when the app processes exit; the sink last, so the apps'
+  // final span exports are answered
+  const sinkProcess = servers.get('sink')!;
+  await Promise.all(started.filter((s) => s !== sinkProcess).map((s) => s.stop()));
+  await sinkProcess.stop();
+
+  const figures: Figure[] = [];
+  const of = (name: string) => rounds.get(targets.find((t) => t.name === name)!)!;
+  const bare = of('bare node:http hello');
+  const off = of('telemetry off');
+  for (const target of targets) {
+    const runs = rounds.get(target)!;
+    const samples = runs.reduce((a, r) => a + r.requests, 0);
+    const base = { suite: 'overhead', scenario: target.scenario, preset: target.preset, samples };
+    const errors = runs.reduce((a, r) => a + r.errors, 0);
+    figures.push(
+      {
+        ...base,
+        metric: `req/s: ${target.name}`,
+        value: Math.round(median(runs.map((r) => r.rps))),
+        unit: 'req/s',
+        note: `closed model, ${settings.connections} connections, median of ${runs.length} interleaved rounds; ${errors} errors`,
+      },
+      {
+        ...base,
+        metric: `server CPU per request: ${target.name}`,
+        value: round2(median(runs.map((r) => r.cpuUsPerRequest))),
+        unit: 'us',
+        note: 'user + system CPU of the server process / requests served (/proc, 10 ms ticks)',
+      },
+    );
+    if (target.scenario === HTTP_SCENARIO && runs !== bare) {
+      const estimate = pairedBootstrapRatio(
+        bare.map((r) => r.rps),
+        runs.map((r) => r.rps),
+      );
+      figures.push(ratioFigure(base, `${target.name} ÷ bare node:http (req/s)`, estimate));
+    }
+    if (target.scenario === TELEMETRY_SCENARIO && runs !== off) {
+      // overhead = extra server CPU per request against telemetry off, and req/s lost
+      const cpu = pairedBootstrapRatio(
+        off.map((r) => r.cpuUsPerRequest),
+        runs.map((r) => r.cpuUsPerRequest),
+      );
+      figures.push(percentFigure(base, `overhead (CPU per request): ${target.name}`, cpu, 1));
+      const rps = pairedBootstrapRatio(
+        off.map((r) => r.rps),
+        runs.map((r) => r.rps),
+      );
+      figures.push(percentFigure(base, `overhead (req/s lost): ${target.name}`, rps, -1));
+    }
+  }
+  figures.push(...(await dbLayer(ctx, dbFile)));
+  return figures;
+}
+
+/**
+ * One indexed single-row lookup (a membership by org and user), interleaved in rounds:
+ * the raw driver's prepared statement against the app's `getMembership` over the same
+ * file, each timed per batch of calls.
+ */
+async function dbLayer(ctx: SuiteContext, dbFile: string): Promise<Figure[]> {
+  const { setup } = ctx;
+  ctx.progress('overhead: DB layer vs the raw driver');
+  const raw = new Libsql(dbFile);
+  const database = await openDatabase({ url: `file:${dbFile}` });
+  try {
+    const { org, admin } = setup;
+    const statement = raw.prepare(
+      'SELECT * FROM memberships WHERE org_id = ? AND user_id = ? AND deleted_at IS NULL LIMIT 1',
+    );
+    const calls = 2000;
+    const rounds = 10;
+    const rawUs: number[] = [];
+    const appUs: number[] = [];
+    const time = async (fn: () => unknown) => {
+      const t0 = performance.now();
+      for (let i = 0; i < calls; i++) await fn();
+      return ((performance.now() - t0) * 1000) / calls;
+    };
+    const rawLookup = () => statement.get(org.id, admin.id);
+    const appLookup = () => getMembership(database.db, org.id, admin.id);
+    if (!rawLookup() || !(await appLookup()))
+      throw new Error('the looked-up membership is missing');
+    await time(rawLookup);
+    await time(appLookup);
+    for (let r = 0; r < rounds; r++) {
+      checkAborted(ctx);
+      rawUs.push(await time(rawLookup));
+      appUs.push(await time(appLookup));
+    }
+    const base = {
+      suite: 'overhead',
+      scenario: DB_SCENARIO,
+      preset: null,
+      samples: calls * rounds,
+    };
+    const note = `${rounds} interleaved rounds of ${calls} calls, in process`;
+    return [
+      {
+        ...base,
+        metric: 'raw driver (libsql prepared statement)',
+        value: round2(median(rawUs)),
+        unit: 'us',
+        note,
+      },
+      {
+        ...base,
+        metric: 'app DB layer (getMembership)',
+        value: round2(median(appUs)),
+        unit: 'us',
+        note,
+      },
+      ratioFigure(base, 'app DB layer ÷ raw driver', pairedBootstrapRatio(rawUs, appUs)),
+    ];
+  } finally {
+    raw.close();
+    database.close();
+  }
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+function ratioFigure(
+  base: Pick<Figure, 'suite' | 'scenario' | 'preset' | 'samples'>,
+  metric: string,
+  e: RatioEstimate,
+): Figure {
+  return {
+    ...base,
+    metric,
+    value: round2(e.ratio),
+    unit: 'x',
+    note: `95% interval ${round2(e.low)}–${round2(e.high)} (paired rounds, bootstrap)`,
+  };
+}
+
+/** `sign` 1: (ratio − 1) as a percentage; −1: (1 − ratio), for a ratio where lower is a loss. */
+function percentFigure(
+  base: Pick<Figure, 'suite' | 'scenario' | 'preset' | 'samples'>,
+  metric: string,
+  e: RatioEstimate,
+  sign: 1 | -1,
+): Figure {
+  const pct = (r: number) => Math.round((r - 1) * 1000) / 10;
+  const [low, high] = sign === 1 ? [pct(e.low), pct(e.high)] : [-pct(e.high), -pct(e.low)];
+  return {
+    ...base,
+    metric,
+    value: sign === 1 ? pct(e.ratio) : -pct(e.ratio),
+    unit: '%',
+    note: `95% interval ${low}–${high}% (paired rounds, bootstrap)`,
+  };
+}
