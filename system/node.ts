@@ -7,7 +7,7 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { pino } from 'pino';
 import { createApp } from './api/app.ts';
 import { createSessionVerifier } from './auth/verifier.ts';
-import { openDatabase } from './db/client.ts';
+import { databaseKind, openDatabase } from './db/client.ts';
 import type { Database } from './db/database.ts';
 import { runMigrations } from './db/migrate.ts';
 import { DEV_PUBLIC_KEY_FILE, describeEnv, type Env, EnvError, loadEnv } from './env.ts';
@@ -76,6 +76,7 @@ export async function startServer(
     const levers = env.DATAFLOW_LEVERS;
     const dbGuard = levers.recovery.enabled
       ? createDbGuard(levers.recovery, {
+          deadline: databaseKind(env.DATABASE_URL) === 'remote',
           onStateChange: (state) => {
             telemetry?.onBreakerState(state);
             logger.warn({ state }, 'database circuit breaker');

@@ -2,12 +2,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createClient } from '@libsql/client';
 import { createDatabase, type Database, type DatabaseOptions } from './database.ts';
+import { createEmbeddedClient } from './embedded-client.ts';
 
 /**
  * The one client factory (Node). `DATABASE_URL` picks the backend:
- * - `file:path.db`      embedded libSQL, WAL journal and a busy timeout
+ * - `file:path.db`      embedded libSQL with reused prepared statements (`embedded-client.ts`),
+ *                       WAL journal and a busy timeout
  * - `:memory:`          embedded, in memory (tests)
- * - `http(s)://`, `libsql://`, `ws(s)://`   sqld or Turso, with `DATABASE_AUTH_TOKEN`
+ * - `http(s)://`, `libsql://`, `ws(s)://`   sqld or Turso (`@libsql/client`), with `DATABASE_AUTH_TOKEN`
  */
 export interface OpenDatabaseOptions {
   url: string;
@@ -25,12 +27,13 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   const kind = databaseKind(options.url);
   if (kind === 'file') mkdirSync(dirname(filePath(options.url)), { recursive: true });
-  const client = createClient({
-    url: options.url,
-    authToken: options.authToken,
-    intMode: 'number',
-    ...(kind === 'file' ? { timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS } : {}),
-  });
+  const client =
+    kind === 'remote'
+      ? createClient({ url: options.url, authToken: options.authToken, intMode: 'number' })
+      : createEmbeddedClient({
+          path: kind === 'memory' ? ':memory:' : filePath(options.url),
+          busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+        });
   if (kind === 'file') {
     // WAL lets readers proceed while one writer commits; the mode is stored in the file.
     await client.execute('PRAGMA journal_mode = WAL');

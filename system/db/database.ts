@@ -162,7 +162,7 @@ type RoundTrip = <T>(
 function instrumented(record: QueryListener, queryText: boolean): RoundTrip {
   return (kind, stmts, call) => {
     const first = sqlOf(stmts[0]);
-    const summary = stmts.length > 1 ? `BATCH ${stmts.length}` : querySummary(first);
+    const summary = stmts.length > 1 ? `BATCH ${stmts.length}` : summaryOf(first);
     return traced(
       'db',
       summary,
@@ -204,6 +204,17 @@ function sqlOf(stmt: Statement | undefined): string {
 }
 
 const TABLE = /\b(?:from|into|update|join)\s+["`]?(\w+)/i;
+const summaries = new Map<string, string>();
+
+/** `querySummary`, memoized: the app's statements are a small, fixed set (bounded anyway). */
+function summaryOf(sql: string): string {
+  let summary = summaries.get(sql);
+  if (summary === undefined) {
+    summary = querySummary(sql);
+    if (summaries.size < 1024) summaries.set(sql, summary);
+  }
+  return summary;
+}
 
 /** `SELECT users`, `INSERT projects`, `BEGIN write`: the operation and its first table. */
 export function querySummary(sql: string): string {

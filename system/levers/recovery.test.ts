@@ -12,6 +12,16 @@ describe('createDbGuard', () => {
     await expect(guard.run(() => sleep(300))).rejects.toBeInstanceOf(TaskCancelledError);
   });
 
+  it('without a deadline (embedded databases) a slow call runs to its end, and failures still open the breaker', async () => {
+    const guard = createDbGuard(resolveRecoveryConfig({ timeoutMs: 30, breakerThreshold: 2 }), {
+      deadline: false,
+    });
+    expect(await guard.run(() => sleep(100).then(() => 'done'))).toBe('done');
+    for (let i = 0; i < 2; i++)
+      await expect(guard.run(async () => Promise.reject(refused()))).rejects.toThrow();
+    expect(guard.state()).toBe('open');
+  });
+
   it('opens after consecutive transient failures, fails fast while open, probes, recovers', async () => {
     const states: BreakerState[] = [];
     const guard = createDbGuard(
