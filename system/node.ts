@@ -11,6 +11,7 @@ import { databaseKind, openDatabase } from './db/client.ts';
 import type { Database } from './db/database.ts';
 import { runMigrations } from './db/migrate.ts';
 import { DEV_PUBLIC_KEY_FILE, describeEnv, type Env, EnvError, loadEnv } from './env.ts';
+import { nodeSha256 } from './hash-node.ts';
 import { connectRedisStore } from './levers/cache-redis.ts';
 import { createLevers } from './levers/levers.ts';
 import { createDbGuard } from './levers/recovery.ts';
@@ -130,6 +131,7 @@ export async function startServer(
 
     const sessions = createSessionVerifier({
       jwtKey,
+      sha256: nodeSha256,
       authorizedParties: env.CLERK_AUTHORIZED_PARTIES,
       cache: env.AUTH_TOKEN_CACHE ? { max: env.AUTH_TOKEN_CACHE_SIZE } : false,
     });
@@ -149,6 +151,7 @@ export async function startServer(
       bodyLimitBytes: env.BODY_LIMIT_BYTES,
       headerLimitBytes: env.HEADER_LIMIT_BYTES,
       calibration: { route: env.CALIBRATION_ROUTE, extraMs: env.CALIBRATION_EXTRA_MS },
+      sha256: nodeSha256,
       logger,
       onCommitted,
       webhooks:

@@ -5,6 +5,7 @@ import type { SessionVerifier } from '../auth/verifier.ts';
 import type { Database } from '../db/database.ts';
 import { directLoaders } from '../db/loaders.ts';
 import { migrationsApplied } from '../db/readiness.ts';
+import { type Sha256Hex, webCryptoSha256 } from '../hash.ts';
 import { taggingLoaders } from '../levers/cache.ts';
 import type { Levers } from '../levers/levers.ts';
 import type { WebhookIntake } from '../sync/intake.ts';
@@ -55,6 +56,8 @@ export interface AppOptions {
   now?: () => number;
   /** Gate calibration only: a controlled extra cost (busy CPU, ms) on one route. */
   calibration?: { route: string; extraMs: number };
+  /** SHA-256 for ETags. @default Web Crypto (Node passes `node:crypto`) */
+  sha256?: Sha256Hex;
 }
 
 const silentLogger: AppLogger = { info() {}, warn() {}, error() {} };
@@ -112,7 +115,9 @@ export function createApp(options: AppOptions) {
     c.set('loaders', tagging ? tagging(db, cacheTagsOf(c)) : makeLoaders(db));
     await next();
   });
-  if (levers?.httpValidators) app.use('/api/*', httpValidators(levers.config.cache));
+  if (levers?.httpValidators) {
+    app.use('/api/*', httpValidators(levers.config.cache, options.sha256 ?? webCryptoSha256));
+  }
   // after the session (the key's scope), before the membership check (shared by followers)
   if (levers?.coalescer) app.use('/api/*', coalesce(levers.config.coalesce, levers.coalescer));
   // `/api/orgs/:orgId/*` also matches `/api/orgs/:orgId` itself: register once

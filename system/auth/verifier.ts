@@ -1,5 +1,6 @@
 import { verifyToken } from '@clerk/backend';
 import { LRUCache } from 'lru-cache';
+import { type Sha256Hex, webCryptoSha256 } from '../hash.ts';
 import { type Session, sessionFromClaims } from './session.ts';
 
 /**
@@ -21,6 +22,8 @@ export interface SessionVerifierConfig {
   cache?: { max: number } | false;
   /** Injected clock (epoch ms). @default Date.now */
   now?: () => number;
+  /** The token cache's key function. @default Web Crypto (Node passes `node:crypto`) */
+  sha256?: Sha256Hex;
 }
 
 export const DEFAULT_CLOCK_SKEW_MS = 5000;
@@ -42,6 +45,7 @@ export interface SessionVerifier {
 
 export function createSessionVerifier(config: SessionVerifierConfig): SessionVerifier {
   const now = config.now ?? Date.now;
+  const sha256 = config.sha256 ?? webCryptoSha256;
   const clockSkewMs = config.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS;
   const authorizedParties =
     config.authorizedParties && config.authorizedParties.length > 0
@@ -72,7 +76,8 @@ export function createSessionVerifier(config: SessionVerifierConfig): SessionVer
   return {
     async verify(token) {
       if (cache === null) return verifyFully(token);
-      const key = await sha256Hex(token);
+      const hashed = sha256(token);
+      const key = typeof hashed === 'string' ? hashed : await hashed;
       const cached = cache.get(key);
       if (cached !== undefined) {
         // Expiry is checked against the injected clock on every hit, so a cached
@@ -89,11 +94,4 @@ export function createSessionVerifier(config: SessionVerifierConfig): SessionVer
     },
     stats: () => ({ cacheHits, verifications, rejections }),
   };
-}
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-  let hex = '';
-  for (const byte of new Uint8Array(digest)) hex += byte.toString(16).padStart(2, '0');
-  return hex;
 }

@@ -1,6 +1,7 @@
 import { ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import type { Loaders, LoadersFactory } from '../db/loaders.ts';
 import type { ChangeRow } from '../db/schema.ts';
+import type { Sha256Hex } from '../hash.ts';
 import { annotate, traced } from '../trace.ts';
 import type { CachedResponse, CacheStore } from './cache-store.ts';
 import { invalidOption } from './invalid-option.ts';
@@ -327,11 +328,8 @@ function pathAndSortedQuery(url: string): string {
  * every time) is the default because a pushed change must be visible on the next
  * fetch, which a stale-while-revalidate hit would not guarantee.
  */
-export async function strongEtag(body: ArrayBuffer): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body));
-  let hex = '';
-  for (const byte of digest.subarray(0, 12)) hex += byte.toString(16).padStart(2, '0');
-  return `"${hex}"`;
+export async function strongEtag(body: ArrayBuffer, sha256: Sha256Hex): Promise<string> {
+  return `"${(await sha256(new Uint8Array(body))).slice(0, 24)}"`;
 }
 
 export function edgeCacheControl(config: ResolvedCacheConfig): string {

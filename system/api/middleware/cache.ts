@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
+import type { Sha256Hex } from '../../hash.ts';
 import {
   type CacheScope,
   edgeCacheControl,
@@ -81,12 +82,15 @@ export const cacheTagsOf = (c: Context<AppEnv>) => () => c.get('cacheTags');
  * The `edge` level, on every runtime: a strong ETag over the body of each 200 GET,
  * `304 Not Modified` for a matching `If-None-Match`, and Cache-Control.
  */
-export function httpValidators(config: ResolvedCacheConfig): MiddlewareHandler<AppEnv> {
+export function httpValidators(
+  config: ResolvedCacheConfig,
+  sha256: Sha256Hex,
+): MiddlewareHandler<AppEnv> {
   const cacheControl = edgeCacheControl(config);
   return async function httpValidators(c, next) {
     await next();
     if (c.req.method !== 'GET' || c.res.status !== 200) return;
-    const etag = await strongEtag(await c.res.clone().arrayBuffer());
+    const etag = await strongEtag(await c.res.clone().arrayBuffer(), sha256);
     const matches = (c.req.header('if-none-match') ?? '')
       .split(',')
       .map((tag) => tag.trim().replace(/^W\//, ''))
