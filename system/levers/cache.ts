@@ -194,6 +194,12 @@ export function createResponseCache(
     }
   };
   const inflight = new Map<string, Promise<CachedResponse | null>>();
+  /**
+   * Bumped by every invalidation. A load that saw it move is answered but not stored:
+   * it may have read a row the invalidation was for, and storing it after the
+   * invalidation would keep a stale answer until the TTL.
+   */
+  let invalidations = 0;
   /** Keys whose leader has followers waiting (only then is an error response copied). */
   const inflightWaiters = new Set<string>();
 
@@ -247,6 +253,7 @@ export function createResponseCache(
       `org:${orgId}`,
       ...request.reads.map((c) => collectionTag(c, orgId)),
     ]);
+    const seen = invalidations;
     try {
       const res = await load(tags);
       if (res.status >= 500 && cached && now() <= cached.freshUntil + config.staleIfErrorMs) {
@@ -279,6 +286,7 @@ export function createResponseCache(
         freshUntil: now() + ttl,
       };
       finish(entry);
+      if (seen !== invalidations) return { kind: 'loaded', stored: false };
       await guarded(() => store.set(key, entry, [...tags], ttl + config.staleIfErrorMs), undefined);
       return { kind: 'loaded', stored: true };
     } finally {
@@ -292,6 +300,7 @@ export function createResponseCache(
     level: store.level,
     read,
     invalidate(rows) {
+      invalidations += 1;
       const mode = config.invalidation;
       return traced(
         'cache',

@@ -4,6 +4,7 @@ import { type BatchHooks, batchedLoaders } from './batch.ts';
 import { type CacheHooks, createResponseCache, type ResponseCache } from './cache.ts';
 import { type CacheStore, memoryStore } from './cache-store.ts';
 import { type CoalesceHooks, type Coalescer, createCoalescer } from './coalesce.ts';
+import { createMembershipCache, type MembershipCache } from './membership-cache.ts';
 import type { ResolvedLevers } from './presets.ts';
 
 /**
@@ -22,6 +23,8 @@ export interface Levers {
   readonly responses: ResponseCache | undefined;
   /** The `edge` level: HTTP validators (ETag/304, Cache-Control) instead of a store. */
   readonly httpValidators: boolean;
+  /** The membership check cached in process, with the response cache (`memory`, `distributed`). */
+  readonly memberships: MembershipCache | undefined;
   /** For the change-log publisher: invalidates what committed rows touched. */
   invalidate(rows: readonly ChangeRow[]): Promise<void>;
   /** Releases what the levers hold (the distributed store's connection). */
@@ -46,15 +49,23 @@ export function createLevers(config: ResolvedLevers, deps: LeverDeps = {}): Leve
     cache.enabled && cache.level !== 'edge' && store
       ? createResponseCache(cache, store, deps.cacheHooks)
       : undefined;
+  const memberships = responses ? createMembershipCache({ ttlMs: cache.ttl }) : undefined;
+  const loaders = config.batch.enabled
+    ? batchedLoaders(config.batch, deps.batchHooks)
+    : directLoaders;
   return {
     config,
-    loaders: config.batch.enabled ? batchedLoaders(config.batch, deps.batchHooks) : directLoaders,
+    loaders: memberships ? memberships.wrap(loaders) : loaders,
+    memberships,
     coalescer: config.coalesce.enabled
       ? createCoalescer(config.coalesce, deps.coalesceHooks)
       : undefined,
     responses,
     httpValidators: cache.enabled && cache.level === 'edge',
-    invalidate: async (rows) => responses?.invalidate(rows),
+    invalidate: async (rows) => {
+      memberships?.invalidate(rows);
+      await responses?.invalidate(rows);
+    },
     close: async () => {
       await deps.distributedStore?.close?.();
     },
