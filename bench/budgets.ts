@@ -97,7 +97,7 @@ export const BUDGETS: Budget[] = [
       maxErrorRate: 0,
       minRps: 300,
     },
-    deterministic: { queriesCold: 2, queriesWarm: 0, pageRoundTrips: 7, responseBytes: 14829 },
+    deterministic: { queriesCold: 1, queriesWarm: 0, pageRoundTrips: 6, responseBytes: 14829 },
     relative: { maxRegression: 0.05 },
   },
   {
@@ -111,7 +111,7 @@ export const BUDGETS: Budget[] = [
       maxErrorRate: 0,
       minRps: 20,
     },
-    deterministic: { queriesCold: 3, queriesWarm: 3, responseBytes: 14829 },
+    deterministic: { queriesCold: 2, queriesWarm: 2, responseBytes: 14829 },
     relative: { maxRegression: 0.05 },
   },
   {

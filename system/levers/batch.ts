@@ -4,7 +4,7 @@ import type { Db } from '../db/database.ts';
 import { isTransientDbError } from '../db/errors.ts';
 import type { Loaders, LoadersFactory } from '../db/loaders.ts';
 import { getMembershipsByPairs, getOrgs, getUsers } from '../db/queries/batched.ts';
-import { getMembership } from '../db/queries/memberships.ts';
+import { getMembership, listMembersWithUsers } from '../db/queries/memberships.ts';
 import { getOrg } from '../db/queries/organizations.ts';
 import { getUser } from '../db/queries/users.ts';
 import type { Membership, Organization, User } from '../db/schema.ts';
@@ -115,7 +115,7 @@ export function batchedLoaders(
       shared = createSharedLoaders(db, config, hooks);
       perDb.set(db, shared);
     }
-    return perRequest(shared);
+    return perRequest(db, shared);
   };
 }
 
@@ -162,7 +162,7 @@ function createSharedLoaders(
 }
 
 /** Per-request view: repeated keys within one request share one promise. */
-function perRequest(shared: SharedLoaders): Loaders {
+function perRequest(db: Db, shared: SharedLoaders): Loaders {
   const memo = new Map<string, Promise<unknown>>();
   const once = <T>(key: string, load: () => Promise<T>): Promise<T> => {
     let promise = memo.get(key) as Promise<T> | undefined;
@@ -179,6 +179,15 @@ function perRequest(shared: SharedLoaders): Loaders {
       once(`m${PAIR}${orgId}${PAIR}${userId}`, () =>
         shared.membership.load(`${orgId}${PAIR}${userId}`),
       ),
+    // the page and its users in one joined read: a batch no DataLoader needs to collect
+    membersPage: (orgId, page) =>
+      traced('batch', 'batch.members_page', async () => {
+        const joined = await listMembersWithUsers(db, orgId, page);
+        return {
+          rows: joined.map((r) => r.membership),
+          users: joined.slice(0, page.limit).map((r) => r.user),
+        };
+      }),
   };
 }
 

@@ -113,6 +113,12 @@ export function taggingLoaders(
         tags()?.add(`membership:${orgId}:${userId}`);
         return inner.membership(orgId, userId);
       },
+      async membersPage(orgId, page) {
+        const result = await inner.membersPage(orgId, page);
+        const set = tags();
+        if (set) for (const m of result.rows.slice(0, page.limit)) set.add(`user:${m.userId}`);
+        return result;
+      },
     };
   };
 }

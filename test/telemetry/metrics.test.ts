@@ -66,14 +66,14 @@ describe('GET /metrics', () => {
       /http_server_request_duration_bucket\{[^}]*http_route="\/api\/orgs\/:orgId\/members"[^}]*http_response_status_code="200"/,
       /http_server_active_requests/,
       /dataflow_db_round_trips_total\{[^}]*\} [1-9]/,
-      /db_client_operation_duration_bucket\{[^}]*db_query_summary="SELECT users"/,
+      /db_client_operation_duration_bucket\{[^}]*db_query_summary="SELECT memberships"/,
       /dataflow_db_queries_per_request_bucket\{[^}]*http_route="\/api\/orgs\/:orgId\/members"/,
       /sync_webhook_apply_duration_count\{[^}]*sync_outcome="applied"[^}]*\} 1/,
       /realtime_delivery_lag_count\{[^}]*\} [1-9]/,
       /dataflow_cache_lookups_total\{[^}]*dataflow_cache_result="hit"[^}]*\} [1-9]/,
       /dataflow_cache_lookups_total\{[^}]*dataflow_cache_result="miss"/,
       /dataflow_cache_invalidations_total\{[^}]*dataflow_cache_invalidation="precise"/,
-      /dataflow_batch_size_bucket\{[^}]*dataflow_loader="user"/,
+      /dataflow_batch_size_bucket\{[^}]*dataflow_loader="membership"/,
       /dataflow_coalesce_requests_total\{[^}]*dataflow_coalesce_role="leader"/,
       /dataflow_breaker_state\{[^}]*\} 0/,
       /sync_webhook_events_total\{[^}]*sync_event_type="user.updated"[^}]*sync_outcome="applied"[^}]*\} 1/,
@@ -90,10 +90,10 @@ describe('GET /metrics', () => {
   it('counts exactly the traffic sent', () => {
     const members = { http_route: '/api/orgs/:orgId/members' };
     expect(sum(metrics, 'http_server_request_duration_count', members)).toBe(3);
-    // the socket's upgrade cached the membership; the miss: page and one IN (...) for the
-    // 10 users; the two hits touch no database
+    // the socket's upgrade cached the membership; the miss: the page joined with its 10
+    // users; the two hits touch no database
     expect(xCache).toEqual(['miss', 'hit', 'hit']);
-    expect(sum(metrics, 'dataflow_db_queries_per_request_sum', members)).toBe(2 + 0 + 0);
+    expect(sum(metrics, 'dataflow_db_queries_per_request_sum', members)).toBe(1 + 0 + 0);
     // the cache lever's lookups are the answers' own X-Cache
     const lookups = (result: string) =>
       sum(metrics, 'dataflow_cache_lookups_total', { dataflow_cache_result: result });
@@ -103,17 +103,17 @@ describe('GET /metrics', () => {
     expect(
       sum(metrics, 'dataflow_coalesce_requests_total', { dataflow_coalesce_role: 'leader' }),
     ).toBe(3);
-    // one batch of 10 users; one membership lookup, for the socket (then cached)
+    // one membership lookup, for the socket (then cached); no user lookups (joined)
     const batch = (loader: string, part: 'sum' | 'count') =>
       sum(metrics, `dataflow_batch_size_${part}`, { dataflow_loader: loader });
-    expect([batch('user', 'count'), batch('user', 'sum')]).toEqual([1, 10]);
     expect([batch('membership', 'count'), batch('membership', 'sum')]).toEqual([1, 1]);
+    expect(batch('user', 'count')).toBe(0);
     // the DB layer's own counter between the two scrapes (the change-log poll runs too)
     const [s0, s1, s2, s3] = stats as [number, number, number, number];
     const trips = delta(first, metrics, 'dataflow_db_round_trips_total');
     expect(trips).toBeGreaterThanOrEqual(s2 - s1);
     expect(trips).toBeLessThanOrEqual(s3 - s0);
-    expect(s2 - s1).toBeGreaterThanOrEqual(3); // the socket's check and the miss, at least
+    expect(s2 - s1).toBeGreaterThanOrEqual(2); // the socket's check and the miss, at least
     // one webhook applied, one change pushed to the one socket
     const applied = { sync_event_type: 'user.updated', sync_outcome: 'applied' };
     expect(sum(metrics, 'sync_webhook_events_total', applied)).toBe(1);

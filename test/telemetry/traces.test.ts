@@ -87,27 +87,24 @@ describe('trace of a members request', () => {
     expect(serverTiming).toMatch(/total;dur=[\d.]+$/);
   });
 
-  it('recommended: coalescing leader, a cache miss, one batched user query; then a hit with no DB', async () => {
+  it('recommended: coalescing leader, a cache miss, the page joined with its users; then a hit with no DB', async () => {
     const { first, second } = await membersTrace('recommended');
     const root = first.find((s) => s.kind === 1)!;
     expect(root.attributes['dataflow.coalesce.role']).toBe('leader');
     const [lookup] = named(first, 'cache.get');
     expect(lookup!.attributes['dataflow.cache.result']).toBe('miss');
     expect(lookup!.attributes['dataflow.cache.level']).toBe('memory');
-    const [batch] = named(first, 'batch.user');
-    expect(batch!.attributes['dataflow.batch.size']).toBe(PAGE);
-    expect(kids(first, batch!).map((s) => s.attributes['db.query.summary'])).toEqual([
-      'SELECT users',
+    const [page] = named(first, 'batch.members_page');
+    expect(kids(first, page!).map((s) => s.attributes['db.query.summary'])).toEqual([
+      'SELECT memberships',
     ]);
-    expect(first.filter((s) => s.attributes['db.query.summary'] === 'SELECT users')).toHaveLength(
-      1,
-    );
+    expect(first.filter((s) => s.attributes['db.query.summary'] === 'SELECT users')).toEqual([]);
 
     const again = second.find((s) => s.kind === 1)!;
     expect(named(second, 'cache.get')[0]!.attributes['dataflow.cache.result']).toBe('hit');
     expect(again.attributes['dataflow.cache.result']).toBe('hit');
-    // the membership check still reads (a removed member must not be served from cache)
-    expect(again.attributes['dataflow.db.queries']).toBeLessThanOrEqual(1);
+    // the membership check is cached too (the change log invalidates it): no DB at all
+    expect(again.attributes['dataflow.db.queries']).toBe(0);
   });
 });
 

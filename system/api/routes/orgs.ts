@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Db } from '../../db/database.ts';
-import { countMembers, listMemberships } from '../../db/queries/memberships.ts';
+import { countMembers } from '../../db/queries/memberships.ts';
 import type { AppEnv } from '../context.ts';
 import { memberDto, orgDto } from '../dto.ts';
 import { AppError } from '../errors.ts';
@@ -30,10 +30,12 @@ export function orgRoutes(db: Db, cached: RouteCache) {
     .get('/members', cached('org', ['members']), validate('query', membersQuery), async (c) => {
       const { limit, cursor } = c.req.valid('query');
       const { member, loaders } = c.var;
-      const rows = await listMemberships(db, member.orgId, { after: cursor, limit });
+      // N+1 queries without the batching lever, one joined read with it
+      const { rows, users: people } = await loaders.membersPage(member.orgId, {
+        after: cursor,
+        limit,
+      });
       const page = rows.slice(0, limit);
-      // One loader call per member: N queries without the batching lever.
-      const people = await Promise.all(page.map((m) => loaders.user(m.userId)));
       const last = page.at(-1);
       return json(c, {
         data: page.map((m, i) => memberDto(m, people[i] ?? null)),

@@ -1,7 +1,7 @@
 import { and, asc, count, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../database.ts';
 import { preparedPerDb } from '../prepared.ts';
-import { type Membership, memberships } from '../schema.ts';
+import { type Membership, memberships, type User, users } from '../schema.ts';
 
 const membershipByOrgUser = preparedPerDb((db) =>
   db
@@ -41,6 +41,30 @@ export function listMemberships(db: Db, orgId: string, page: Page): Promise<Memb
   return db
     .select()
     .from(memberships)
+    .where(
+      and(
+        eq(memberships.orgId, orgId),
+        isNull(memberships.deletedAt),
+        page.after === undefined ? undefined : gt(memberships.id, page.after),
+      ),
+    )
+    .orderBy(asc(memberships.id))
+    .limit(page.limit + 1);
+}
+
+/**
+ * The same page with each member's live user (null for a tombstoned one), in one joined
+ * read: the batched form of "the page, then one user lookup per member".
+ */
+export async function listMembersWithUsers(
+  db: Db,
+  orgId: string,
+  page: Page,
+): Promise<Array<{ membership: Membership; user: User | null }>> {
+  return db
+    .select({ membership: memberships, user: users })
+    .from(memberships)
+    .leftJoin(users, and(eq(users.id, memberships.userId), isNull(users.deletedAt)))
     .where(
       and(
         eq(memberships.orgId, orgId),
