@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import type { Meter } from '@opentelemetry/api';
+import type { BoundMetrics } from './bound-metrics.ts';
 
 /**
  * The instruments. The app, levers and sync expose plain hooks; this module turns them
@@ -71,26 +72,30 @@ export interface Instruments {
   stop(): void;
 }
 
-export function createInstruments(meter: Meter): Instruments {
-  const httpDuration = meter.createHistogram(METRICS.httpDuration, {
+/**
+ * `bound` carries the series recorded per request and per database round trip (bound
+ * attribute sets, see bound-metrics.ts); the rest are the SDK's own instruments.
+ */
+export function createInstruments(meter: Meter, bound: BoundMetrics): Instruments {
+  const httpDuration = bound.histogram(METRICS.httpDuration, {
     unit: 's',
     description: 'HTTP server request duration, by route template',
-    advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
+    boundaries: SECONDS_BUCKETS,
   });
-  const httpActive = meter.createUpDownCounter(METRICS.httpActive, {
-    description: 'requests in flight',
-  });
-  const roundTrips = meter.createCounter(METRICS.dbRoundTrips, {
-    description: 'database round trips',
-  });
-  const dbDuration = meter.createHistogram(METRICS.dbOperationDuration, {
+  const httpActive = bound
+    .upDownCounter(METRICS.httpActive, { description: 'requests in flight' })
+    .bind('', () => ({}));
+  const roundTrips = bound
+    .counter(METRICS.dbRoundTrips, { description: 'database round trips' })
+    .bind('', () => ({}));
+  const dbDuration = bound.histogram(METRICS.dbOperationDuration, {
     unit: 's',
     description: 'database round-trip duration, by operation summary',
-    advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
+    boundaries: SECONDS_BUCKETS,
   });
-  const queriesPerRequest = meter.createHistogram(METRICS.dbQueriesPerRequest, {
+  const queriesPerRequest = bound.histogram(METRICS.dbQueriesPerRequest, {
     description: 'database round trips per request, by route template',
-    advice: { explicitBucketBoundaries: [0, 1, 2, 3, 5, 10, 20, 50, 100, 200] },
+    boundaries: [0, 1, 2, 3, 5, 10, 20, 50, 100, 200],
   });
   const batchRetries = meter.createCounter(METRICS.batchRetries, {
     description: 'batch dispatch retries after a transient error',
@@ -108,22 +113,22 @@ export function createInstruments(meter: Meter): Instruments {
     description: 'change commit to WebSocket fan-out',
     advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
   });
-  const cacheLookups = meter.createCounter(METRICS.cacheLookups, {
+  const cacheLookups = bound.counter(METRICS.cacheLookups, {
     description: 'cache lookups by level and result',
   });
   const invalidations = meter.createCounter(METRICS.cacheInvalidations, {
     description: 'cache entries invalidated, by mode',
   });
-  const batchSize = meter.createHistogram(METRICS.batchSize, {
+  const batchSize = bound.histogram(METRICS.batchSize, {
     description: 'keys per batch dispatch',
-    advice: { explicitBucketBoundaries: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] },
+    boundaries: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
   });
-  const batchWait = meter.createHistogram(METRICS.batchWait, {
+  const batchWait = bound.histogram(METRICS.batchWait, {
     unit: 's',
     description: 'time from first key to dispatch',
-    advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
+    boundaries: SECONDS_BUCKETS,
   });
-  const coalesce = meter.createCounter(METRICS.coalesceRequests, {
+  const coalesce = bound.counter(METRICS.coalesceRequests, {
     description: 'coalescing roles per request',
   });
   let breaker = 0;
@@ -183,34 +188,49 @@ export function createInstruments(meter: Meter): Instruments {
 
   return {
     onRequest: (e) => {
-      const attributes = {
-        'http.request.method': e.method,
-        'http.route': e.route,
-        'http.response.status_code': e.status,
-      };
-      httpDuration.record(e.durationMs / 1000, attributes);
-      queriesPerRequest.record(e.dbQueries, { 'http.route': e.route });
+      httpDuration
+        .bind(`${e.method} ${e.route} ${e.status}`, () => ({
+          'http.request.method': e.method,
+          'http.route': e.route,
+          'http.response.status_code': e.status,
+        }))
+        .record(e.durationMs / 1000);
+      queriesPerRequest.bind(e.route, () => ({ 'http.route': e.route })).record(e.dbQueries);
     },
     onActive: (delta) => httpActive.add(delta),
     onDbOperation: (e) => {
       roundTrips.add(1);
-      dbDuration.record(e.durationMs / 1000, {
-        'db.system.name': 'sqlite',
-        'db.query.summary': e.summary,
-        ...(e.ok ? {} : { 'error.type': 'db_error' }),
-      });
+      dbDuration
+        .bind(e.ok ? e.summary : `${e.summary}\u0000error`, () => ({
+          'db.system.name': 'sqlite',
+          'db.query.summary': e.summary,
+          ...(e.ok ? {} : { 'error.type': 'db_error' }),
+        }))
+        .record(e.durationMs / 1000);
     },
     onCacheLookup: (e) =>
-      cacheLookups.add(1, { 'dataflow.cache.level': e.level, 'dataflow.cache.result': e.result }),
+      cacheLookups
+        .bind(`${e.level} ${e.result}`, () => ({
+          'dataflow.cache.level': e.level,
+          'dataflow.cache.result': e.result,
+        }))
+        .add(1),
     onCacheInvalidate: (e) =>
       invalidations.add(e.entries, { 'dataflow.cache.invalidation': e.mode }),
     onBatch: (e) => {
-      const attributes = { 'dataflow.loader': e.loader, 'dataflow.ok': e.ok };
-      batchSize.record(e.size, attributes);
-      batchWait.record(e.waitMs / 1000, attributes);
+      const key = `${e.loader} ${e.ok}`;
+      const attributes = () => ({ 'dataflow.loader': e.loader, 'dataflow.ok': e.ok });
+      batchSize.bind(key, attributes).record(e.size);
+      batchWait.bind(key, attributes).record(e.waitMs / 1000);
       if (e.attempts > 1) batchRetries.add(e.attempts - 1, { 'dataflow.loader': e.loader });
     },
-    onCoalesce: (e) => coalesce.add(1, { 'dataflow.coalesce.role': e.role, 'http.route': e.route }),
+    onCoalesce: (e) =>
+      coalesce
+        .bind(`${e.role} ${e.route}`, () => ({
+          'dataflow.coalesce.role': e.role,
+          'http.route': e.route,
+        }))
+        .add(1),
     onBreakerState: (state) => {
       breaker = state === 'closed' ? 0 : state === 'half-open' ? 1 : 2;
     },

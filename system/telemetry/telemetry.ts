@@ -22,7 +22,11 @@ import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import { REQUEST_TIMINGS, RequestTimings, type Stage, TRACER_NAME } from '../trace.ts';
+import { createBoundMetrics } from './bound-metrics.ts';
 import { createInstruments, type Instruments } from './metrics.ts';
+
+const METER_NAME = 'dataflow';
+
 import { createTracerProvider, type TracingConfig } from './tracing.ts';
 
 /**
@@ -79,8 +83,11 @@ export function createTelemetry(
   );
 
   const resource = resourceFromAttributes({ 'service.name': config.serviceName });
+  // the per-request series, with bound attributes, reach every reader through a producer
+  const bound = createBoundMetrics({ name: METER_NAME });
+  const metricProducers = [bound.producer];
   const prometheus = config.prometheus
-    ? new PrometheusExporter({ preventServerStart: true })
+    ? new PrometheusExporter({ preventServerStart: true, metricProducers })
     : undefined;
   const readers: IMetricReader[] = [];
   if (prometheus) readers.push(prometheus);
@@ -92,11 +99,12 @@ export function createTelemetry(
           headers: config.otlpMetrics.headers,
         }),
         exportIntervalMillis: config.otlpMetrics.intervalMs,
+        metricProducers,
       }),
     );
   }
   const meterProvider = new MeterProvider({ resource, readers });
-  const instruments = createInstruments(meterProvider.getMeter('dataflow'));
+  const instruments = createInstruments(meterProvider.getMeter(METER_NAME), bound);
 
   let tracerProvider: TracerProvider | undefined;
   if (config.tracing || config.spanExporters?.length) {
