@@ -113,6 +113,17 @@ export function anchorLines(results: BenchResults): string[] {
     lines.push(
       `anchor, HTTP: bare node:http ${fmt(bare)} req/s, bare Hono ${fmt(hono)}, app GET /health ${fmt(health)} (${fmt(ratio)}x the bare runtime)`,
     );
+    const bytes = find('overhead', 'req/s: bare node:http, the members page bytes');
+    const hit = find('overhead', 'req/s: members page, cache hit');
+    const hitRatio = find(
+      'overhead',
+      'members page, cache hit ÷ bare node:http sending the same bytes (req/s)',
+    );
+    if (bytes !== null) {
+      lines.push(
+        `anchor, payload: bare node:http sending the members page bytes ${fmt(bytes)} req/s, the app's cache hit ${fmt(hit)} (${fmt(hitRatio)}x)`,
+      );
+    }
   }
   const raw = find('overhead', 'raw driver (libsql prepared statement)');
   if (raw !== null) {

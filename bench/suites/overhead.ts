@@ -88,18 +88,33 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
     app('default', { DATAFLOW_PRESET: 'recommended' }),
     app('baseline', { DATAFLOW_PRESET: 'baseline' }),
     app('telemetry-off', { DATAFLOW_PRESET: 'recommended', METRICS_ENABLED: 'false' }),
+    // spans are exported every 500 ms (5 s by default), so the export pipeline is warm
+    // before the first round and each round pays for the spans it produced
     app('telemetry-10', {
       DATAFLOW_PRESET: 'recommended',
       OTEL_EXPORTER_OTLP_ENDPOINT: sink,
       OTEL_METRIC_EXPORT_INTERVAL: '60000',
+      OTEL_BSP_SCHEDULE_DELAY: '500',
     }),
     app('telemetry-100', {
       DATAFLOW_PRESET: 'recommended',
       OTEL_EXPORTER_OTLP_ENDPOINT: sink,
       OTEL_METRIC_EXPORT_INTERVAL: '60000',
+      OTEL_BSP_SCHEDULE_DELAY: '500',
       OTEL_TRACES_SAMPLER_ARG: '1',
     }),
   ]);
+  // the bare runtime sending as many bytes as the members page: the payload's own cost
+  const page = await fetch(servers.get('default')!.url + setup.membersPath, {
+    headers: setup.auth,
+  });
+  const pageBytes = (await page.arrayBuffer()).byteLength;
+  await start('node-bytes', () =>
+    startServerProcess(
+      { HELLO: 'node', HELLO_BYTES: String(pageBytes) },
+      'load/infra/hello-server.ts',
+    ),
+  );
   const server = (name: string) => () => servers.get(name)!;
   const members = setup.membersPath;
   const http = (
@@ -127,6 +142,7 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   const targets: Target[] = [
     http('bare node:http hello', 'node', '/'),
     http('bare Hono hello', 'hono', '/'),
+    http('bare node:http, the members page bytes', 'node-bytes', '/'),
     http('app GET /health', 'default', '/health'),
     http('members page, cache hit', 'default', members, true, 'recommended'),
     http('members page, baseline (52 queries)', 'baseline', members, true, 'baseline'),
@@ -160,7 +176,9 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   for (const target of targets) {
     checkAborted(ctx);
     ctx.progress(`overhead: warm-up, ${target.name}`);
-    await load(target, settings.warmupSec + 0.5);
+    // the tracing processes warm up their export pipeline too (several exports)
+    const traced = target.name.startsWith('traces');
+    await load(target, settings.warmupSec + (traced ? 2 : 0.5));
   }
   for (let round = 1; round <= settings.overheadRounds; round++) {
     for (const target of targets) {
@@ -206,6 +224,20 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
         runs.map((r) => r.rps),
       );
       figures.push(ratioFigure(base, `${target.name} ÷ bare node:http (req/s)`, estimate));
+    }
+    if (target.name === 'members page, cache hit') {
+      const sameBytes = of('bare node:http, the members page bytes');
+      const estimate = pairedBootstrapRatio(
+        sameBytes.map((r) => r.rps),
+        runs.map((r) => r.rps),
+      );
+      figures.push(
+        ratioFigure(
+          base,
+          `${target.name} ÷ bare node:http sending the same bytes (req/s)`,
+          estimate,
+        ),
+      );
     }
     if (target.scenario === TELEMETRY_SCENARIO && runs !== off) {
       // overhead = extra server CPU per request against telemetry off, and req/s lost
