@@ -25,7 +25,8 @@ import {
 export interface LoadOptions {
   baseUrl: string;
   headers: Record<string, string>;
-  scenario: Scenario;
+  /** The scenario's requests and their mix (any list of request templates). */
+  scenario: Pick<Scenario, 'requests'>;
   vars: ScenarioVars;
   model: ArrivalModel;
   /** Seconds measured (closed and open models). */

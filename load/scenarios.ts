@@ -54,7 +54,7 @@ export interface Scenario {
   models: readonly ArrivalModel[];
 }
 
-export const SCENARIO_NAMES = ['members', 'projects-mixed', 'cold-burst'] as const;
+export const SCENARIO_NAMES = ['members', 'projects-mixed', 'cold-burst', 'health'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 const membersPage: RequestTemplate = {
@@ -115,6 +115,16 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
     models: [
       { kind: 'closed', connections: 16 },
       { kind: 'open', rate: 100, maxInFlight: 64 },
+    ],
+  },
+  health: {
+    name: 'health',
+    description: 'GET /health: the middleware stack alone (no auth, no database)',
+    route: '/health',
+    requests: [{ name: 'health', method: 'GET', path: '/health', weight: 1, expect: 200 }],
+    models: [
+      { kind: 'closed', connections: 16 },
+      { kind: 'open', rate: 1000, maxInFlight: 64 },
     ],
   },
   'cold-burst': {

@@ -26,6 +26,7 @@ const DIRECTION: Record<TimingMetric, Direction> = {
   p99: 'lower-is-better',
   rps: 'higher-is-better',
   error_rate: 'lower-is-better',
+  vs_bare: 'higher-is-better',
 };
 
 const DETERMINISTIC_BUDGET: Record<DeterministicMetric, keyof Budget['deterministic']> = {
@@ -82,6 +83,8 @@ export function evaluate(
   };
   for (const metric of TIMING_METRICS) {
     if (!options.metrics.includes(metric) || !timed) continue;
+    // only entries with an overhead budget measure the bare anchor
+    if (metric === 'vs_bare' && budget.absolute.minVsBare === undefined) continue;
     const percentile = metric === 'p50' || metric === 'p95' || metric === 'p99';
     const q = percentile ? Number(metric.slice(1)) / 100 : 0;
     const headValues = measured.rounds.head.map((r) => r[metric]);
@@ -127,20 +130,23 @@ export function evaluate(
     } else {
       const value = percentile ? pooled('head', q) : median(headValues);
       const abs = budget.absolute;
+      const higherIsBetter = DIRECTION[metric] === 'higher-is-better';
       const limit =
         metric === 'rps'
           ? abs.minRps
-          : metric === 'error_rate'
-            ? abs.maxErrorRate
-            : abs.latencyMs[metric];
-      const worse = metric === 'rps' ? value < limit : value > limit;
+          : metric === 'vs_bare'
+            ? abs.minVsBare!
+            : metric === 'error_rate'
+              ? abs.maxErrorRate
+              : abs.latencyMs[metric];
+      const worse = higherIsBetter ? value < limit : value > limit;
       const cls = abs.machineClass;
       row(metric, {
         base: null,
         head: round3(value),
         ratio: null,
         interval: null,
-        budget: `${metric === 'rps' ? '≥' : '≤'} ${limit} (${cls})`,
+        budget: `${higherIsBetter ? '≥' : '≤'} ${limit} (${cls})`,
         verdict: !machineOk
           ? 'skipped'
           : !enough

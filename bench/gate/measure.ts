@@ -1,6 +1,6 @@
 import { runLoad } from '../../load/generator.ts';
 import { type ServerProcess, startServerProcess } from '../../load/infra/server-process.ts';
-import { SCENARIOS, type ScenarioVars } from '../../load/scenarios.ts';
+import { SCENARIOS, type Scenario, type ScenarioVars } from '../../load/scenarios.ts';
 import { type Budget, type GateMetric, TIMING_METRICS, type TimingMetric } from '../budgets.ts';
 import { probe } from './probe.ts';
 import type { SeededFixture } from './seeded-db.ts';
@@ -29,10 +29,15 @@ export async function measureEntry(
     pairs: [],
   };
   const timed = options.timing && budget.timed && options.metrics.some(isTiming);
+  const anchored =
+    timed && budget.absolute.minVsBare !== undefined && options.metrics.includes('vs_bare');
   const blocks = timed ? options.blocks : 1;
   for (let block = 0; block < blocks; block++) {
     const servers = new Map<Side['name'], { server: ServerProcess; vars: ScenarioVars }>();
+    let anchor: ServerProcess | undefined;
     try {
+      // the bare runtime the app's throughput is divided by (not code under test)
+      if (anchored) anchor = await startServerProcess({}, 'load/infra/hello-server.ts');
       progress(
         `${entry}: block ${block + 1}/${blocks}, starting ${sides.map((x) => x.name).join(' and ')}`,
       );
@@ -80,8 +85,11 @@ export async function measureEntry(
             `${entry}: block ${block + 1}/${blocks}, round ${i + 1}/${options.rounds} ${name}`,
           );
           const s = servers.get(name)!;
+          // the anchor right before each side: both see the same machine weather
+          const bare = anchor ? await anchorRound(anchor.url, options.roundSec) : undefined;
           got[name] = await round(s.server.url, s.vars, options.roundSec);
-          measured.rounds[name].push({ ...got[name]!.values, block });
+          const vsBare = bare === undefined ? Number.NaN : got[name]!.values.rps / bare;
+          measured.rounds[name].push({ ...got[name]!.values, vs_bare: vsBare, block });
         }
         if (got.base && got.head) {
           measured.pairs.push({ block, base: got.base.samples, head: got.head.samples });
@@ -91,9 +99,23 @@ export async function measureEntry(
       }
     } finally {
       await Promise.all([...servers.values()].map((x) => x.server.stop()));
+      await anchor?.stop();
     }
   }
   return measured;
+
+  async function anchorRound(url: string, seconds: number): Promise<number> {
+    const r = await runLoad({
+      baseUrl: url,
+      headers: {},
+      scenario: ANCHOR,
+      vars: { orgId: '' },
+      model: { kind: 'closed', connections: budget.connections },
+      durationSec: seconds,
+      ...(hooks.signal ? { signal: hooks.signal } : {}),
+    });
+    return r.rps;
+  }
 
   async function round(url: string, vars: ScenarioVars, seconds: number) {
     const r = await runLoad({
@@ -112,11 +134,17 @@ export async function measureEntry(
       p99: r.latencyMs.p99,
       rps: r.rps,
       error_rate: r.requests > 0 ? (100 * r.errors) / r.requests : 100,
+      vs_bare: Number.NaN,
       requests: r.requests,
     };
     return { values, samples: r.samples ?? new Float64Array() };
   }
 }
+
+/** The bare `node:http` hello of `load/infra/hello-server.ts`, as the generator's request mix. */
+const ANCHOR: Pick<Scenario, 'requests'> = {
+  requests: [{ name: 'bare hello', method: 'GET', path: '/', weight: 1, expect: 200 }],
+};
 
 export const isTiming = (m: GateMetric): m is TimingMetric =>
   (TIMING_METRICS as readonly string[]).includes(m);

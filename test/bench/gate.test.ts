@@ -27,6 +27,7 @@ function rounds(p95: number, noise: readonly number[]): RoundValues[] {
     p99: p95 * 2 * f,
     rps: 1000 / (p95 * 0.6 * f),
     error_rate: 0,
+    vs_bare: 0.8 / (p95 * f),
     requests: 800,
   }));
 }
@@ -131,6 +132,26 @@ describe('gate verdicts', () => {
     expect(p95.ratio).toBeGreaterThan(1.1);
     expect(p95.interval![0]).toBeGreaterThan(1);
     expect(slower.find((r) => r.metric === 'rps')!.verdict).toBe('regression');
+    // the app's overhead against the bare runtime measured in the same rounds
+    expect(slower.find((r) => r.metric === 'vs_bare')).toMatchObject({
+      verdict: 'regression',
+      budget: '−5% vs base',
+    });
+  });
+
+  it('gates the overhead ratio against its floor, only for entries that have one', () => {
+    const floor = budget.absolute.minVsBare!;
+    // p95 2 gives a ratio of 0.4 in the synthetic rounds; p95 8 gives 0.1
+    const fine = evaluate(budget, measured(2, 2), all, ['ref-2core'], false);
+    expect(fine.find((r) => r.metric === 'vs_bare')).toMatchObject({
+      verdict: 'pass',
+      budget: `≥ ${floor} (ref-2core)`,
+    });
+    const heavy = evaluate(budget, measured(8, 8), all, ['ref-2core'], false);
+    expect(heavy.find((r) => r.metric === 'vs_bare')!.verdict).toBe('regression');
+    const noFloor = BUDGETS.find((b) => b.scenario === 'members' && b.preset === 'baseline')!;
+    const rows = evaluate({ ...noFloor, timed: true }, measured(2, 2), all, ['ref-2core'], false);
+    expect(rows.find((r) => r.metric === 'vs_bare')).toBeUndefined();
   });
 
   it('gates deterministic figures exactly: one more query per request fails whatever the noise', () => {
