@@ -39,7 +39,12 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     await client.execute('PRAGMA journal_mode = WAL');
     await client.execute('PRAGMA synchronous = NORMAL');
   }
-  return createDatabase(client, { guard: options.guard, traceQueryText: options.traceQueryText });
+  return createDatabase(client, {
+    guard: options.guard,
+    traceQueryText: options.traceQueryText,
+    // an embedded commit is synchronous: wait one event-loop turn so concurrent writes join it
+    scheduleCommit: kind === 'remote' ? undefined : setImmediate,
+  });
 }
 
 export type DatabaseKind = 'file' | 'memory' | 'remote';

@@ -2,6 +2,7 @@ import type { Client, InArgs, InStatement, ResultSet, TransactionMode } from '@l
 import { Mutex } from 'async-mutex';
 import { drizzle, type LibSQLDatabase } from 'drizzle-orm/libsql';
 import { traced } from '../trace.ts';
+import { createGroupCommit } from './group-commit.ts';
 import * as schema from './schema.ts';
 
 /**
@@ -49,6 +50,8 @@ export interface DatabaseOptions {
   guard?: <T>(operation: () => Promise<T>) => Promise<T>;
   /** Put the SQL text on DB spans (`db.query.text`; parameters are never recorded). */
   traceQueryText?: boolean;
+  /** When an idle group commit starts (see `group-commit.ts`). @default at once */
+  scheduleCommit?: (start: () => void) => void;
 }
 
 export function createDatabase(rawClient: Client, options: DatabaseOptions = {}): Database {
@@ -64,6 +67,7 @@ export function createDatabase(rawClient: Client, options: DatabaseOptions = {})
     rawClient,
     instrumented(record, options.traceQueryText ?? false),
     options.guard ?? ((operation) => operation()),
+    options.scheduleCommit,
   );
   return {
     db: drizzle(client, { schema }),
@@ -92,8 +96,18 @@ function countingClient(
   inner: Client,
   run: RoundTrip,
   guard: NonNullable<DatabaseOptions['guard']>,
+  scheduleCommit: DatabaseOptions['scheduleCommit'],
 ): Client {
   const writer = new Mutex();
+  // concurrent write batches share one transaction (see group-commit.ts); the writer's
+  // turn is taken per commit, so interactive transactions still take turns with them
+  const groupWrite = createGroupCommit<Statement, ResultSet>(
+    (stmts) =>
+      writer.runExclusive(() =>
+        run('batch', stmts, () => guard(() => inner.batch(stmts, 'write'))),
+      ),
+    { schedule: scheduleCommit },
+  );
   return {
     execute(stmtOrSql: InStatement | string, args?: InArgs): Promise<ResultSet> {
       const stmt = typeof stmtOrSql === 'string' ? { sql: stmtOrSql, args: args ?? [] } : stmtOrSql;
@@ -101,6 +115,7 @@ function countingClient(
     },
     batch(stmts: Array<InStatement | [string, InArgs?]>, mode: TransactionMode = 'write') {
       if (mode === 'read') return run('batch', stmts, () => guard(() => inner.batch(stmts, mode)));
+      if (mode === 'write') return groupWrite(stmts);
       return writer.runExclusive(() =>
         run('batch', stmts, () => guard(() => inner.batch(stmts, mode))),
       );

@@ -1,15 +1,22 @@
-import { and, asc, eq, gt, lt, max, min } from 'drizzle-orm';
+import { and, asc, eq, gt, lt, max, min, sql } from 'drizzle-orm';
 import type { Db } from '../database.ts';
+import { preparedPerDb } from '../prepared.ts';
 import { type ChangeRow, changeLog } from '../schema.ts';
+
+// the publisher reads after every commit: built once, executed with placeholders
+const rowsAfter = preparedPerDb((db) =>
+  db
+    .select()
+    .from(changeLog)
+    .where(gt(changeLog.id, sql.placeholder('afterId')))
+    .orderBy(asc(changeLog.id))
+    .limit(sql.placeholder('limit'))
+    .prepare(),
+);
 
 /** Change-log rows after `afterId`, in commit order (the publisher's read). */
 export function changesAfter(db: Db, afterId: number, limit: number): Promise<ChangeRow[]> {
-  return db
-    .select()
-    .from(changeLog)
-    .where(gt(changeLog.id, afterId))
-    .orderBy(asc(changeLog.id))
-    .limit(limit);
+  return rowsAfter(db).all({ afterId, limit });
 }
 
 /** One org's rows after `afterId`, in order (a WebSocket resume). */
