@@ -1,49 +1,143 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createClient } from '@libsql/client';
+import Libsql from 'libsql';
 import { buildHistory, planDeliveries } from '../../fixtures/clerk/storm.ts';
 import { startServerProcess } from '../../load/infra/server-process.ts';
+import { startSqld } from '../../load/infra/sqld.ts';
 import { sendDeliveries } from '../../load/webhook-sender.ts';
 import { scrape, sum } from '../prometheus-text.ts';
 import type { Figure } from '../results.ts';
 import { type BenchSuite, checkAborted, productionEnv, type SuiteContext } from './context.ts';
 
 /**
- * A webhook storm per preset (baseline, recommended): signed Clerk events with the
- * network's habits (10% duplicates, 20% reordered), 32 concurrent deliveries into a
- * fresh app process on its own embedded database. Every valid delivery must be applied
- * or deduplicated; the server's own apply time and lag come from `/metrics`.
+ * A webhook storm: signed Clerk events with the network's habits (10% duplicates, 20%
+ * reordered), 32 concurrent deliveries into a fresh app process, per preset (baseline,
+ * recommended) on an embedded database and, for `recommended`, into a real sqld. Every
+ * valid delivery must be applied or deduplicated; the server's own apply time and lag
+ * come from `/metrics`. Each ingest rate stands next to its anchor measured in the same
+ * run on the same storage: one write transaction of two inserts per event through the
+ * raw driver, back to back (the physical limit of one commit per event).
  */
 export const webhooksSuite: BenchSuite = {
   description:
-    'webhook storm: signed Clerk events (duplicates, reordering) at concurrency 32; verified events/s, lost events, apply time',
+    'webhook storm (duplicates, reordering, concurrency 32) into file and sqld: verified events/s next to raw commits/s, lost events, apply time',
   databases: ['file'],
   run: async (ctx) => {
     const figures: Figure[] = [];
+    const dir = mkdtempSync(join(tmpdir(), 'bench-webhooks-'));
+    ctx.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    ctx.progress('webhooks: raw commits on the same disk (the anchor)');
+    const rawFile = rawCommitsFile(join(dir, 'raw.db'), ctx.settings.webhookEvents);
+    figures.push(anchorFigure('file', rawFile, ctx.settings.webhookEvents));
     for (const preset of ctx.options.presets.filter(
       (p) => p === 'baseline' || p === 'recommended',
     )) {
       checkAborted(ctx);
-      figures.push(...(await storm(ctx, preset)));
+      const db = `file:${join(dir, `${preset}.db`)}`;
+      figures.push(...(await storm(ctx, preset, db, 'file', rawFile)));
+    }
+    if (ctx.options.presets.includes('recommended')) {
+      checkAborted(ctx);
+      const sqld = await startSqld();
+      ctx.cleanups.push(() => sqld.stop());
+      try {
+        ctx.progress('webhooks: raw write batches against sqld (the anchor)');
+        const rawSqld = await rawCommitsRemote(
+          sqld.url,
+          Math.min(ctx.settings.webhookEvents, 1000),
+        );
+        figures.push(anchorFigure('sqld', rawSqld, Math.min(ctx.settings.webhookEvents, 1000)));
+        figures.push(...(await storm(ctx, 'recommended', sqld.url, 'sqld', rawSqld)));
+      } finally {
+        await sqld.stop();
+      }
     }
     return figures;
   },
 };
 
-async function storm(ctx: SuiteContext, preset: string): Promise<Figure[]> {
+const SCENARIO = 'webhook storm';
+const RAW_TABLE =
+  'CREATE TABLE IF NOT EXISTS raw_events (id TEXT PRIMARY KEY, body TEXT NOT NULL); CREATE TABLE IF NOT EXISTS raw_log (id INTEGER PRIMARY KEY, event TEXT NOT NULL)';
+
+/** One `BEGIN IMMEDIATE; INSERT; INSERT; COMMIT` per event through `libsql`, WAL as the app's. */
+function rawCommitsFile(path: string, events: number): number {
+  const db = new Libsql(path);
+  try {
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL');
+    db.exec(RAW_TABLE);
+    const insertEvent = db.prepare('INSERT INTO raw_events (id, body) VALUES (?, ?)');
+    const insertLog = db.prepare('INSERT INTO raw_log (event) VALUES (?)');
+    const started = performance.now();
+    for (let i = 0; i < events; i++) {
+      db.exec('BEGIN IMMEDIATE');
+      insertEvent.run(`evt_${i}`, '{"type":"user.created"}');
+      insertLog.run(`evt_${i}`);
+      db.exec('COMMIT');
+    }
+    return (events * 1000) / (performance.now() - started);
+  } finally {
+    db.close();
+  }
+}
+
+/** One write batch of two inserts per event through `@libsql/client`, back to back. */
+async function rawCommitsRemote(url: string, events: number): Promise<number> {
+  const client = createClient({ url });
+  try {
+    await client.executeMultiple(RAW_TABLE);
+    const started = performance.now();
+    for (let i = 0; i < events; i++) {
+      await client.batch(
+        [
+          { sql: 'INSERT INTO raw_events (id, body) VALUES (?, ?)', args: [`evt_${i}`, '{}'] },
+          { sql: 'INSERT INTO raw_log (event) VALUES (?)', args: [`evt_${i}`] },
+        ],
+        'write',
+      );
+    }
+    return (events * 1000) / (performance.now() - started);
+  } finally {
+    client.close();
+  }
+}
+
+function anchorFigure(db: 'file' | 'sqld', perSecond: number, events: number): Figure {
+  return {
+    suite: 'webhooks',
+    scenario: SCENARIO,
+    preset: null,
+    metric: `raw commits/s (${db})`,
+    value: Math.round(perSecond),
+    unit: 'commits/s',
+    samples: events,
+    note:
+      db === 'file'
+        ? 'one write transaction of two inserts per event, libsql prepared statements, same disk, WAL'
+        : 'one write batch of two inserts per event through @libsql/client, same sqld',
+  };
+}
+
+async function storm(
+  ctx: SuiteContext,
+  preset: string,
+  databaseUrl: string,
+  db: 'file' | 'sqld',
+  rawPerSecond: number,
+): Promise<Figure[]> {
   const { settings } = ctx;
-  const dir = mkdtempSync(join(tmpdir(), 'bench-webhooks-'));
-  ctx.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const server = await startServerProcess(
     productionEnv(ctx, {
-      DATABASE_URL: `file:${join(dir, 'app.db')}`,
+      DATABASE_URL: databaseUrl,
       DB_MIGRATE_ON_START: 'true',
       DATAFLOW_PRESET: preset,
     }),
   );
   ctx.cleanups.push(() => server.stop());
   try {
-    ctx.progress(`webhooks: ${settings.webhookEvents} signed events, ${preset}`);
+    ctx.progress(`webhooks: ${settings.webhookEvents} signed events, ${preset}, ${db}`);
     // the network's habits: some duplicates and reordering (signed, all valid)
     const deliveries = planDeliveries(buildHistory({ seed: 7, count: settings.webhookEvents }), {
       seed: 7,
@@ -57,32 +151,40 @@ async function storm(ctx: SuiteContext, preset: string): Promise<Figure[]> {
     });
     const valid = summary.results.filter((r) => r.delivery.kind === 'valid');
     const lost = valid.filter((r) => r.status !== 200).length + summary.unexpected.length;
-    const perSecond = Math.round((valid.length / summary.elapsedMs) * 1000);
+    const perSecond = (valid.length / summary.elapsedMs) * 1000;
     const metrics = await scrape(server.url);
     const meanMs = (name: string) => {
       const count = sum(metrics, `${name}_count`);
       return count > 0 ? Math.round((sum(metrics, `${name}_sum`) / count) * 1e4) / 10 : null;
     };
-    const base = { suite: 'webhooks', scenario: 'webhook storm', preset, samples: valid.length };
+    const suffix = db === 'file' ? '' : ` (${db})`;
+    const base = { suite: 'webhooks', scenario: SCENARIO, preset, samples: valid.length };
     return [
       {
         ...base,
-        metric: 'verified events/s',
-        value: perSecond,
+        metric: `verified events/s${suffix}`,
+        value: Math.round(perSecond),
         unit: 'events/s',
-        note: 'svix-verified, applied or deduplicated, concurrency 32, embedded DB',
+        note: `svix-verified, applied or deduplicated, concurrency 32, ${db === 'file' ? 'embedded DB' : 'sqld'}`,
       },
-      { ...base, metric: 'lost events', value: lost, unit: 'events' },
       {
         ...base,
-        metric: 'server apply time (mean)',
+        metric: `ingest ÷ raw commits${suffix}`,
+        value: Math.round((perSecond / rawPerSecond) * 100) / 100,
+        unit: 'x',
+        note: `raw: ${Math.round(rawPerSecond)} commits/s on the same storage, this run`,
+      },
+      { ...base, metric: `lost events${suffix}`, value: lost, unit: 'events' },
+      {
+        ...base,
+        metric: `server apply time (mean)${suffix}`,
         value: meanMs('sync_webhook_apply_duration'),
         unit: 'ms',
-        note: 'sync.webhook.apply.duration: dedupe + apply + change log, one write batch',
+        note: 'sync.webhook.apply.duration: dedupe + apply + change log, in a group commit',
       },
       {
         ...base,
-        metric: 'webhook lag (mean)',
+        metric: `webhook lag (mean)${suffix}`,
         value: meanMs('sync_webhook_lag'),
         unit: 'ms',
         note: 'sync.webhook.lag: svix timestamp to receipt, applied events',
