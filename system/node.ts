@@ -74,40 +74,11 @@ export async function startServer(
     const telemetry = startTelemetry(env, logger, options);
     if (telemetry) closers.push(() => telemetry.shutdown());
 
-    const levers = env.DATAFLOW_LEVERS;
-    const dbGuard = levers.recovery.enabled
-      ? createDbGuard(levers.recovery, {
-          deadline: databaseKind(env.DATABASE_URL) === 'remote',
-          onStateChange: (state) => {
-            telemetry?.onBreakerState(state);
-            logger.warn({ state }, 'database circuit breaker');
-          },
-        })
-      : undefined;
-    const database = await openDatabase({
-      url: env.DATABASE_URL,
-      authToken: env.DATABASE_AUTH_TOKEN,
-      busyTimeoutMs: env.DB_BUSY_TIMEOUT_MS,
-      guard: dbGuard ? (operation) => dbGuard.run(() => operation()) : undefined,
-      traceQueryText: env.TRACE_DB_QUERY_TEXT,
-    });
+    const database = await openAppDatabase(env, telemetry, logger);
     closers.push(() => database.close());
     if (env.DB_MIGRATE_ON_START) await runMigrations(database.db);
-    if (telemetry) database.onQuery(telemetry.onDbOperation);
 
-    const running = createLevers(levers, {
-      distributedStore:
-        levers.cache.enabled && levers.cache.level === 'distributed' && env.REDIS_URL
-          ? connectRedisStore(env.REDIS_URL, logError('redis cache error'))
-          : undefined,
-      cacheHooks: {
-        onStoreError: logError('cache store unavailable; reading from the database'),
-        onLookup: telemetry?.onCacheLookup,
-        onInvalidate: telemetry?.onCacheInvalidate,
-      },
-      batchHooks: { onBatch: telemetry?.onBatch },
-      coalesceHooks: { onCoalesce: telemetry?.onCoalesce },
-    });
+    const running = startLevers(env, telemetry, logError);
     closers.push(() => running.close());
 
     // commit -> change log -> publisher -> (cache invalidation, then) hub -> sockets
@@ -137,9 +108,6 @@ export async function startServer(
     });
     // this process invalidates and pushes before the write answers; the others are woken
     const onCommitted = () => realtime.committed();
-    if (env.CLERK_WEBHOOK_SIGNING_SECRET.length === 0) {
-      logger.warn({}, 'CLERK_WEBHOOK_SIGNING_SECRET unset: POST /webhooks/clerk is not mounted');
-    }
     const app = createApp({
       database,
       sessions,
@@ -154,22 +122,7 @@ export async function startServer(
       sha256: nodeSha256,
       logger,
       onCommitted,
-      webhooks:
-        env.CLERK_WEBHOOK_SIGNING_SECRET.length > 0
-          ? {
-              bodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,
-              intake: createWebhookIntake({
-                database,
-                verify: createWebhookVerifier(env.CLERK_WEBHOOK_SIGNING_SECRET),
-                onCommitted,
-                onDelivery: (delivery) => {
-                  telemetry?.onWebhook(delivery);
-                  if (delivery.outcome === 'dead_letter')
-                    logger.warn({ type: delivery.type }, 'webhook dead-lettered');
-                },
-              }),
-            }
-          : undefined,
+      webhooks: webhookIntake(env, database, onCommitted, telemetry, logger),
     });
 
     const server = await listen(app.fetch, env, logger);
@@ -212,6 +165,81 @@ export async function startServer(
     await closeAll();
     throw error;
   }
+}
+
+type Telemetry = ReturnType<typeof startTelemetry>;
+
+/** The database, behind the recovery lever's breaker (and deadline, for remote ones). */
+async function openAppDatabase(env: Env, telemetry: Telemetry, logger: Logger) {
+  const { recovery } = env.DATAFLOW_LEVERS;
+  const guard = recovery.enabled
+    ? createDbGuard(recovery, {
+        deadline: databaseKind(env.DATABASE_URL) === 'remote',
+        onStateChange: (state) => {
+          telemetry?.onBreakerState(state);
+          logger.warn({ state }, 'database circuit breaker');
+        },
+      })
+    : undefined;
+  const database = await openDatabase({
+    url: env.DATABASE_URL,
+    authToken: env.DATABASE_AUTH_TOKEN,
+    busyTimeoutMs: env.DB_BUSY_TIMEOUT_MS,
+    guard: guard ? (operation) => guard.run(() => operation()) : undefined,
+    traceQueryText: env.TRACE_DB_QUERY_TEXT,
+  });
+  if (telemetry) database.onQuery(telemetry.onDbOperation);
+  return database;
+}
+
+/** The levers of the preset, their hooks wired to telemetry and the log. */
+function startLevers(
+  env: Env,
+  telemetry: Telemetry,
+  logError: (message: string) => (error: unknown) => void,
+) {
+  const levers = env.DATAFLOW_LEVERS;
+  return createLevers(levers, {
+    distributedStore:
+      levers.cache.enabled && levers.cache.level === 'distributed' && env.REDIS_URL
+        ? connectRedisStore(env.REDIS_URL, logError('redis cache error'))
+        : undefined,
+    cacheHooks: {
+      onStoreError: logError('cache store unavailable; reading from the database'),
+      onLookup: telemetry?.onCacheLookup,
+      onInvalidate: telemetry?.onCacheInvalidate,
+    },
+    batchHooks: { onBatch: telemetry?.onBatch },
+    coalesceHooks: { onCoalesce: telemetry?.onCoalesce },
+  });
+}
+
+/** `POST /webhooks/clerk`, mounted when a signing secret is configured. */
+function webhookIntake(
+  env: Env,
+  database: Database,
+  onCommitted: () => Promise<void>,
+  telemetry: Telemetry,
+  logger: Logger,
+) {
+  if (env.CLERK_WEBHOOK_SIGNING_SECRET.length === 0) {
+    logger.warn({}, 'CLERK_WEBHOOK_SIGNING_SECRET unset: POST /webhooks/clerk is not mounted');
+    return undefined;
+  }
+  return {
+    bodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,
+    intake: createWebhookIntake({
+      database,
+      verify: createWebhookVerifier(env.CLERK_WEBHOOK_SIGNING_SECRET),
+      onCommitted,
+      onDelivery: (delivery) => {
+        telemetry?.onWebhook(delivery);
+        if (delivery.outcome === 'dead_letter') {
+          logger.warn({ type: delivery.type }, 'webhook dead-lettered');
+        }
+      },
+    }),
+  };
 }
 
 function startTelemetry(env: Env, logger: Logger, options: StartOptions) {
