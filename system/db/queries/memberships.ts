@@ -33,6 +33,14 @@ export interface Page {
   limit: number;
 }
 
+/** The live memberships of an org after the page's cursor (ordered by id, `limit + 1` rows). */
+const onPage = (orgId: string, page: Page) =>
+  and(
+    eq(memberships.orgId, orgId),
+    isNull(memberships.deletedAt),
+    page.after === undefined ? undefined : gt(memberships.id, page.after),
+  );
+
 /**
  * One page of an organization's live memberships, ordered by membership id. Returns
  * up to `limit + 1` rows so the caller knows whether another page exists.
@@ -41,13 +49,7 @@ export function listMemberships(db: Db, orgId: string, page: Page): Promise<Memb
   return db
     .select()
     .from(memberships)
-    .where(
-      and(
-        eq(memberships.orgId, orgId),
-        isNull(memberships.deletedAt),
-        page.after === undefined ? undefined : gt(memberships.id, page.after),
-      ),
-    )
+    .where(onPage(orgId, page))
     .orderBy(asc(memberships.id))
     .limit(page.limit + 1);
 }
@@ -56,7 +58,7 @@ export function listMemberships(db: Db, orgId: string, page: Page): Promise<Memb
  * The same page with each member's live user (null for a tombstoned one), in one joined
  * read: the batched form of "the page, then one user lookup per member".
  */
-export async function listMembersWithUsers(
+export function listMembersWithUsers(
   db: Db,
   orgId: string,
   page: Page,
@@ -65,13 +67,7 @@ export async function listMembersWithUsers(
     .select({ membership: memberships, user: users })
     .from(memberships)
     .leftJoin(users, and(eq(users.id, memberships.userId), isNull(users.deletedAt)))
-    .where(
-      and(
-        eq(memberships.orgId, orgId),
-        isNull(memberships.deletedAt),
-        page.after === undefined ? undefined : gt(memberships.id, page.after),
-      ),
-    )
+    .where(onPage(orgId, page))
     .orderBy(asc(memberships.id))
     .limit(page.limit + 1);
 }
