@@ -15,6 +15,7 @@ import { nodeSha256 } from './hash-node.ts';
 import { connectRedisStore } from './levers/cache-redis.ts';
 import { createLevers } from './levers/levers.ts';
 import { createDbGuard } from './levers/recovery.ts';
+import { readNodeBody } from './node-body.ts';
 import type { Hub } from './realtime/hub.ts';
 import { startNodeRealtime } from './realtime/node-realtime.ts';
 import { createWebhookIntake } from './sync/intake.ts';
@@ -228,6 +229,7 @@ function webhookIntake(
   }
   return {
     bodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,
+    readBody: readNodeBody,
     intake: createWebhookIntake({
       database,
       verify: createWebhookVerifier(env.CLERK_WEBHOOK_SIGNING_SECRET),

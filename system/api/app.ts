@@ -8,7 +8,6 @@ import { migrationsApplied } from '../db/readiness.ts';
 import { type Sha256Hex, webCryptoSha256 } from '../hash.ts';
 import { taggingLoaders } from '../levers/cache.ts';
 import type { Levers } from '../levers/levers.ts';
-import type { WebhookIntake } from '../sync/intake.ts';
 import type { AppEnv } from './context.ts';
 import { createErrorHandler, notFound } from './errors.ts';
 import { requireOrgMember, requireSession } from './middleware/auth.ts';
@@ -22,7 +21,7 @@ import { meRoutes } from './routes/me.ts';
 import { orgRoutes } from './routes/orgs.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { userRoutes } from './routes/users.ts';
-import { webhookRoutes } from './routes/webhooks.ts';
+import { type WebhookRouteOptions, webhookRoutes } from './routes/webhooks.ts';
 
 /** A pino-compatible subset, so the API stays runtime-neutral. */
 export interface AppLogger {
@@ -46,7 +45,7 @@ export interface AppOptions {
   /** Request telemetry middleware, and the Prometheus text for `GET /metrics` when pulled. */
   telemetry?: { middleware: MiddlewareHandler; render?: (() => Promise<string>) | undefined };
   /** Clerk webhook intake (`createWebhookIntake`) at `POST /webhooks/clerk`; not mounted when absent. */
-  webhooks?: { intake: WebhookIntake; bodyLimitBytes: number };
+  webhooks?: WebhookRouteOptions;
   /**
    * Called after every commit that appended to the change log; the write answers only
    * once it resolves, so caches are invalidated before the caller can read again.

@@ -14,5 +14,7 @@ export interface AppEnv {
     member: Membership;
     /** Tags of the rows read while building a cacheable response (set by the cache lever). */
     cacheTags: Set<string> | undefined;
+    /** The webhook body, when the runtime's reader took it (`BodyReader`). */
+    rawBody: string | undefined;
   };
 }

@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { ApplyError, type WebhookIntake } from '../../sync/intake.ts';
 import { SignatureError } from '../../sync/verify.ts';
 import type { AppEnv } from '../context.ts';
@@ -18,10 +18,32 @@ import { bodyLimit } from '../middleware/limits.ts';
  * | 413 `payload_too_large` | body over the limit, before any signature work |
  * | 503 `unavailable` | database busy or down: nothing applied, Svix redelivers |
  */
-export function webhookRoutes(options: { intake: WebhookIntake; bodyLimitBytes: number }) {
-  return new Hono<AppEnv>().post('/clerk', bodyLimit(options.bodyLimitBytes), async (c) => {
+export interface WebhookRouteOptions {
+  intake: WebhookIntake;
+  bodyLimitBytes: number;
+  /** A runtime's faster way to the raw body (Node: `node-body.ts`); the Web way otherwise. */
+  readBody?: BodyReader;
+}
+
+/**
+ * Reads the raw body within `maxBytes` (a 413 `AppError` beyond it), or declines with
+ * `undefined` when this runtime's request is not one it can read.
+ */
+export type BodyReader = (c: Context, maxBytes: number) => Promise<string> | undefined;
+
+export function webhookRoutes(options: WebhookRouteOptions) {
+  const webLimit = bodyLimit(options.bodyLimitBytes);
+  // the Web way checks the size first (Content-Length, or counting a chunked body)
+  const limit: MiddlewareHandler<AppEnv> = async function webhookBodyLimit(c, next) {
+    const direct = options.readBody?.(c, options.bodyLimitBytes);
+    if (direct === undefined) return webLimit(c, next);
+    c.set('rawBody', await direct);
+    await next();
+  };
+  return new Hono<AppEnv>().post('/clerk', limit, async (c) => {
     try {
-      return c.json(await options.intake(await c.req.text(), c.req.raw.headers));
+      const body = c.get('rawBody') ?? (await c.req.text());
+      return c.json(await options.intake(body, c.req.raw.headers));
     } catch (error) {
       if (error instanceof SignatureError) {
         throw new AppError(
