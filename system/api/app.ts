@@ -28,6 +28,8 @@ export interface AppLogger {
   info(details: Record<string, unknown>, message: string): void;
   warn(details: Record<string, unknown>, message: string): void;
   error(details: Record<string, unknown>, message: string): void;
+  /** pino's: whether a level is logged at all. */
+  isLevelEnabled?(level: 'info'): boolean;
 }
 
 export interface AppOptions {
@@ -83,7 +85,10 @@ export function createApp(options: AppOptions) {
     }
   }
   app.use(requestId());
-  app.use(accessLog(logger));
+  // a per-request line costs even when its level is off (the route, the timing): only when on
+  if (options.logger?.isLevelEnabled?.('info') ?? options.logger !== undefined) {
+    app.use(accessLog(logger));
+  }
   app.use(securityHeaders());
   app.use(corsAllowlist(options.corsOrigins ?? ['http://localhost:5173']));
   app.use(headerLimit(options.headerLimitBytes ?? 8 * 1024));
