@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
-import { benchSetup } from '../load/bench-setup.ts';
+import { BENCH_DB_URL, benchSetup } from '../load/bench-setup.ts';
 import { startServerProcess } from '../load/infra/server-process.ts';
 import { requireTool } from '../load/infra/tools.ts';
 import { median } from './stats.ts';
@@ -28,7 +28,7 @@ export async function validateAgainstWrk(
 ) {
   const setup = await benchSetup();
   const server = await startServerProcess({
-    DATABASE_URL: 'file:.data/bench.db',
+    DATABASE_URL: BENCH_DB_URL,
     CLERK_JWT_KEY: setup.keys.publicKey,
     DB_MIGRATE_ON_START: 'false',
     DATAFLOW_PRESET: 'recommended',

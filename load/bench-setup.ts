@@ -7,7 +7,8 @@ import { runMigrations } from '../system/db/migrate.ts';
 import { DEV_KEYS_DIR } from '../system/env.ts';
 
 /** The embedded database the measurement scripts share (the `bench` seed). */
-export const BENCH_DB_URL = 'file:.data/bench.db';
+export const BENCH_DB_FILE = '.data/bench.db';
+export const BENCH_DB_URL = `file:${BENCH_DB_FILE}`;
 
 /**
  * What every measurement script needs: the bench fixture in the database at `url`

@@ -1,7 +1,7 @@
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { benchSetup } from '../../load/bench-setup.ts';
+import { BENCH_DB_FILE, type benchSetup } from '../../load/bench-setup.ts';
 import type { LoadResult } from '../../load/generator.ts';
 import { type ServerProcess, startServerProcess } from '../../load/infra/server-process.ts';
 import { type PresetName, resolveLevers } from '../../system/levers/presets.ts';
@@ -66,6 +66,18 @@ export function percentileFigure(
   };
 }
 
+/**
+ * A private copy of the seeded bench database (a file path), removed when the run
+ * ends: every process or run starts from the same data, whatever earlier ones wrote.
+ */
+export function copyBenchDatabase(ctx: SuiteContext, label: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `bench-${label}-`));
+  ctx.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'bench.db');
+  copyFileSync(BENCH_DB_FILE, file);
+  return file;
+}
+
 /** The app as it is deployed: production mode, the bench keys, one preset. */
 export function productionEnv(ctx: SuiteContext, env: Record<string, string>) {
   return {
@@ -105,13 +117,8 @@ export async function startPresetServers(ctx: SuiteContext, label: string): Prom
   // started together: each waits for its own /health, the runs themselves stay sequential
   await Promise.all(
     ctx.options.presets.map(async (preset) => {
-      let appDbUrl = ctx.dbUrl;
-      if (ctx.options.db === 'file') {
-        const dir = mkdtempSync(join(tmpdir(), `bench-${label}-`));
-        copyFileSync('.data/bench.db', join(dir, 'bench.db'));
-        ctx.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-        appDbUrl = `file:${join(dir, 'bench.db')}`;
-      }
+      const appDbUrl =
+        ctx.options.db === 'file' ? `file:${copyBenchDatabase(ctx, label)}` : ctx.dbUrl;
       const server = await startServerProcess(
         productionEnv(ctx, {
           DATABASE_URL: appDbUrl,

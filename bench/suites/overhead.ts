@@ -1,5 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Libsql from 'libsql';
 import { closedLoad } from '../../load/autocannon.ts';
@@ -8,7 +7,13 @@ import { openDatabase } from '../../system/db/client.ts';
 import { getMembership } from '../../system/db/queries/memberships.ts';
 import type { Figure } from '../results.ts';
 import { median, pairedBootstrapRatio, type RatioEstimate } from '../stats.ts';
-import { type BenchSuite, checkAborted, productionEnv, type SuiteContext } from './context.ts';
+import {
+  type BenchSuite,
+  checkAborted,
+  copyBenchDatabase,
+  productionEnv,
+  type SuiteContext,
+} from './context.ts';
 
 /**
  * The app's own cost next to its anchors, measured in one run, interleaved round by
@@ -52,10 +57,7 @@ interface Round {
 
 async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   const { settings, setup } = ctx;
-  const dir = mkdtempSync(join(tmpdir(), 'bench-overhead-'));
-  ctx.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const dbFile = join(dir, 'bench.db');
-  copyFileSync('.data/bench.db', dbFile);
+  const dbFile = copyBenchDatabase(ctx, 'overhead');
   const profileDir = join(ctx.runDir, 'profiles');
   if (ctx.options.cpuProfile) mkdirSync(profileDir, { recursive: true });
 

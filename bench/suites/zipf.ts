@@ -1,6 +1,3 @@
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { mintSessionToken } from '../../fixtures/auth/token.ts';
@@ -11,7 +8,7 @@ import { createLevers } from '../../system/levers/levers.ts';
 import { type PresetName, resolveLevers } from '../../system/levers/presets.ts';
 import { createChangePublisher } from '../../system/sync/publisher.ts';
 import type { Figure } from '../results.ts';
-import { type BenchSuite, checkAborted, type SuiteContext } from './context.ts';
+import { type BenchSuite, checkAborted, copyBenchDatabase, type SuiteContext } from './context.ts';
 
 /**
  * A Zipf read/write mix over the bench seed, in-process with the real database and the
@@ -64,11 +61,7 @@ export const zipfSuite: BenchSuite = {
 
 export async function zipfMix(ctx: SuiteContext, preset: PresetName, ops: number, seed = 1) {
   const { setup } = ctx;
-  // a private copy: every run starts from the same data, whatever earlier runs wrote
-  const dir = mkdtempSync(join(tmpdir(), 'zipf-mix-'));
-  ctx.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  copyFileSync('.data/bench.db', join(dir, 'bench.db'));
-  const database = await openDatabase({ url: `file:${join(dir, 'bench.db')}` });
+  const database = await openDatabase({ url: `file:${copyBenchDatabase(ctx, 'zipf')}` });
   const levers = createLevers(resolveLevers(preset));
   const publisher = createChangePublisher({
     database,
