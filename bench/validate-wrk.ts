@@ -28,6 +28,7 @@ export async function validateAgainstWrk(
 ) {
   const setup = await benchSetup();
   const server = await startServerProcess({
+    NODE_ENV: 'production',
     DATABASE_URL: BENCH_DB_URL,
     CLERK_JWT_KEY: setup.keys.publicKey,
     DB_MIGRATE_ON_START: 'false',

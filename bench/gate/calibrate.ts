@@ -43,11 +43,14 @@ export async function calibrate(
   try {
     const fixture = await seededDatabase(cleanups);
     const head = { cwd: process.cwd() };
+    // every side carries the knob (0 when unchanged), so every calibration process runs
+    // in the one mode the knob is allowed in (measure.ts)
+    const knob = (extraMs: number) => ({ CALIBRATION_EXTRA_MS: String(extraMs) });
     // the reference p95 that sizes the injected regressions
     progress('calibration: reference p95 of the members route (unchanged code)');
     const pilot = await measureEntry(
       budget,
-      [{ name: 'head', ...head }],
+      [{ name: 'head', ...head, env: knob(0) }],
       fixture,
       { ...options, timing: true },
       { progress },
@@ -64,8 +67,8 @@ export async function calibrate(
     const sizing = await measureEntry(
       budget,
       [
-        { name: 'base', ...head },
-        { name: 'head', ...head, env: { CALIBRATION_EXTRA_MS: pilotMs.toFixed(3) } },
+        { name: 'base', ...head, env: knob(0) },
+        { name: 'head', ...head, env: knob(Number(pilotMs.toFixed(3))) },
       ],
       fixture,
       { ...options, timing: true },
@@ -89,12 +92,8 @@ export async function calibrate(
         const measured = await measureEntry(
           budget,
           [
-            { name: 'base', ...head },
-            {
-              name: 'head',
-              ...head,
-              env: tally.extraMs > 0 ? { CALIBRATION_EXTRA_MS: String(tally.extraMs) } : {},
-            },
+            { name: 'base', ...head, env: knob(0) },
+            { name: 'head', ...head, env: knob(tally.extraMs) },
           ],
           fixture,
           { ...options, timing: true },

@@ -32,6 +32,10 @@ export async function measureEntry(
   const anchored =
     timed && budget.absolute.minVsBare !== undefined && options.metrics.includes('vs_bare');
   const blocks = timed ? options.blocks : 1;
+  // as deployed; the calibration knob is refused in production, so a calibration run
+  // has every side in development mode (telemetry set alike below either way)
+  const calibrating = sides.some((side) => side.env?.CALIBRATION_EXTRA_MS !== undefined);
+  const nodeEnv = calibrating ? 'development' : 'production';
   for (let block = 0; block < blocks; block++) {
     const servers = new Map<Side['name'], { server: ServerProcess; vars: ScenarioVars }>();
     let anchor: ServerProcess | undefined;
@@ -45,6 +49,7 @@ export async function measureEntry(
         sides.map(async (side) => {
           const server = await startServerProcess(
             {
+              NODE_ENV: nodeEnv,
               DATABASE_URL: `file:${fixture.copy()}`,
               CLERK_JWT_KEY: setup.keys.publicKey,
               DATAFLOW_PRESET: budget.preset,
