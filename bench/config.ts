@@ -36,9 +36,13 @@ export interface ProfileSettings {
   burstRequests: number;
   zipfOps: number;
   webhookEvents: number;
-  wsClients: number;
-  wsRate: number;
+  /** WebSocket fan-out shapes: sockets of one org x change events per second. */
+  wsFanout: ReadonlyArray<{ clients: number; rate: number }>;
   wsSec: number;
+  /** Idle authenticated sockets held by one process (memory per socket). */
+  wsIdleSockets: number;
+  /** The paused-client run: one of `clients` sockets stops reading, `rate` events/s, `sec` s. */
+  wsPaused: { clients: number; rate: number; sec: number };
 }
 
 export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
@@ -55,9 +59,10 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     burstRequests: 20,
     zipfOps: 200,
     webhookEvents: 200,
-    wsClients: 20,
-    wsRate: 20,
+    wsFanout: [{ clients: 20, rate: 20 }],
     wsSec: 1,
+    wsIdleSockets: 50,
+    wsPaused: { clients: 10, rate: 50, sec: 1 },
   },
   // `make bench`: about 3.5 minutes on the 2-core reference machine (3 min 21 s, 2026-12-01)
   quick: {
@@ -72,9 +77,10 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     burstRequests: 200,
     zipfOps: 1500,
     webhookEvents: 1500,
-    wsClients: 200,
-    wsRate: 50,
-    wsSec: 5,
+    wsFanout: [{ clients: 200, rate: 50 }],
+    wsSec: 4,
+    wsIdleSockets: 1000,
+    wsPaused: { clients: 50, rate: 400, sec: 4 },
   },
   full: {
     microTimeMs: 1000,
@@ -88,9 +94,14 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     burstRequests: 200,
     zipfOps: 10_000,
     webhookEvents: 10_000,
-    wsClients: 1000,
-    wsRate: 200,
+    wsFanout: [
+      { clients: 200, rate: 50 },
+      { clients: 1000, rate: 200 },
+    ],
     wsSec: 10,
+    wsIdleSockets: 10_000,
+    // 36,000 frames of ~190 B: past the ~4 MB the kernel holds, into the hub's high-water mark
+    wsPaused: { clients: 20, rate: 600, sec: 60 },
   },
 };
 

@@ -39,7 +39,7 @@ export function median(values: readonly number[]): number {
 }
 
 /** Linear-interpolated quantile of sorted values, q in [0, 1]. */
-export function quantile(sorted: readonly number[], q: number): number {
+export function quantile(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return Number.NaN;
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);

@@ -12,6 +12,8 @@ export interface ServerProcess {
   readonly pid: number;
   /** CPU time (user + system) the process has used so far, ms (Linux `/proc`, 10 ms ticks). */
   cpuMs(): number;
+  /** Resident set size now, bytes (Linux `/proc/<pid>/status`). */
+  rssBytes(): number;
   stop(): Promise<void>;
 }
 
@@ -23,6 +25,12 @@ function processCpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+export function processRssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+  return Number(kb ?? Number.NaN) * 1024;
 }
 
 /** Children still running; killed if this process exits first (a killed run leaves none). */
@@ -70,6 +78,7 @@ export async function startServerProcess(
     url,
     pid: child.pid ?? -1,
     cpuMs: () => processCpuMs(child.pid ?? -1),
+    rssBytes: () => processRssBytes(child.pid ?? -1),
     async stop() {
       await stopChild(child);
     },

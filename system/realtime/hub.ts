@@ -53,6 +53,8 @@ export interface HubOptions {
 
 export interface HubStats {
   connections: number;
+  /** Bytes queued in this process for all sockets (what a slow client can pile up). */
+  bufferedBytes: number;
   sent: number;
   dropped: number;
   resets: number;
@@ -420,8 +422,12 @@ export function createHub(options: HubOptions): Hub {
 
     stats() {
       let connections = 0;
-      for (const conns of topics.values()) connections += conns.size;
-      return { connections, ...stats };
+      let bufferedBytes = 0;
+      for (const conns of topics.values()) {
+        connections += conns.size;
+        for (const conn of conns) bufferedBytes += conn.socket.bufferedAmount();
+      }
+      return { connections, bufferedBytes, ...stats };
     },
 
     close() {

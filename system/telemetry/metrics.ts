@@ -28,6 +28,7 @@ export const METRICS = {
   wsConnections: 'realtime.connections',
   wsMessagesSent: 'realtime.messages.sent',
   wsMessagesDropped: 'realtime.messages.dropped',
+  wsBuffered: 'realtime.buffered',
   wsDeliveryLag: 'realtime.delivery.lag',
   eventLoopDelay: 'nodejs.eventloop.delay.p99',
   heapUsed: 'process.memory.heap_used',
@@ -68,7 +69,9 @@ export interface Instruments {
   onWebhook(event: { type: string; outcome: string; lagMs: number; applyMs: number }): void;
   onBroadcast(event: { lagMs: number; recipients: number }): void;
   /** Sampled at collection time. */
-  observeHub(stats: () => { connections: number; sent: number; dropped: number }): void;
+  observeHub(
+    stats: () => { connections: number; sent: number; dropped: number; bufferedBytes: number },
+  ): void;
   stop(): void;
 }
 
@@ -145,7 +148,9 @@ export function createInstruments(meter: Meter, bound: BoundMetrics): Instrument
     description: 'svix timestamp to commit',
     advice: { explicitBucketBoundaries: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600] },
   });
-  let hubStats: (() => { connections: number; sent: number; dropped: number }) | undefined;
+  let hubStats:
+    | (() => { connections: number; sent: number; dropped: number; bufferedBytes: number })
+    | undefined;
   meter
     .createObservableGauge(METRICS.wsConnections, { description: 'open WebSocket connections' })
     .addCallback((r) => r.observe(hubStats?.().connections ?? 0));
@@ -157,6 +162,12 @@ export function createInstruments(meter: Meter, bound: BoundMetrics): Instrument
       description: 'change frames dropped by backpressure',
     })
     .addCallback((r) => r.observe(hubStats?.().dropped ?? 0));
+  meter
+    .createObservableGauge(METRICS.wsBuffered, {
+      unit: 'By',
+      description: 'bytes queued in the process for all sockets, not yet written to the network',
+    })
+    .addCallback((r) => r.observe(hubStats?.().bufferedBytes ?? 0));
 
   // Runtime: event-loop delay (p99 over the scrape interval), heap, RSS, GC pauses.
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
