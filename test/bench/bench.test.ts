@@ -70,7 +70,9 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
     const finding = results.findings.find((f) => f.finding === 'Multiple round trips')!;
     expect(finding).toMatchObject({ baseline: 52, judged: { preset: 'batch', value: 2 } });
     expect(finding.verdict).toBe('pass');
-    expect(results.findings.find((f) => f.finding.startsWith('WebSocket limits'))!.verdict).toBe('not run');
+    expect(results.findings.find((f) => f.finding.startsWith('WebSocket limits'))!.verdict).toBe(
+      'not run',
+    );
     // the burst hit fresh processes over HTTP: without coalescing every request pays its 52
     const burst = (preset: string) =>
       results.figures.find(
