@@ -7,7 +7,13 @@ import type { FlatSpan } from './otlp.ts';
  * - N+1: requests with a run of same-shape queries (`db.query.summary`) under one parent;
  * - redundant fetches: identical reads (`dataflow.db.fingerprint`) issued by different
  *   requests within a window of each other (what coalescing and caching remove);
- * - critical path: each stage's self time (auth / cache / db / rest);
+ * - critical path: where the request's wall time goes, on its timeline: an instant in
+ *   which a DB span (any number of them, concurrent) runs counts once for `db`; an
+ *   instant shared by several stages is split evenly between them; `rest` is what no
+ *   stage covers. The stages and `rest` add up to the request's duration, never more,
+ *   never negative. Next to it, `work`: the summed self time of each stage's spans
+ *   (what the request caused, e.g. 50 concurrent lookups of 0.5 ms are 25 ms of DB work
+ *   in 0.5 ms of wall time);
  * and the webhook -> WebSocket client latency (server span start to `realtime.receive`).
  */
 export const REPORT_SCHEMA = 'dataflow.trace-report/v1';
@@ -36,10 +42,15 @@ export interface RouteReport {
   nPlusOne: { requests: number; worst: { query: string; count: number } | null };
   reads: number;
   redundantReads: number;
-  /** Mean self time per request, ms. `rest` is the server's own time outside the stages. */
+  /**
+   * Mean wall time per request on the timeline, ms: auth + cache + db + rest = duration.
+   * `rest` is the server's own time outside the stages.
+   */
   criticalPathMs: { auth: number; cache: number; db: number; rest: number };
-  /** Every stage's mean self time (coalesce, batch, serialize, sync, …). */
+  /** Every stage's mean wall time on the timeline (coalesce, batch, serialize, sync, …). */
   stagesMs: Record<string, number>;
+  /** Every stage's mean summed self time (work done, concurrent spans added up). */
+  workMs: Record<string, number>;
 }
 
 export interface TraceReport {
@@ -72,14 +83,18 @@ export function analyze(spans: readonly FlatSpan[], options: AnalyzeOptions = {}
     durationMs: number;
     db: FlatSpan[];
     worstRun: { query: string; count: number } | null;
-    selfMs: Record<string, number>;
+    /** Wall time per stage on the timeline, `rest` included. */
+    wallMs: Record<string, number>;
+    /** Summed self time per stage. */
+    workMs: Record<string, number>;
   }
   const facts: RequestFacts[] = [];
   const readOwners: Array<{ fingerprint: string; start: number; request: number }> = [];
   for (const request of requests) {
     const route = String(request.attributes['http.route'] ?? request.name);
     const db: FlatSpan[] = [];
-    const selfMs: Record<string, number> = {};
+    const workMs: Record<string, number> = {};
+    const selfIntervals: Array<{ stage: string; from: number; to: number }> = [];
     let worstRun: RequestFacts['worstRun'] = null;
     const stack = [request];
     while (stack.length > 0) {
@@ -88,7 +103,11 @@ export function analyze(spans: readonly FlatSpan[], options: AnalyzeOptions = {}
       stack.push(...kids);
       if (span !== request) {
         const stage = String(span.attributes['dataflow.stage'] ?? 'other');
-        selfMs[stage] = (selfMs[stage] ?? 0) + selfTime(span, kids);
+        const own = selfIntervalsOf(span, kids, request);
+        workMs[stage] = (workMs[stage] ?? 0) + own.reduce((a, [from, to]) => a + to - from, 0);
+        // a span without a stage is the server's own work: it belongs to `rest`
+        if (stage !== 'other')
+          for (const [from, to] of own) selfIntervals.push({ stage, from, to });
         if (span.attributes[DB_SUMMARY] !== undefined) db.push(span);
       }
       // N+1: same-shape queries under this one parent
@@ -107,10 +126,13 @@ export function analyze(spans: readonly FlatSpan[], options: AnalyzeOptions = {}
       if (fingerprint !== undefined)
         readOwners.push({ fingerprint: String(fingerprint), start: span.start, request: index });
     }
-    const stagesTotal = Object.values(selfMs).reduce((a, b) => a + b, 0);
-    selfMs.rest = Math.max(0, request.end - request.start - stagesTotal) + (selfMs.other ?? 0);
-    delete selfMs.other;
-    facts.push({ route, durationMs: request.end - request.start, db, worstRun, selfMs });
+    const durationMs = request.end - request.start;
+    const wallMs = timeline(selfIntervals);
+    const staged = Object.values(wallMs).reduce((a, b) => a + b, 0);
+    wallMs.rest = Math.max(0, durationMs - staged);
+    workMs.rest = (workMs.other ?? 0) + Math.max(0, durationMs - staged);
+    delete workMs.other;
+    facts.push({ route, durationMs, db, worstRun, wallMs, workMs });
   }
 
   // redundant: an identical read from another request started within the window before
@@ -136,10 +158,13 @@ export function analyze(spans: readonly FlatSpan[], options: AnalyzeOptions = {}
     const selected = indexes.map((i) => facts[i]!);
     const mean = (pick: (f: RequestFacts) => number) =>
       selected.length === 0 ? 0 : selected.reduce((a, f) => a + pick(f), 0) / selected.length;
-    const stages = new Set(selected.flatMap((f) => Object.keys(f.selfMs)));
+    const stages = [...new Set(selected.flatMap((f) => Object.keys(f.workMs)))].sort();
     const stagesMs: Record<string, number> = {};
-    for (const stage of [...stages].sort())
-      stagesMs[stage] = round(mean((f) => f.selfMs[stage] ?? 0));
+    const workMs: Record<string, number> = {};
+    for (const stage of stages) {
+      stagesMs[stage] = round(mean((f) => f.wallMs[stage] ?? 0));
+      workMs[stage] = round(mean((f) => f.workMs[stage] ?? 0));
+    }
     const withRun = selected.filter((f) => f.worstRun !== null);
     const worst = withRun.reduce<RouteReport['nPlusOne']['worst']>(
       (w, f) => (f.worstRun!.count > (w?.count ?? 0) ? f.worstRun : w),
@@ -161,13 +186,15 @@ export function analyze(spans: readonly FlatSpan[], options: AnalyzeOptions = {}
         auth: stagesMs.auth ?? 0,
         cache: stagesMs.cache ?? 0,
         db: stagesMs.db ?? 0,
+        // every other stage's wall time is the server's own, as far as these four go
         rest: round(
           mean(
-            (f) => f.durationMs - (f.selfMs.auth ?? 0) - (f.selfMs.cache ?? 0) - (f.selfMs.db ?? 0),
+            (f) => f.durationMs - (f.wallMs.auth ?? 0) - (f.wallMs.cache ?? 0) - (f.wallMs.db ?? 0),
           ),
         ),
       },
       stagesMs,
+      workMs,
     };
   };
 
@@ -210,22 +237,68 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   else map.set(key, [value]);
 }
 
-/** A span's duration minus the part covered by its children (their union, clipped). */
-function selfTime(span: FlatSpan, kids: readonly FlatSpan[]): number {
-  const intervals = kids
-    .map((k) => [Math.max(k.start, span.start), Math.min(k.end, span.end)] as const)
-    .filter(([a, b]) => b > a)
-    .sort((x, y) => x[0] - y[0]);
-  let covered = 0;
-  let [from, to] = [Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY];
-  for (const [a, b] of intervals) {
-    if (a > to) {
-      if (to > from) covered += to - from;
-      [from, to] = [a, b];
-    } else to = Math.max(to, b);
+/** Union of intervals, sorted and merged. */
+function union(intervals: Array<readonly [number, number]>): Array<[number, number]> {
+  const sorted = intervals.filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
+  const merged: Array<[number, number]> = [];
+  for (const [a, b] of sorted) {
+    const last = merged.at(-1);
+    if (last && a <= last[1]) last[1] = Math.max(last[1], b);
+    else merged.push([a, b]);
   }
-  if (to > from) covered += to - from;
-  return Math.max(0, span.end - span.start - covered);
+  return merged;
+}
+
+/**
+ * Where a span runs itself: its interval, clipped to the request, minus the union of its
+ * children's intervals.
+ */
+function selfIntervalsOf(
+  span: FlatSpan,
+  kids: readonly FlatSpan[],
+  request: FlatSpan,
+): Array<[number, number]> {
+  const from = Math.max(span.start, request.start);
+  const to = Math.min(span.end, request.end);
+  if (to <= from) return [];
+  const own: Array<[number, number]> = [];
+  let at = from;
+  for (const [a, b] of union(kids.map((k) => [Math.max(k.start, from), Math.min(k.end, to)]))) {
+    if (a > at) own.push([at, a]);
+    at = Math.max(at, b);
+  }
+  if (to > at) own.push([at, to]);
+  return own;
+}
+
+/**
+ * Wall time per stage along the request's timeline: a sweep over the self intervals;
+ * a stretch covered by k stages at once gives each 1/k of it, so the stages add up to
+ * at most the time they cover, however many spans overlap.
+ */
+export function timeline(
+  intervals: ReadonlyArray<{ stage: string; from: number; to: number }>,
+): Record<string, number> {
+  const events: Array<{ t: number; stage: string; delta: 1 | -1 }> = [];
+  for (const { stage, from, to } of intervals) {
+    if (to <= from) continue;
+    events.push({ t: from, stage, delta: 1 }, { t: to, stage, delta: -1 });
+  }
+  events.sort((a, b) => a.t - b.t);
+  const active = new Map<string, number>();
+  const wall: Record<string, number> = {};
+  let last = events[0]?.t ?? 0;
+  for (const event of events) {
+    const span = event.t - last;
+    if (span > 0 && active.size > 0) {
+      for (const stage of active.keys()) wall[stage] = (wall[stage] ?? 0) + span / active.size;
+    }
+    last = event.t;
+    const n = (active.get(event.stage) ?? 0) + event.delta;
+    if (n > 0) active.set(event.stage, n);
+    else active.delete(event.stage);
+  }
+  return wall;
 }
 
 export function distribution(values: readonly number[]): Distribution {

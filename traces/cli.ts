@@ -50,6 +50,7 @@ export function formatReport(report: TraceReport): string {
     'cache ms',
     'db ms',
     'rest ms',
+    'db work ms',
   ];
   const row = (r: RouteReport) => [
     r.route,
@@ -65,6 +66,7 @@ export function formatReport(report: TraceReport): string {
     r.criticalPathMs.cache.toFixed(2),
     r.criticalPathMs.db.toFixed(2),
     r.criticalPathMs.rest.toFixed(2),
+    (r.workMs.db ?? 0).toFixed(2),
   ];
   const rows = [header, ...report.routes.map(row), row(report.overall)];
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -76,6 +78,7 @@ export function formatReport(report: TraceReport): string {
   lines.push(
     '',
     `${report.traces} traces, ${report.spans} spans. p99 shown from 100 requests up.`,
+    'auth/cache/db/rest: mean wall time per request on its timeline (concurrent spans of a stage count once; they add up to the duration). db work: the time of the DB spans, summed.',
     push
       ? `webhook -> WebSocket client: n=${push.samples} p50 ${push.p50.toFixed(1)} ms, p95 ${push.p95.toFixed(1)} ms, p99 ${push.p99.toFixed(1)} ms, max ${push.max.toFixed(1)} ms`
       : 'webhook -> WebSocket client: no realtime.receive spans linked to a webhook request',
