@@ -38,7 +38,9 @@ export interface ProfileSettings {
   webhookEvents: number;
   /** WebSocket fan-out shapes: sockets of one org x change events per second. */
   wsFanout: ReadonlyArray<{ clients: number; rate: number }>;
+  /** Seconds per round, and interleaved rounds per side. */
   wsSec: number;
+  wsRounds: number;
   /** Idle authenticated sockets held by one process (memory per socket). */
   wsIdleSockets: number;
   /** The paused-client run: one of `clients` sockets stops reading, `rate` events/s, `sec` s. */
@@ -61,6 +63,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     webhookEvents: 200,
     wsFanout: [{ clients: 20, rate: 20 }],
     wsSec: 1,
+    wsRounds: 1,
     wsIdleSockets: 50,
     wsPaused: { clients: 10, rate: 50, sec: 1 },
   },
@@ -78,7 +81,8 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     zipfOps: 1500,
     webhookEvents: 1500,
     wsFanout: [{ clients: 200, rate: 50 }],
-    wsSec: 4,
+    wsSec: 2,
+    wsRounds: 2,
     wsIdleSockets: 1000,
     wsPaused: { clients: 50, rate: 400, sec: 4 },
   },
@@ -98,7 +102,8 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
       { clients: 200, rate: 50 },
       { clients: 1000, rate: 200 },
     ],
-    wsSec: 10,
+    wsSec: 4,
+    wsRounds: 3,
     wsIdleSockets: 10_000,
     // 36,000 frames of ~190 B: past the ~4 MB the kernel holds, into the hub's high-water mark
     wsPaused: { clients: 20, rate: 600, sec: 60 },

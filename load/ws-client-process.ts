@@ -14,7 +14,8 @@ import type { FleetCommand, FleetReply, SocketTally } from './ws-clients.ts';
 
 const ID = Buffer.from('"id":');
 const VERSION = Buffer.from('"version":');
-const CHANGE = Buffer.from('{"type":"change"');
+const CHANGE = Buffer.from('{"type":"change",');
+const CHANGES = Buffer.from('{"type":"changes"');
 const PING = Buffer.from('{"type":"ping"');
 
 /** The unsigned integer that starts at `at` (digits only; the frame is ours). */
@@ -53,18 +54,26 @@ function record(ms: number) {
   latencies[recorded++] = ms;
 }
 
+function count(client: Client, id: number, version: number, receivedAt: number) {
+  if (id === client.lastId) client.tally.duplicates += 1;
+  else if (id < client.lastId) client.tally.outOfOrder += 1;
+  else client.lastId = id;
+  if (version >= recordFromMs) {
+    client.tally.received += 1;
+    record(receivedAt - version);
+  }
+}
+
 function onFrame(client: Client, buf: Buffer) {
+  const receivedAt = performance.timeOrigin + performance.now();
   if (buf.indexOf(CHANGE) === 0) {
-    const receivedAt = performance.timeOrigin + performance.now();
-    const id = fieldOf(buf, ID);
-    const version = fieldOf(buf, VERSION);
-    if (id === client.lastId) client.tally.duplicates += 1;
-    else if (id < client.lastId) client.tally.outOfOrder += 1;
-    else client.lastId = id;
-    if (version >= recordFromMs) {
-      client.tally.received += 1;
-      record(receivedAt - version);
-    }
+    count(client, fieldOf(buf, ID), fieldOf(buf, VERSION), receivedAt);
+  } else if (buf.indexOf(CHANGES) === 0) {
+    // a batch is one frame for several changes: parsing it is rare enough
+    const { changes } = JSON.parse(buf.toString()) as {
+      changes: Array<{ id: number; version: number }>;
+    };
+    for (const c of changes) count(client, c.id, c.version, receivedAt);
   } else if (buf.indexOf(PING) === 0) {
     client.ws.send('{"type":"pong"}');
   } else if (buf.indexOf('{"type":"reset"') === 0) {
@@ -143,6 +152,7 @@ process.on('message', (command: FleetCommand) => {
       return;
     case 'record':
       recordFromMs = command.fromMs;
+      send({ type: 'recording' });
       return;
     case 'pause':
       clients[command.index]?.ws.pause();

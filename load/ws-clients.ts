@@ -32,6 +32,7 @@ export type FleetCommand =
 
 export type FleetReply =
   | { type: 'ready'; connected: number; failed: number; firstError: string | null }
+  | { type: 'recording' }
   | { type: 'collected'; latencies: Float64Array; tallies: SocketTally[] };
 
 export interface FleetOptions {
@@ -53,8 +54,11 @@ export interface WsClientFleet {
   readonly connected: number;
   readonly failed: number;
   readonly firstError: string | null;
-  /** Count and time the change frames whose `version` is at least `fromMs`. */
-  record(fromMs: number): void;
+  /**
+   * Count and time the changes whose `version` is at least `fromMs`; resolves once every
+   * process has it (send nothing to be counted before that).
+   */
+  record(fromMs: number): Promise<void>;
   /** Socket `index` of the first process stops reading (its TCP window closes). */
   pause(index: number): void;
   /** Tallies so far, and the sorted latencies unless `latencies: false` (a cheap poll). */
@@ -128,7 +132,11 @@ export async function startWsClients(options: FleetOptions): Promise<WsClientFle
       connected: ready.reduce((n, r) => n + r.connected, 0),
       failed: ready.reduce((n, r) => n + r.failed, 0),
       firstError: ready.find((r) => r.firstError !== null)?.firstError ?? null,
-      record: (fromMs) => send({ type: 'record', fromMs }),
+      async record(fromMs) {
+        const acks = children.map((child) => reply(child, 'recording'));
+        send({ type: 'record', fromMs });
+        await Promise.all(acks);
+      },
       pause: (index) => children[0]!.send({ type: 'pause', index } satisfies FleetCommand),
       async collect(collectOptions = { latencies: true }) {
         const parts = await Promise.all(

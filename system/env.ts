@@ -206,6 +206,18 @@ export const envSchema = z.object({
   WS_MAX_REPLAY: positiveInt
     .default(1000)
     .meta(doc('Realtime and fan-out', 'longest resume replay; more is a `reset`')),
+  WS_FRAME_WINDOW_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1000)
+    .default(5)
+    .meta(
+      doc(
+        'Realtime and fan-out',
+        "data batching on the socket: an org's changes within this window after its last frame go out as one `changes` frame (0: a frame per change)",
+      ),
+    ),
 
   DATAFLOW_PRESET: z
     .string()

@@ -90,6 +90,7 @@ export async function startServer(
         highWaterBytes: env.WS_SEND_HIGH_WATER_BYTES,
         maxReplay: env.WS_MAX_REPLAY,
         maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
+        frameWindowMs: env.WS_FRAME_WINDOW_MS,
         onError: logError('realtime hub error'),
         onBroadcast: telemetry?.onBroadcast,
       },

@@ -3,6 +3,7 @@ import { largestOrg } from '../../fixtures/seed/generate.ts';
 import { type ServerProcess, startServerProcess } from '../../load/infra/server-process.ts';
 import { signedHeaders } from '../../load/webhook-sender.ts';
 import { type FleetReport, startWsClients, type WsClientFleet } from '../../load/ws-clients.ts';
+import { envSchema } from '../../system/env.ts';
 import { scrape, sum } from '../prometheus-text.ts';
 import type { Figure } from '../results.ts';
 import { quantile } from '../stats.ts';
@@ -37,11 +38,12 @@ export const wsSuite: BenchSuite = {
     const figures: Figure[] = [];
     const servers = await startServers(ctx);
     try {
-      figures.push(...(await idleSockets(ctx, servers)));
       for (const shape of ctx.settings.wsFanout) {
         checkAborted(ctx);
         figures.push(...(await fanOut(ctx, servers, shape)));
       }
+      checkAborted(ctx);
+      figures.push(...(await idleSockets(ctx, servers)));
       checkAborted(ctx);
       figures.push(...(await pausedClient(ctx, servers)));
     } finally {
@@ -54,6 +56,8 @@ export const wsSuite: BenchSuite = {
 interface Servers {
   app: ServerProcess;
   raw: ServerProcess;
+  /** The app's frame window as deployed (its default). */
+  frameWindowMs: number;
   members: Array<{ userId: string; orgId: string }>;
 }
 
@@ -69,7 +73,8 @@ async function startServers(ctx: SuiteContext): Promise<Servers> {
   const members = ctx.setup.fixture.memberships
     .filter((m) => m.orgId === org.id)
     .map((m) => ({ userId: m.userId, orgId: m.orgId }));
-  return { app, raw, members };
+  const frameWindowMs = envSchema.shape.WS_FRAME_WINDOW_MS.parse(undefined);
+  return { app, raw, members, frameWindowMs };
 }
 
 const wsUrl = (server: ServerProcess) => `${server.url.replace('http', 'ws')}/ws`;
@@ -82,12 +87,13 @@ async function openFleet(
   server: ServerProcess,
   sockets: number,
   members: Array<{ userId: string; orgId: string }> | null,
+  query = '',
 ): Promise<WsClientFleet> {
   if (members !== null && members.length < sockets) {
     throw new Error(`the bench seed has ${members.length} members to connect; ${sockets} asked`);
   }
   const fleet = await startWsClients({
-    url: wsUrl(server),
+    url: `${wsUrl(server)}${query}`,
     sockets,
     processes: processesFor(sockets),
     ...(members ? { auth: { privateKeyPem: ctx.setup.keys.privateKey, members } } : {}),
@@ -180,7 +186,12 @@ function appSender(ctx: SuiteContext, app: ServerProcess, members: Servers['memb
   };
 }
 
-function rawSender(raw: ServerProcess, members: Servers['members']): Sender {
+function rawSender(
+  raw: ServerProcess,
+  members: Servers['members'],
+  topic: string,
+  windowMs: number,
+): Sender {
   return {
     async send(i, version) {
       // the app's change frame, field for field (the trace context is as long as a real one)
@@ -194,7 +205,10 @@ function rawSender(raw: ServerProcess, members: Servers['members']): Sender {
         data: {},
         traceparent: `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`,
       });
-      const res = await fetch(`${raw.url}/publish`, { method: 'POST', body });
+      const res = await fetch(`${raw.url}/publish?topic=${topic}&windowMs=${windowMs}`, {
+        method: 'POST',
+        body,
+      });
       await res.arrayBuffer();
       return res.ok;
     },
@@ -202,153 +216,217 @@ function rawSender(raw: ServerProcess, members: Servers['members']): Sender {
 }
 
 interface PushRun {
-  report: FleetReport;
-  /** Events sent after recording began, and how many of them the server took. */
+  /** Events sent while recording, and how many of them the server took. */
   measured: number;
   accepted: number;
-  sockets: number;
 }
 
 /**
- * One push run: a fleet of `sockets`, one second of warm-up, then `sec` seconds at
- * `rate` (open model: event i is due at start + i/rate, late ones are not skipped), then
- * up to 10 s for the last frames. `onTick` runs every 250 ms (the paused run's sampling).
+ * One push round at `rate` for `sec` seconds (open model: event i is due at start +
+ * i/rate, late ones are not skipped), then until every socket has every accepted
+ * change (at most 120 s: a side that cannot keep up drains its backlog here, not into
+ * the next side's round). With `warmup`, one second first, unrecorded, then recording starts.
+ * `onTick` runs every 250 ms (the paused run's sampling); `paused` sockets are not
+ * waited for.
  */
-async function pushRun(
+async function pushRound(
   ctx: SuiteContext,
   sender: Sender,
   fleet: WsClientFleet,
-  rate: number,
-  sec: number,
-  onTick?: () => Promise<void>,
-  /** Sockets that stopped reading: not waited for. */
-  paused = 0,
+  options: {
+    rate: number;
+    sec: number;
+    warmup: boolean;
+    paused?: number;
+    onTick?: () => Promise<void>;
+  },
 ): Promise<PushRun> {
-  const warmup = rate;
-  const total = warmup + Math.round(rate * sec);
+  const { rate, onTick } = options;
+  const warmup = options.warmup ? rate : 0;
+  const total = warmup + Math.round(rate * options.sec);
+  const receivedBefore = (await fleet.collect({ latencies: false })).tallies.reduce(
+    (n, t) => n + t.received,
+    0,
+  );
   const answers: Array<Promise<boolean>> = [];
-  let fromMs = Number.POSITIVE_INFINITY;
+  let fromMs = 0;
   const started = performance.now();
   let nextTick = started;
   for (let i = 0; i < total; i++) {
     const wait = started + (i * 1000) / rate - performance.now();
     if (wait > 0) await sleep(wait);
-    if (i === warmup) {
+    if (options.warmup && i === warmup) {
       // every measured event's version is >= fromMs, every warm-up one's below it
       await sleep(2);
       fromMs = Date.now();
-      fleet.record(fromMs);
+      await fleet.record(fromMs);
     }
     if (onTick && performance.now() >= nextTick) {
       nextTick += 250;
       void onTick();
     }
-    const version = Math.max(Date.now(), i >= warmup ? fromMs : 0);
+    const version = Math.max(Date.now(), fromMs);
     const answer = sender.send(i, version).catch(() => false);
     if (i >= warmup) answers.push(answer);
   }
   const accepted = (await Promise.all(answers)).filter(Boolean).length;
-  const expected = accepted * (fleet.connected - paused);
-  const deadline = Date.now() + 10_000;
+  const expected = receivedBefore + accepted * (fleet.connected - (options.paused ?? 0));
+  const deadline = Date.now() + 120_000;
   for (;;) {
     const { tallies } = await fleet.collect({ latencies: false });
-    const received = tallies.reduce((n, t) => n + t.received, 0);
-    if (received >= expected || Date.now() > deadline) break;
+    if (tallies.reduce((n, t) => n + t.received, 0) >= expected || Date.now() > deadline) break;
+    checkAborted(ctx);
     if (onTick) await onTick();
     await sleep(250);
   }
   checkAborted(ctx);
-  return {
-    report: await fleet.collect(),
-    measured: answers.length,
-    accepted,
-    sockets: fleet.connected,
-  };
+  return { measured: answers.length, accepted };
 }
 
+/** A side of the fan-out comparison: the app, or the bare ws server with or without the window. */
+interface Side {
+  key: 'raw' | 'raw-window' | 'app';
+  label: string;
+  /** Prefix of its metric names. */
+  prefix: string;
+  windowMs: number;
+}
+
+/**
+ * The sides measured in interleaved rounds (raw, raw with the window, app, raw, ...),
+ * each with its own fleet connected throughout, so that a noisy second of the machine
+ * falls on every side alike.
+ */
 async function fanOut(
   ctx: SuiteContext,
   servers: Servers,
   shape: { clients: number; rate: number },
 ): Promise<Figure[]> {
   const { clients, rate } = shape;
-  const sec = ctx.settings.wsSec;
+  const { wsSec: sec, wsRounds: rounds } = ctx.settings;
+  const w = servers.frameWindowMs;
   const scenario = `fan-out ${clients} sockets x ${rate} events/s`;
-  const runs: Partial<Record<'raw' | 'app', PushRun>> = {};
-  for (const side of ['raw', 'app'] as const) {
-    ctx.progress(`ws: ${scenario}, ${side === 'raw' ? 'bare ws server' : 'app'}, ${sec}s`);
-    const server = servers[side];
-    const fleet = await openFleet(ctx, server, clients, side === 'app' ? servers.members : null);
-    try {
-      const sender =
-        side === 'app'
-          ? appSender(ctx, server, servers.members)
-          : rawSender(server, servers.members);
-      runs[side] = await pushRun(ctx, sender, fleet, rate, sec);
-    } finally {
-      await fleet.close();
-    }
-  }
+  const sides: Side[] = [
+    { key: 'raw', label: 'bare ws server, a frame per change', prefix: 'raw ws ', windowMs: 0 },
+    ...(w > 0
+      ? [
+          {
+            key: 'raw-window' as const,
+            label: `bare ws server, ${w} ms frame window`,
+            prefix: 'raw ws (window) ',
+            windowMs: w,
+          },
+        ]
+      : []),
+    { key: 'app', label: `app, ${w} ms frame window`, prefix: '', windowMs: w },
+  ];
+  ctx.progress(`ws: ${scenario}: ${sides.length} fleets of ${clients} sockets`);
+  const fleets = new Map<Side['key'], WsClientFleet>();
+  const totals = new Map<Side['key'], PushRun>();
   const figures: Figure[] = [];
-  const p99: Partial<Record<'raw' | 'app', ReturnType<typeof percentileFigure>>> = {};
-  for (const side of ['raw', 'app'] as const) {
-    const run = runs[side]!;
-    const { latencies, tallies } = run.report;
-    const samples = latencies.length;
-    const expected = run.accepted * run.sockets;
-    const duplicates = tallies.reduce((n, t) => n + t.duplicates, 0);
-    const outOfOrder = tallies.reduce((n, t) => n + t.outOfOrder, 0);
-    const note = `${clients} sockets, ${rate} events/s for ${sec}s; receipt - send time`;
-    p99[side] = percentileFigure('p99', quantile(latencies, 0.99), samples, note);
-    const prefix = side === 'raw' ? 'raw ws ' : '';
-    const base = {
-      suite: 'ws',
-      scenario,
-      preset: side === 'app' ? 'recommended' : null,
-      unit: 'ms',
-      samples,
+  try {
+    for (const side of sides) {
+      const isApp = side.key === 'app';
+      const fleet = await openFleet(
+        ctx,
+        isApp ? servers.app : servers.raw,
+        clients,
+        isApp ? servers.members : null,
+        isApp ? '' : `?topic=${side.key}`,
+      );
+      fleets.set(side.key, fleet);
+      totals.set(side.key, { measured: 0, accepted: 0 });
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (const side of sides) {
+        checkAborted(ctx);
+        ctx.progress(`ws: ${scenario}, ${side.label}, round ${round + 1}/${rounds}, ${sec}s`);
+        const sender =
+          side.key === 'app'
+            ? appSender(ctx, servers.app, servers.members)
+            : rawSender(servers.raw, servers.members, side.key, side.windowMs);
+        const run = await pushRound(ctx, sender, fleets.get(side.key)!, {
+          rate,
+          sec,
+          warmup: round === 0,
+        });
+        const total = totals.get(side.key)!;
+        total.measured += run.measured;
+        total.accepted += run.accepted;
+      }
+    }
+    const p99 = new Map<Side['key'], ReturnType<typeof percentileFigure>>();
+    const samplesOf = new Map<Side['key'], number>();
+    for (const side of sides) {
+      const fleet = fleets.get(side.key)!;
+      const { latencies, tallies } = await fleet.collect();
+      const run = totals.get(side.key)!;
+      const isApp = side.key === 'app';
+      const samples = latencies.length;
+      const expected = run.accepted * fleet.connected;
+      const duplicates = tallies.reduce((n, t) => n + t.duplicates, 0);
+      const outOfOrder = tallies.reduce((n, t) => n + t.outOfOrder, 0);
+      const resets = tallies.reduce((n, t) => n + t.resets, 0);
+      const closed = tallies.reduce((n, t) => n + t.closed, 0);
+      const short = tallies.filter((t) => t.received < run.accepted).length;
+      const note = `${side.label}: ${clients} sockets, ${rate} events/s, ${rounds} x ${sec}s interleaved; receipt - send time`;
+      p99.set(side.key, percentileFigure('p99', quantile(latencies, 0.99), samples, note));
+      samplesOf.set(side.key, samples);
+      const base = {
+        suite: 'ws',
+        scenario,
+        preset: isApp ? 'recommended' : null,
+        unit: 'ms',
+        samples,
+      };
+      figures.push(
+        {
+          ...base,
+          metric: `${side.prefix}delivery p50`,
+          ...percentileFigure('p50', quantile(latencies, 0.5), samples, note),
+        },
+        { ...base, metric: `${side.prefix}delivery p99`, ...p99.get(side.key)! },
+        {
+          ...base,
+          metric: `${side.prefix}delivered share`,
+          value: expected > 0 ? Math.round((samples / expected) * 10_000) / 10_000 : null,
+          unit: 'ratio',
+          note: `${samples} of ${expected} changes (${run.accepted} of ${run.measured} events accepted x ${fleet.connected} sockets); ${duplicates} duplicates, ${outOfOrder} out of order; ${short} sockets short, ${resets} resets, ${closed} closed`,
+        },
+      );
+      if (isApp) {
+        figures.push({
+          ...base,
+          metric: 'changes duplicated or out of order',
+          value: duplicates + outOfOrder,
+          unit: 'changes',
+        });
+      }
+    }
+    const ratio = (anchor: Side['key'], metric: string, what: string): Figure[] => {
+      const app = p99.get('app')?.value;
+      const raw = p99.get(anchor)?.value;
+      if (raw === undefined) return [];
+      return [
+        {
+          suite: 'ws',
+          scenario,
+          preset: null,
+          metric,
+          value: app != null && raw ? Math.round((app / raw) * 100) / 100 : null,
+          unit: 'x',
+          samples: Math.min(samplesOf.get('app') ?? 0, samplesOf.get(anchor) ?? 0),
+          note: `app p99 ${app ?? '-'} ms, ${what} p99 ${raw ?? '-'} ms, same run`,
+        },
+      ];
     };
     figures.push(
-      {
-        ...base,
-        metric: `${prefix}delivery p50`,
-        ...percentileFigure('p50', quantile(latencies, 0.5), samples, note),
-      },
-      {
-        ...base,
-        metric: `${prefix}delivery p99`,
-        ...p99[side],
-      },
-      {
-        ...base,
-        metric: `${prefix}delivered share`,
-        value: expected > 0 ? Math.round((samples / expected) * 10_000) / 10_000 : null,
-        unit: 'ratio',
-        note: `${samples} of ${expected} frames (${run.accepted} of ${run.measured} events accepted x ${run.sockets} sockets); ${duplicates} duplicates, ${outOfOrder} out of order`,
-      },
+      ...ratio('raw', 'delivery p99 ÷ raw ws', 'bare ws (a frame per change)'),
+      ...ratio('raw-window', 'delivery p99 ÷ raw ws, same window', `bare ws (${w} ms window)`),
     );
-    if (side === 'app') {
-      figures.push({
-        ...base,
-        metric: 'frames duplicated or out of order',
-        value: duplicates + outOfOrder,
-        unit: 'frames',
-      });
-    }
+  } finally {
+    await Promise.all([...fleets.values()].map((f) => f.close()));
   }
-  figures.push({
-    suite: 'ws',
-    scenario,
-    preset: null,
-    metric: 'delivery p99 ÷ raw ws',
-    value:
-      p99.app?.value != null && p99.raw?.value
-        ? Math.round((p99.app.value / p99.raw.value) * 100) / 100
-        : null,
-    unit: 'x',
-    samples: Math.min(runs.raw!.report.latencies.length, runs.app!.report.latencies.length),
-    note: `app p99 ${p99.app?.value ?? '-'} ms, bare ws p99 ${p99.raw?.value ?? '-'} ms, same run`,
-  });
   return figures;
 }
 
@@ -366,23 +444,23 @@ async function pausedClient(ctx: SuiteContext, servers: Servers): Promise<Figure
     buffered.push(sum(await scrape(app.url), 'realtime_buffered'));
   };
   let run: PushRun;
+  let report: FleetReport;
   try {
     await sample();
     fleet.pause(0);
-    run = await pushRun(
-      ctx,
-      appSender(ctx, app, servers.members),
-      fleet,
-      shape.rate,
+    run = await pushRound(ctx, appSender(ctx, app, servers.members), fleet, {
+      rate: shape.rate,
       sec,
-      sample,
-      1,
-    );
+      warmup: true,
+      paused: 1,
+      onTick: sample,
+    });
     await sample();
+    report = await fleet.collect({ latencies: false });
   } finally {
     await fleet.close();
   }
-  const [paused, ...others] = run.report.tallies;
+  const [paused, ...others] = report.tallies;
   const othersReceived = others.reduce((n, t) => n + t.received, 0);
   const othersExpected = run.accepted * others.length;
   const mib = (bytes: number) => Math.round((bytes / 1024 / 1024) * 100) / 100;
@@ -399,7 +477,7 @@ async function pausedClient(ctx: SuiteContext, servers: Servers): Promise<Figure
       metric: 'RSS growth while paused',
       value: mib(Math.max(...rss) - rss[0]!),
       unit: 'MiB',
-      note: `${note}; RSS ${mib(rss[0]!)} -> max ${mib(Math.max(...rss))} -> end ${mib(rss.at(-1)!)} MiB`,
+      note: `${note}; RSS ${mib(rss[0]!)} -> max ${mib(Math.max(...rss))} -> end ${mib(rss.at(-1)!)} MiB, including the ingest of every webhook (the hub's own share is its buffered bytes)`,
     },
     {
       ...base,

@@ -88,6 +88,18 @@ export function connectRealtime(options: RealtimeClientOptions): RealtimeClient 
     readyWaiters = [];
   };
 
+  function applyChange(message: ChangeMessage): void {
+    if (message.id <= lastEventId) return; // never apply twice
+    lastEventId = message.id;
+    hasPosition = true;
+    // receipt closes the webhook -> client trace (no-op without a tracer provider)
+    startFromTraceparent('realtime.receive', message.traceparent, SpanKind.CONSUMER, {
+      [STAGE_ATTRIBUTE]: 'realtime',
+      'realtime.change.id': message.id,
+    })?.end();
+    options.onChange?.(message, Date.now());
+  }
+
   async function open(): Promise<void> {
     if (stopped) return;
     options.onStatus?.('connecting');
@@ -126,15 +138,10 @@ export function connectRealtime(options: RealtimeClientOptions): RealtimeClient 
           }
           return;
         case 'change':
-          if (message.id <= lastEventId) return; // never apply twice
-          lastEventId = message.id;
-          hasPosition = true;
-          // receipt closes the webhook -> client trace (no-op without a tracer provider)
-          startFromTraceparent('realtime.receive', message.traceparent, SpanKind.CONSUMER, {
-            [STAGE_ATTRIBUTE]: 'realtime',
-            'realtime.change.id': message.id,
-          })?.end();
-          options.onChange?.(message, Date.now());
+          applyChange(message);
+          return;
+        case 'changes':
+          for (const change of message.changes) applyChange(change);
           return;
         case 'synced':
           markReady();

@@ -222,3 +222,99 @@ describe('createHub', () => {
     expect(hub.stats().connections).toBe(0);
   });
 });
+
+describe('createHub with a frame window (data batching on the socket)', () => {
+  let log: ChangeRow[];
+  let hub: Hub;
+  let now: number;
+  beforeEach(() => {
+    vi.useFakeTimers();
+    now = 1_000_000;
+    log = [row(1)];
+    hub = createHub({
+      source: memorySource(log),
+      highWaterBytes: 1000,
+      frameWindowMs: 10,
+      now: () => now,
+    });
+  });
+  afterEach(() => {
+    hub.close();
+    vi.useRealTimers();
+  });
+
+  const connect = async (userId: string, socket = new FakeSocket()) => {
+    hub.connect(socket, { userId, orgId: 'org_a' });
+    await settle();
+    return socket;
+  };
+  /** Frames after the hello as `change:id` / `changes:id,id`. */
+  const shape = (socket: FakeSocket) =>
+    socket.frames
+      .filter((f) => f.type === 'change' || f.type === 'changes')
+      .map((f) =>
+        f.type === 'change'
+          ? `change:${f.id}`
+          : `changes:${(f.changes as Array<{ id: number }>).map((c) => c.id).join(',')}`,
+      );
+  const later = async (ms: number) => {
+    now += ms;
+    await vi.advanceTimersByTimeAsync(ms);
+  };
+
+  it('sends the first change at once and what follows within the window as one frame', async () => {
+    const a = await connect('user_a');
+    const b = await connect('user_b');
+    hub.broadcast([row(2)]);
+    expect(shape(a)).toEqual(['change:2']); // leading edge: no added latency when quiet
+    await later(2);
+    hub.broadcast([row(3)]);
+    await later(2);
+    hub.broadcast([row(4), row(5)]);
+    expect(shape(a)).toEqual(['change:2']); // waiting for the window's end
+    await later(6);
+    expect(shape(a)).toEqual(['change:2', 'changes:3,4,5']);
+    expect(shape(b)).toEqual(shape(a));
+    expect(hub.stats().sent).toBe(8);
+    // quiet again: the next change is sent at once
+    await later(50);
+    hub.broadcast([row(6)]);
+    expect(shape(a).at(-1)).toBe('change:6');
+  });
+
+  it('a batch that ends a membership stops at it for that user, and closes the socket', async () => {
+    const leaving = await connect('user_leaving');
+    const staying = await connect('user_staying');
+    hub.broadcast([row(2)]);
+    hub.broadcast([
+      { ...row(3), entity: 'membership', op: 'delete', data: '{"userId":"user_leaving"}' },
+      row(4),
+    ]);
+    await later(10);
+    expect(shape(leaving)).toEqual(['change:2', 'change:3']);
+    expect(leaving.closedWith?.code).toBe(4403);
+    expect(shape(staying)).toEqual(['change:2', 'changes:3,4']);
+  });
+
+  it('a lagging socket gets nothing of the batch; the others get all of it', async () => {
+    const slow = await connect('user_slow');
+    const fast = await connect('user_fast');
+    hub.broadcast([row(2)]);
+    slow.buffered = 5000;
+    hub.broadcast([row(3), row(4)]);
+    await later(10);
+    expect(shape(slow)).toEqual(['change:2']);
+    expect(shape(fast)).toEqual(['change:2', 'changes:3,4']);
+    expect(hub.stats().dropped).toBe(2);
+  });
+
+  it('close() drops the window: nothing is sent after it', async () => {
+    const a = await connect('user_a');
+    hub.broadcast([row(2)]);
+    hub.broadcast([row(3)]);
+    hub.close();
+    await later(20);
+    expect(shape(a)).toEqual(['change:2']);
+    expect(a.closedWith?.code).toBe(1012);
+  });
+});

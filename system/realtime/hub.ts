@@ -43,6 +43,15 @@ export interface HubOptions {
   maxReplay?: number;
   /** @default 10 */
   maxConnectionsPerUser?: number;
+  /**
+   * Data batching on the socket: an org's first change goes out at once, changes that
+   * follow within this many ms wait for the window's end and go out together as one
+   * `changes` frame (serialized once for every socket). At 1,000 sockets x 200 events/s
+   * a frame per change is 200,000 frames a second, more than the machine can write or
+   * its clients read; a window of a few ms cuts that by the events per window.
+   * 0: every change its own `change` frame. @default 0
+   */
+  frameWindowMs?: number;
   /** Client protocol errors tolerated before the socket is closed (1008). @default 10 */
   maxClientErrors?: number;
   now?: () => number;
@@ -128,6 +137,7 @@ export function createHub(options: HubOptions): Hub {
   const maxReplay = options.maxReplay ?? 1000;
   const maxPerUser = options.maxConnectionsPerUser ?? 10;
   const maxClientErrors = options.maxClientErrors ?? 10;
+  const frameWindowMs = options.frameWindowMs ?? 0;
   const now = options.now ?? Date.now;
   const onError = options.onError ?? (() => {});
   const source = options.source;
@@ -137,6 +147,11 @@ export function createHub(options: HubOptions): Hub {
   /** Newest change id broadcast per org: where a reset tells the client to continue. */
   const orgHead = new Map<string, number>();
   const stats = { sent: 0, dropped: 0, resets: 0 };
+  /** Per org: changes waiting for the window's end, and when the org's last frame went. */
+  const outboxes = new Map<
+    string,
+    { rows: ChangeRow[]; timer: ReturnType<typeof setTimeout> | null; lastFlush: number }
+  >();
   let sequence = 0;
 
   const heartbeat = setInterval(() => {
@@ -185,7 +200,12 @@ export function createHub(options: HubOptions): Hub {
   function forget(conn: ConnState): void {
     const conns = topics.get(conn.orgId);
     if (conns?.delete(conn)) {
-      if (conns.size === 0) topics.delete(conn.orgId);
+      if (conns.size === 0) {
+        topics.delete(conn.orgId);
+        const box = outboxes.get(conn.orgId);
+        if (box?.timer) clearTimeout(box.timer);
+        outboxes.delete(conn.orgId);
+      }
       const n = (perUser.get(conn.userId) ?? 1) - 1;
       if (n <= 0) perUser.delete(conn.userId);
       else perUser.set(conn.userId, n);
@@ -242,6 +262,75 @@ export function createHub(options: HubOptions): Hub {
       frames.set(row, frame);
     }
     return frame;
+  }
+
+  /** Several changes as one `changes` frame, from the rows' own serialized frames. */
+  function batchText(rows: readonly ChangeRow[]): string {
+    return `{"type":"changes","changes":[${rows.map((r) => frameOf(r).text).join(',')}]}`;
+  }
+
+  /**
+   * Sends an org's rows to every socket of the org: one frame for all of them where the
+   * socket is in step (live, not lagging, nothing of the rows sent yet, not losing its
+   * access in them); otherwise row by row, which skips, drops or stops at a revocation.
+   */
+  function fanOut(orgId: string, rows: readonly ChangeRow[]): void {
+    const conns = topics.get(orgId);
+    if (!conns) return;
+    const spans = rows.map((row) =>
+      startFromTraceparent('realtime.broadcast', row.traceContext, SpanKind.PRODUCER, {
+        [STAGE_ATTRIBUTE]: 'realtime',
+        'realtime.recipients': conns.size,
+      }),
+    );
+    const revoked = new Set<string>();
+    for (const row of rows) {
+      const user = revokedUser(row);
+      if (user !== null) revoked.add(user);
+    }
+    const first = rows[0]!;
+    const last = rows.at(-1)!;
+    const batch = rows.length > 1 ? batchText(rows) : null;
+    for (const conn of [...conns]) {
+      if (conn.syncs > 0) {
+        conn.pending.push(...rows);
+      } else if (
+        batch !== null &&
+        !revoked.has(conn.userId) &&
+        first.id > conn.lastSentId &&
+        conn.laggingSince === null &&
+        conn.socket.bufferedAmount() <= highWater
+      ) {
+        if (writeText(conn, batch)) {
+          conn.lastSentId = last.id;
+          stats.sent += rows.length;
+        }
+      } else {
+        for (const row of rows) {
+          sendChange(conn, row);
+          if (revokedUser(row) === conn.userId) break;
+        }
+      }
+      // a socket must not outlive the membership that authorized it
+      if (revoked.has(conn.userId)) closeConn(conn, 4403, 'membership ended');
+    }
+    const t = now();
+    for (const span of spans) span?.end();
+    for (const row of rows) {
+      options.onBroadcast?.({ lagMs: t - row.createdAt, recipients: conns.size });
+    }
+  }
+
+  function flush(orgId: string): void {
+    const box = outboxes.get(orgId);
+    if (!box) return;
+    box.timer = null;
+    const rows = box.rows;
+    box.rows = [];
+    if (rows.length > 0) fanOut(orgId, rows);
+    // the window starts when the frame is written: under load (a long fan-out) what
+    // arrived meanwhile goes out together, so frames per second fall as the load grows
+    box.lastFlush = now();
   }
 
   /**
@@ -395,28 +484,28 @@ export function createHub(options: HubOptions): Hub {
     },
 
     broadcast(rows) {
+      const touched = new Set<string>();
       for (const row of rows) {
         orgHead.set(row.orgId, row.id);
-        const conns = topics.get(row.orgId);
-        if (!conns) continue;
-        const span = startFromTraceparent(
-          'realtime.broadcast',
-          row.traceContext,
-          SpanKind.PRODUCER,
-          {
-            [STAGE_ATTRIBUTE]: 'realtime',
-            'realtime.recipients': conns.size,
-          },
-        );
-        const revoked = revokedUser(row);
-        for (const conn of [...conns]) {
-          if (conn.syncs > 0) conn.pending.push(row);
-          else sendChange(conn, row);
-          // a socket must not outlive the membership that authorized it
-          if (revoked === conn.userId) closeConn(conn, 4403, 'membership ended');
+        if (!topics.has(row.orgId)) continue;
+        if (frameWindowMs <= 0) {
+          fanOut(row.orgId, [row]);
+          continue;
         }
-        span?.end();
-        options.onBroadcast?.({ lagMs: now() - row.createdAt, recipients: conns.size });
+        let box = outboxes.get(row.orgId);
+        if (!box) {
+          box = { rows: [], timer: null, lastFlush: Number.NEGATIVE_INFINITY };
+          outboxes.set(row.orgId, box);
+        }
+        box.rows.push(row);
+        touched.add(row.orgId);
+      }
+      for (const orgId of touched) {
+        const box = outboxes.get(orgId)!;
+        if (box.timer !== null) continue; // the window's end sends it
+        const wait = box.lastFlush + frameWindowMs - now();
+        if (wait <= 0) flush(orgId);
+        else box.timer = setTimeout(() => flush(orgId), wait);
       }
     },
 
@@ -432,6 +521,9 @@ export function createHub(options: HubOptions): Hub {
 
     close() {
       clearInterval(heartbeat);
+      // what waits in a window is not lost: clients resume from their last event id
+      for (const box of outboxes.values()) if (box.timer) clearTimeout(box.timer);
+      outboxes.clear();
       for (const conns of [...topics.values()]) {
         for (const conn of [...conns]) closeConn(conn, 1012, 'service restart');
       }

@@ -9,6 +9,8 @@ import type { ChangeRow } from '../db/schema.ts';
  * server -> client
  *   hello   { type, connectionId, orgId, lastEventId, heartbeatMs }
  *   change  { type, id, entity, entityId, op, version, data, traceparent }
+ *   changes { type, changes: change[] }    several changes in id order, one frame (the
+ *                                           hub's frame window); apply each as a change
  *   synced  { type, lastEventId }           the replay of a resume is complete
  *   reset   { type, reason, lastEventId }   cannot replay: refetch, then continue from lastEventId
  *   ping    { type, t }                     answer with pong
@@ -34,6 +36,7 @@ export type ResetReason = 'too_old' | 'unknown' | 'too_many' | 'backpressure';
 export type ServerMessage =
   | { type: 'hello'; connectionId: string; orgId: string; lastEventId: number; heartbeatMs: number }
   | ChangeMessage
+  | { type: 'changes'; changes: ChangeMessage[] }
   | { type: 'reset'; reason: ResetReason; lastEventId: number }
   | { type: 'synced'; lastEventId: number }
   | { type: 'ping'; t: number }

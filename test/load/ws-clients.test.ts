@@ -45,30 +45,31 @@ describe('WebSocket client fleet (worker processes)', () => {
     }
   }
 
-  it('tallies frames per socket: received, duplicates, out of order; only after record()', async () => {
+  it('tallies changes per socket (single and batched frames): received, duplicates, out of order; only after record()', async () => {
     const { url, sockets } = await serve();
     fleet = await startWsClients({ url, sockets: 4, processes: 2 });
     expect(fleet.connected).toBe(4);
     const now = Date.now();
     for (const ws of sockets) ws.send(change(1, now - 60_000)); // before recording
-    fleet.record(now);
-    await new Promise((r) => setTimeout(r, 100)); // the command crosses the IPC channel
+    await fleet.record(now);
     for (const ws of sockets) for (const id of [2, 3, 3, 2, 4]) ws.send(change(id, now));
-    await settle(4 * 5);
+    const batch = `{"type":"changes","changes":[${change(5, now)},${change(6, now)}]}`;
+    for (const ws of sockets) ws.send(batch);
+    await settle(4 * 7);
     const { latencies, tallies } = await fleet.collect();
     expect(tallies).toHaveLength(4);
     for (const t of tallies) {
-      expect(t).toMatchObject({ received: 5, duplicates: 1, outOfOrder: 1 });
+      expect(t).toMatchObject({ received: 7, duplicates: 1, outOfOrder: 1 });
     }
-    expect(latencies).toHaveLength(20);
+    expect(latencies).toHaveLength(28);
     expect(latencies[0]).toBeGreaterThanOrEqual(0);
-    expect(latencies[19]).toBeGreaterThanOrEqual(latencies[0]!); // sorted
+    expect(latencies[27]).toBeGreaterThanOrEqual(latencies[0]!); // sorted
   });
 
   it('a paused socket stops reading while the others go on', async () => {
     const { url, sockets } = await serve();
     fleet = await startWsClients({ url, sockets: 3 });
-    fleet.record(0);
+    await fleet.record(0);
     fleet.pause(0);
     await new Promise((r) => setTimeout(r, 100));
     for (const ws of sockets) for (let id = 1; id <= 10; id++) ws.send(change(id, Date.now()));
