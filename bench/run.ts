@@ -23,6 +23,7 @@ import {
   renderTerminal,
   writeResults,
 } from './results.ts';
+import type { RemoteDb } from './suites/context.ts';
 import { Aborted, checkAborted, type SuiteContext } from './suites/context.ts';
 import { BENCH_SUITES } from './suites/index.ts';
 
@@ -52,26 +53,21 @@ export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Pro
 
   try {
     progress('setup: bench seed, keys');
-    let dbUrl = BENCH_DB_URL;
-    if (options.db === 'sqld') {
-      const sqld = await startSqld();
-      cleanups.push(() => sqld.stop());
-      dbUrl = sqld.url;
-      if (options.rttMs > 0) {
-        const target = new URL(sqld.url);
-        const relay = await startLatencyRelay(
-          { host: target.hostname, port: Number(target.port) },
-          options.rttMs,
-        );
-        cleanups.push(() => relay.close());
-        dbUrl = `http://127.0.0.1:${relay.port}`;
-      }
-    }
+    // the remote database: a real sqld, seeded with the bench fixture, behind a relay that
+    // adds the round trip of an edge -> Turso hop (RTT, default 10 ms). With DB=sqld the
+    // whole run measures on it; with DB=file the round-trip rows measure on it too.
+    let remote: Promise<RemoteDb> | undefined;
+    const remoteDb = () => {
+      remote ??= startRemoteDb(options.rttMs, cleanups);
+      return remote;
+    };
+    const dbUrl = options.db === 'sqld' ? (await remoteDb()).url : BENCH_DB_URL;
     const setup = await benchSetup(dbUrl);
     const ctx: SuiteContext = {
       options,
       settings,
       dbUrl,
+      remoteDb,
       setup,
       runDir: join(options.resultsDir, runId),
       webhookSecret: readFileSync(DEV_WEBHOOK_SECRET_FILE, 'utf8').trim(),
@@ -173,4 +169,22 @@ async function main(): Promise<number> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   process.exitCode = await main();
+}
+
+/** sqld seeded directly (fast), then reached through the relay (slow on purpose). */
+async function startRemoteDb(
+  rttMs: number,
+  cleanups: Array<() => Promise<void> | void>,
+): Promise<RemoteDb> {
+  const sqld = await startSqld();
+  cleanups.push(() => sqld.stop());
+  await benchSetup(sqld.url);
+  if (rttMs === 0) return { url: sqld.url, rttMs };
+  const target = new URL(sqld.url);
+  const relay = await startLatencyRelay(
+    { host: target.hostname, port: Number(target.port) },
+    rttMs,
+  );
+  cleanups.push(() => relay.close());
+  return { url: `http://127.0.0.1:${relay.port}`, rttMs };
 }

@@ -29,6 +29,11 @@ export interface SuiteContext {
   options: BenchOptions;
   settings: ProfileSettings;
   dbUrl: string;
+  /**
+   * The remote database (sqld behind the RTT relay), started on first use: the
+   * round-trip and redundant-fetch findings are about it. With DB=sqld it is `dbUrl`.
+   */
+  remoteDb(): Promise<RemoteDb>;
   setup: Awaited<ReturnType<typeof benchSetup>>;
   /** `results/<run-id>`: where a suite may write files of its own (CPU profiles). */
   runDir: string;
@@ -39,6 +44,12 @@ export interface SuiteContext {
   warnings: string[];
   /** Run at the end, also on failure or abort (servers, temp files). */
   cleanups: Array<() => Promise<void> | void>;
+}
+
+export interface RemoteDb {
+  url: string;
+  /** The round trip the relay adds to every query, ms. */
+  rttMs: number;
 }
 
 export class Aborted extends Error {}
@@ -97,9 +108,15 @@ export type PresetServers = Map<PresetName, ServerProcess> & { stopAll(): Promis
  * needs it. The suite stops them when it ends (`stopAll`), the runner's cleanups in
  * any case.
  */
-export async function startPresetServers(ctx: SuiteContext, label: string): Promise<PresetServers> {
+export async function startPresetServers(
+  ctx: SuiteContext,
+  label: string,
+  options: { presets?: readonly PresetName[]; db?: 'run' | 'remote' } = {},
+): Promise<PresetServers> {
+  const presets = options.presets ?? ctx.options.presets;
+  const remoteUrl = options.db === 'remote' ? (await ctx.remoteDb()).url : undefined;
   let redis: { url: string; stop(): Promise<void> } | undefined;
-  if (ctx.options.presets.includes('cache-redis')) {
+  if (presets.includes('cache-redis')) {
     const { startRedis } = await import('../../load/infra/redis.ts');
     redis = await startRedis();
     ctx.cleanups.push(() => redis?.stop());
@@ -113,12 +130,13 @@ export async function startPresetServers(ctx: SuiteContext, label: string): Prom
   // also on failure or abort; stopping twice is harmless
   ctx.cleanups.push(servers.stopAll);
   checkAborted(ctx);
-  ctx.progress(`${label}: starting the app with ${ctx.options.presets.join(', ')}`);
+  ctx.progress(`${label}: starting the app with ${presets.join(', ')}`);
   // started together: each waits for its own /health, the runs themselves stay sequential
   await Promise.all(
-    ctx.options.presets.map(async (preset) => {
+    presets.map(async (preset) => {
       const appDbUrl =
-        ctx.options.db === 'file' ? `file:${copyBenchDatabase(ctx, label)}` : ctx.dbUrl;
+        remoteUrl ??
+        (ctx.options.db === 'file' ? `file:${copyBenchDatabase(ctx, label)}` : ctx.dbUrl);
       const server = await startServerProcess(
         productionEnv(ctx, {
           DATABASE_URL: appDbUrl,
@@ -130,7 +148,7 @@ export async function startPresetServers(ctx: SuiteContext, label: string): Prom
     }),
   );
   // iterate in the order the presets were given, not the order they became healthy
-  const ordered = new Map(ctx.options.presets.map((p) => [p, servers.get(p)!])) as PresetServers;
+  const ordered = new Map(presets.map((p) => [p, servers.get(p)!])) as PresetServers;
   ordered.stopAll = servers.stopAll;
   return ordered;
 }
