@@ -36,14 +36,20 @@ export const wsSuite: BenchSuite = {
   databases: ['file'],
   run: async (ctx) => {
     const figures: Figure[] = [];
+    // memory per socket on processes of their own: nothing else has touched their heaps
+    const fresh = await startServers(ctx);
+    try {
+      figures.push(...(await idleSockets(ctx, fresh)));
+    } finally {
+      await Promise.all([fresh.app.stop(), fresh.raw.stop()]);
+    }
+    checkAborted(ctx);
     const servers = await startServers(ctx);
     try {
       for (const shape of ctx.settings.wsFanout) {
         checkAborted(ctx);
         figures.push(...(await fanOut(ctx, servers, shape)));
       }
-      checkAborted(ctx);
-      figures.push(...(await idleSockets(ctx, servers)));
       checkAborted(ctx);
       figures.push(...(await pausedClient(ctx, servers)));
     } finally {
