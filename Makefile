@@ -55,7 +55,7 @@ docs: deps
 
 ## bench: microbenchmarks + load scenarios -> the findings report (results/latest)
 ##   PROFILE=quick|full|smoke  SUITE=micro,overhead,members,projects,burst,zipf,webhooks,ws  PRESET=batch,...
-##   CPU_PROFILE=1 (the overhead suite writes a .cpuprofile per app process into the run's folder)
+##   CPU_PROFILE=1 (the overhead and ws suites write a .cpuprofile per server process into the run's folder)
 ##   DB=file|sqld  RTT=<ms> (default 10: the round trip a relay adds to sqld; the round-trip findings always measure there)
 bench: deps tools keys
 	@PROFILE="$(PROFILE)" SUITE="$(SUITE)" PRESET="$(PRESET)" DB="$(DB)" RTT="$(RTT)" CPU_PROFILE="$(CPU_PROFILE)" npm run --silent bench

@@ -44,6 +44,8 @@ const clients: Client[] = [];
 let recordFromMs = Number.POSITIVE_INFINITY;
 let latencies = new Float64Array(1 << 16);
 let recorded = 0;
+/** Where the current round's latencies start (`collect` with `sinceLastRound`). */
+let roundStart = 0;
 
 function record(ms: number) {
   if (recorded === latencies.length) {
@@ -159,7 +161,11 @@ process.on('message', (command: FleetCommand) => {
       return;
     case 'collect': {
       const tallies = clients.map((c) => c.tally);
-      const recordedSoFar = command.latencies ? latencies.slice(0, recorded) : new Float64Array(0);
+      const from = command.sinceLastRound ? roundStart : 0;
+      if (command.sinceLastRound) roundStart = recorded;
+      const recordedSoFar = command.latencies
+        ? latencies.slice(from, recorded)
+        : new Float64Array(0);
       send({ type: 'collected', latencies: recordedSoFar, tallies });
       return;
     }

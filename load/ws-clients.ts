@@ -27,7 +27,7 @@ export type FleetCommand =
     }
   | { type: 'record'; fromMs: number }
   | { type: 'pause'; index: number }
-  | { type: 'collect'; latencies: boolean }
+  | { type: 'collect'; latencies: boolean; sinceLastRound?: boolean }
   | { type: 'close' };
 
 export type FleetReply =
@@ -61,8 +61,11 @@ export interface WsClientFleet {
   record(fromMs: number): Promise<void>;
   /** Socket `index` of the first process stops reading (its TCP window closes). */
   pause(index: number): void;
-  /** Tallies so far, and the sorted latencies unless `latencies: false` (a cheap poll). */
-  collect(options?: { latencies: boolean }): Promise<FleetReport>;
+  /**
+   * Tallies so far, and the sorted latencies unless `latencies: false` (a cheap poll);
+   * `sinceLastRound`: only the latencies recorded since the previous such call.
+   */
+  collect(options?: { latencies: boolean; sinceLastRound?: boolean }): Promise<FleetReport>;
   close(): Promise<void>;
 }
 
@@ -145,6 +148,7 @@ export async function startWsClients(options: FleetOptions): Promise<WsClientFle
             child.send({
               type: 'collect',
               latencies: collectOptions.latencies,
+              sinceLastRound: collectOptions.sinceLastRound ?? false,
             } satisfies FleetCommand);
             return answer;
           }),

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_DB_FILE, type benchSetup } from '../../load/bench-setup.ts';
@@ -87,6 +87,17 @@ export function copyBenchDatabase(ctx: SuiteContext, label: string): string {
   const file = join(dir, 'bench.db');
   copyFileSync(BENCH_DB_FILE, file);
   return file;
+}
+
+/**
+ * Node flags that make a server process write its CPU profile into
+ * `<run>/profiles/<name>/` when it exits (`CPU_PROFILE=1`; none otherwise).
+ */
+export function cpuProfileArgs(ctx: SuiteContext, name: string): string[] {
+  if (!ctx.options.cpuProfile) return [];
+  const dir = join(ctx.runDir, 'profiles', name);
+  mkdirSync(dir, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
 }
 
 /** The app as it is deployed: production mode, the bench keys, one preset. */

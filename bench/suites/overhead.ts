@@ -1,5 +1,3 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import Libsql from 'libsql';
 import { closedLoad } from '../../load/autocannon.ts';
 import { type ServerProcess, startServerProcess } from '../../load/infra/server-process.ts';
@@ -11,6 +9,7 @@ import {
   type BenchSuite,
   checkAborted,
   copyBenchDatabase,
+  cpuProfileArgs,
   productionEnv,
   type SuiteContext,
 } from './context.ts';
@@ -58,8 +57,6 @@ interface Round {
 async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   const { settings, setup } = ctx;
   const dbFile = copyBenchDatabase(ctx, 'overhead');
-  const profileDir = join(ctx.runDir, 'profiles');
-  if (ctx.options.cpuProfile) mkdirSync(profileDir, { recursive: true });
 
   ctx.progress('overhead: starting the anchors, an OTLP sink and five app processes');
   const servers = new Map<string, ServerProcess>();
@@ -79,7 +76,7 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
         'system/node.ts',
         undefined,
         // one folder per app: the main thread's profile and the module loader thread's
-        ctx.options.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, name)}`] : [],
+        cpuProfileArgs(ctx, name),
       ),
     );
   await start('sink', () => startServerProcess({}, 'load/infra/otlp-sink.ts'));

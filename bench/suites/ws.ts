@@ -11,6 +11,7 @@ import {
   type BenchSuite,
   checkAborted,
   copyBenchDatabase,
+  cpuProfileArgs,
   percentileFigure,
   productionEnv,
   type SuiteContext,
@@ -44,7 +45,7 @@ export const wsSuite: BenchSuite = {
       await Promise.all([fresh.app.stop(), fresh.raw.stop()]);
     }
     checkAborted(ctx);
-    const servers = await startServers(ctx);
+    const servers = await startServers(ctx, true);
     try {
       for (const shape of ctx.settings.wsFanout) {
         checkAborted(ctx);
@@ -67,13 +68,22 @@ interface Servers {
   members: Array<{ userId: string; orgId: string }>;
 }
 
-async function startServers(ctx: SuiteContext): Promise<Servers> {
+/** `profile`: with CPU_PROFILE=1 both write a CPU profile (`profiles/ws-app`, `ws-raw`). */
+async function startServers(ctx: SuiteContext, profile = false): Promise<Servers> {
   const dbFile = copyBenchDatabase(ctx, 'ws');
   const app = await startServerProcess(
     productionEnv(ctx, { DATABASE_URL: `file:${dbFile}`, DATAFLOW_PRESET: 'recommended' }),
+    'system/node.ts',
+    undefined,
+    profile ? cpuProfileArgs(ctx, 'ws-app') : [],
   );
   ctx.cleanups.push(() => app.stop());
-  const raw = await startServerProcess({}, 'load/infra/raw-ws-server.ts');
+  const raw = await startServerProcess(
+    {},
+    'load/infra/raw-ws-server.ts',
+    undefined,
+    profile ? cpuProfileArgs(ctx, 'ws-raw') : [],
+  );
   ctx.cleanups.push(() => raw.stop());
   const { org } = largestOrg(ctx.setup.fixture);
   const members = ctx.setup.fixture.memberships
@@ -225,6 +235,8 @@ interface PushRun {
   /** Events sent while recording, and how many of them the server took. */
   measured: number;
   accepted: number;
+  /** p99 of each round alone, ms: one stalled round shows here. */
+  roundP99s: number[];
 }
 
 /**
@@ -286,7 +298,9 @@ async function pushRound(
     await sleep(250);
   }
   checkAborted(ctx);
-  return { measured: answers.length, accepted };
+  await fleet.record(Number.POSITIVE_INFINITY); // the next round's warm-up is not counted
+  const round = await fleet.collect({ latencies: true, sinceLastRound: true });
+  return { measured: answers.length, accepted, roundP99s: [quantile(round.latencies, 0.99)] };
 }
 
 /** A side of the fan-out comparison: the app, or the bare ws server with or without the window. */
@@ -341,7 +355,7 @@ async function fanOut(
         isApp ? '' : `?topic=${side.key}`,
       );
       fleets.set(side.key, fleet);
-      totals.set(side.key, { measured: 0, accepted: 0 });
+      totals.set(side.key, { measured: 0, accepted: 0, roundP99s: [] });
     }
     for (let round = 0; round < rounds; round++) {
       for (const side of sides) {
@@ -354,11 +368,13 @@ async function fanOut(
         const run = await pushRound(ctx, sender, fleets.get(side.key)!, {
           rate,
           sec,
-          warmup: round === 0,
+          // every round warms up: a side that sat idle while the others ran starts cold
+          warmup: true,
         });
         const total = totals.get(side.key)!;
         total.measured += run.measured;
         total.accepted += run.accepted;
+        total.roundP99s.push(...run.roundP99s);
       }
     }
     const p99 = new Map<Side['key'], ReturnType<typeof percentileFigure>>();
@@ -375,7 +391,8 @@ async function fanOut(
       const resets = tallies.reduce((n, t) => n + t.resets, 0);
       const closed = tallies.reduce((n, t) => n + t.closed, 0);
       const short = tallies.filter((t) => t.received < run.accepted).length;
-      const note = `${side.label}: ${clients} sockets, ${rate} events/s, ${rounds} x ${sec}s interleaved; receipt - send time`;
+      const perRound = run.roundP99s.map((v) => v.toFixed(1)).join(', ');
+      const note = `${side.label}: ${clients} sockets, ${rate} events/s, ${rounds} x ${sec}s interleaved; receipt - send time; p99 per round ${perRound} ms`;
       p99.set(side.key, percentileFigure('p99', quantile(latencies, 0.99), samples, note));
       samplesOf.set(side.key, samples);
       const base = {
