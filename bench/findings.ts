@@ -22,6 +22,10 @@ interface Rule {
   target: string;
   /** Given the judged value and the baseline value. */
   check?: (value: number, baseline: number | null, options: BenchOptions) => boolean | null;
+  /** Measured on the remote database (sqld behind the RTT relay) whatever `DB` says. */
+  remote?: true;
+  /** Measured somewhere of its own (names the database for the report). */
+  on?: string;
   /** A line under the table; gets this run's figures to cite a second column. */
   note?: (options: BenchOptions, figures: readonly Figure[]) => string | undefined;
 }
@@ -99,6 +103,7 @@ const RULES: Rule[] = [
   {
     finding: 'Multiple round trips (throughput)',
     suite: 'members',
+    remote: true,
     scenario: (o) => (o.db === 'sqld' ? MEMBERS : MEMBERS_REMOTE),
     metric: 'req/s',
     judge: 'batch',
@@ -169,6 +174,7 @@ const RULES: Rule[] = [
   {
     finding: 'Redundant data fetching',
     suite: 'burst',
+    remote: true,
     scenario: BURST,
     metric: 'handler executions per burst',
     judge: 'coalesce',
@@ -270,6 +276,7 @@ const RULES: Rule[] = [
   {
     finding: 'Event-processing bottlenecks (sqld)',
     suite: 'webhooks',
+    on: 'sqld, no relay',
     scenario: 'webhook storm',
     metric: 'ingest ÷ raw commits (sqld)',
     judge: 'recommended',
@@ -325,6 +332,7 @@ export function buildFindings(figures: readonly Figure[], options: BenchOptions)
       },
       target: rule.target,
       verdict,
+      measuredOn: `${rule.on ?? (rule.remote || options.db === 'sqld' ? `sqld + ${options.rttMs} ms RTT` : 'embedded file:')}, ${options.profile}`,
       ...(rule.note?.(options, figures) ? { note: rule.note(options, figures) } : {}),
     };
   });

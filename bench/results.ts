@@ -37,6 +37,8 @@ export interface Finding {
   judged: { preset: string | null; value: number | null; ratio: number | null } | null;
   target: string;
   verdict: Verdict;
+  /** Where it was measured: database (with its round trip) and profile. */
+  measuredOn: string;
   note?: string;
 }
 
@@ -75,7 +77,16 @@ const fmt = (value: number | null | undefined, unit = '') =>
 
 export function findingsTable(results: BenchResults): string[][] {
   const presets = results.config.presets.filter((p) => p !== 'baseline');
-  const header = ['finding', 'metric', 'baseline', ...presets, 'ratio', 'target', 'verdict'];
+  const header = [
+    'finding',
+    'measured on',
+    'metric',
+    'baseline',
+    ...presets,
+    'ratio',
+    'target',
+    'verdict',
+  ];
   // a finding without per-preset values (a ratio to an anchor of the run) shows its one value
   const ratio = (f: Finding) =>
     f.judged === null || f.judged.value === null
@@ -87,6 +98,7 @@ export function findingsTable(results: BenchResults): string[][] {
           : '-';
   const rows = results.findings.map((f) => [
     f.finding,
+    f.measuredOn,
     `${f.metric} (${f.unit})`,
     fmt(f.baseline),
     ...presets.map((p) => fmt(f.presets[p])),
@@ -152,6 +164,7 @@ export function renderTerminal(results: BenchResults): string {
     ...lines,
     '',
     ...anchorLines(results),
+    ...results.findings.filter((f) => f.note).map((f) => `${f.finding}: ${f.note}`),
     ...results.warnings.map((w) => `warning: ${w}`),
     ...results.failures.map((f) => `FAILED: ${f}`),
   ].join('\n');

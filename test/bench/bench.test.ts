@@ -106,6 +106,9 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
       (f) => f.finding === 'Multiple round trips (throughput)',
     )!;
     expect(throughput.verdict).not.toBe('not run');
+    // every row names where it was measured: never an embedded figure against a network target
+    expect(throughput.measuredOn).toBe('sqld + 10 ms RTT, smoke');
+    expect(finding.measuredOn).toBe('embedded file:, smoke');
     expect(throughput.note).toMatch(/embedded database: .* req\/s/);
     // the open model ran per preset, with the corrected and the uncorrected latency
     const open = (metric: string) =>
