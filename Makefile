@@ -63,8 +63,23 @@ bench: deps tools keys
 ## gate: the current tree against bench/budgets.ts; BASE=<git ref>: head vs base, interleaved
 ##   exit 0 pass, 1 regression, 2 usage/environment error. TIMING=0: deterministic only
 ##   SCENARIO=members PRESET=recommended METRICS=p95,queries_cold BLOCKS=2 ROUNDS=6 ROUND_SEC=0.75
-gate: deps tools keys
-	@BASE="$(BASE)" SCENARIO="$(SCENARIO)" PRESET="$(PRESET)" METRICS="$(METRICS)" BLOCKS="$(BLOCKS)" ROUNDS="$(ROUNDS)" ROUND_SEC="$(ROUND_SEC)" TIMING="$(TIMING)" npm run --silent gate
+##   (the report goes to stderr: see the note below)
+# GNU make exits 2 whenever a recipe fails, so a regression (1) would look like a usage
+# error (2) to the CI script calling `make gate`. So the gate runs while this file is
+# read, and make leaves through its question mode (-q: exit 1) on a regression, or
+# through $(error) (exit 2) on a usage or environment error. $(shell) keeps stdout for
+# the status, hence the report on stderr.
+GATE_VARS = BASE="$(BASE)" SCENARIO="$(SCENARIO)" PRESET="$(PRESET)" METRICS="$(METRICS)" BLOCKS="$(BLOCKS)" ROUNDS="$(ROUNDS)" ROUND_SEC="$(ROUND_SEC)" TIMING="$(TIMING)"
+ifeq ($(MAKECMDGOALS),gate)
+GATE_STATUS := $(shell $(MAKE) --no-print-directory deps tools keys >&2 && $(GATE_VARS) npm run --silent gate >&2; echo $$?)
+ifeq ($(GATE_STATUS),1)
+MAKEFLAGS += -q
+else ifneq ($(GATE_STATUS),0)
+$(error make gate: exit $(GATE_STATUS), a usage or environment error (the message is above))
+endif
+endif
+gate:
+	@:
 
 ## gate-calibrate: proves the gate here: RUNS unchanged runs (false alarms) and RUNS runs
 ##   each with 5/10/20% injected on the members route (detections) -> results/gate-calibration/

@@ -1,5 +1,13 @@
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  appendFileSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +23,7 @@ import {
   pooledBootstrapRatio,
   select,
 } from '../../bench/stats.ts';
+import type { CliRun } from '../support/cli.ts';
 import { runTsxCli } from '../support/cli.ts';
 
 const budget = BUDGETS.find((b) => b.scenario === 'members' && b.preset === 'recommended')!;
@@ -319,4 +328,61 @@ describe('make gate (CLI)', () => {
       rmSync(results, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+/** `make <args>` in `cwd`, as a user or a CI script runs it (no parent make's flags). */
+function runMake(args: readonly string[], cwd: string): Promise<CliRun> {
+  const env = { ...process.env };
+  for (const name of ['MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'MAKEOVERRIDES']) delete env[name];
+  return new Promise((resolve) => {
+    const child = spawn('make', ['--no-print-directory', ...args], { cwd, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('make gate: the documented exit codes hold through make', () => {
+  it('0 on pass, 1 on a regression, 2 on a usage error', async () => {
+    const clone = mkdtempSync(join(tmpdir(), 'gate-make-'));
+    try {
+      execFileSync('git', ['clone', '-q', '--depth', '1', `file://${process.cwd()}`, clone]);
+      symlinkSync(join(process.cwd(), 'node_modules'), join(clone, 'node_modules'), 'dir');
+      // older than the installed tree's stamp, so `make deps` does not reinstall (through
+      // the symlink, into this checkout's node_modules)
+      for (const file of ['package.json', 'package-lock.json']) utimesSync(join(clone, file), 0, 0);
+      const only = ['TIMING=0', 'SCENARIO=members', 'PRESET=batch'];
+
+      const pass = await runMake(['gate', ...only], clone);
+      expect(pass.stderr).toContain('gate PASS');
+      expect(pass.code).toBe(0);
+
+      const usage = await runMake(['gate', 'METRICS=latency'], clone);
+      expect(usage.stderr).toContain('unknown metric "latency"');
+      expect(usage.code).toBe(2);
+
+      // a committed budget the tree no longer meets: the batched page allowed 1 query
+      const budgets = join(clone, 'bench/budgets.ts');
+      const text = readFileSync(budgets, 'utf8');
+      const tightened = text.replace(
+        'deterministic: { queriesCold: 2, queriesWarm: 2, responseBytes: 14829 }',
+        'deterministic: { queriesCold: 1, queriesWarm: 2, responseBytes: 14829 }',
+      );
+      expect(tightened).not.toBe(text);
+      writeFileSync(budgets, tightened);
+      const git = ['-C', clone, '-c', 'user.name=test', '-c', 'user.email=test@example.com'];
+      execFileSync('git', [...git, 'commit', '-qam', 'tighten a budget']);
+      const regression = await runMake(['gate', ...only], clone);
+      expect(regression.stderr).toContain('REGRESSION');
+      expect(regression.code).toBe(1);
+    } finally {
+      rmSync(clone, { recursive: true, force: true });
+    }
+  }, 240_000);
 });
