@@ -7,7 +7,7 @@ export PORT DATABASE_URL
 
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: setup deps tools keys db-migrate seed dev test lint format docs bench gate gate-calibrate k6 bench-validate
+.PHONY: setup deps tools keys db-migrate seed dev test lint format docs bench gate gate-calibrate k6 bench-validate dashboards dashboards-verify
 
 ## setup: npm deps, the servers tests and benches start, the dev key pair, migrations (idempotent)
 setup: deps tools keys db-migrate
@@ -85,6 +85,16 @@ gate:
 ##   each with 5/10/20% injected on the members route (detections) -> results/gate-calibration/
 gate-calibrate: deps tools keys
 	@RUNS="$(RUNS)" npm run --silent gate-calibrate
+
+## dashboards: write dashboards/json/ from dashboards/definitions.ts (Grafana JSON, linted;
+##   a test fails when the committed files are stale)
+dashboards: deps
+	@npm run --silent dashboards
+
+## dashboards-verify: a real Prometheus scrapes the app under a short load; every panel
+##   query of every dashboard must return series (also part of make test)
+dashboards-verify: deps tools keys
+	@npm run --silent dashboards:verify
 
 ## k6: emit load/k6/*.ts from load/scenarios.ts + bench/budgets.ts (run them with your own k6)
 k6: deps

@@ -1,0 +1,168 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { WebSocket } from 'ws';
+import { ensureDevKeys, ensureDevWebhookSecret } from '../fixtures/auth/keys.ts';
+import { mintSessionToken } from '../fixtures/auth/token.ts';
+import { userEvent } from '../fixtures/clerk/events.ts';
+import { generateFixture, largestOrg } from '../fixtures/seed/generate.ts';
+import { loadFixture } from '../fixtures/seed/load.ts';
+import { startPrometheus } from '../load/infra/prometheus.ts';
+import { startServerProcess } from '../load/infra/server-process.ts';
+import { signedHeaders } from '../load/webhook-sender.ts';
+import { openDatabase } from '../system/db/client.ts';
+import { runMigrations } from '../system/db/migrate.ts';
+import { DEV_KEYS_DIR } from '../system/env.ts';
+import { BEARER_PROTOCOL_PREFIX, PROTOCOL } from '../system/realtime/protocol.ts';
+import { allDashboards } from './definitions.ts';
+
+/**
+ * `make dashboards-verify`: the dashboards proven against the real thing. A real
+ * Prometheus (Debian) scrapes the app (production mode, `recommended` levers) every
+ * second while a short load exercises every stage: reads (cache misses and hits,
+ * coalesced bursts, batched loads), writes (invalidation), signed webhooks (apply, lag),
+ * a WebSocket client (fan-out). Then every query of every panel of every dashboard is
+ * evaluated through Prometheus's HTTP API with `$__rate_interval` substituted; any that
+ * errors or returns no series fails, named by dashboard, panel and query.
+ */
+const SCRAPE_SEC = 1;
+/** What Grafana would put for `$__rate_interval` at this scrape interval (4 scrapes and more). */
+const RATE_INTERVAL = '15s';
+
+export interface Failure {
+  dashboard: string;
+  panel: string;
+  expr: string;
+  problem: string;
+}
+
+export async function verifyDashboards(
+  progress: (line: string) => void = () => {},
+): Promise<{ queries: number; failures: Failure[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'dashboards-verify-'));
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    progress('seeding a database with the small fixture');
+    const fixture = generateFixture('small');
+    const dbFile = join(dir, 'app.db');
+    const database = await openDatabase({ url: `file:${dbFile}` });
+    await runMigrations(database.db);
+    await loadFixture(database, fixture);
+    database.close();
+    const keys = ensureDevKeys(DEV_KEYS_DIR);
+    const { secret } = ensureDevWebhookSecret(DEV_KEYS_DIR);
+    const app = await startServerProcess({
+      NODE_ENV: 'production',
+      CLERK_JWT_KEY: keys.publicKey,
+      CLERK_WEBHOOK_SIGNING_SECRET: secret,
+      DATABASE_URL: `file:${dbFile}`,
+      DATAFLOW_PRESET: 'recommended',
+      DB_MIGRATE_ON_START: 'false',
+    });
+    stops.push(() => app.stop());
+    const prometheus = await startPrometheus([new URL(app.url).host], SCRAPE_SEC);
+    stops.push(() => prometheus.stop());
+
+    const { org, admin } = largestOrg(fixture);
+    const token = await mintSessionToken({
+      privateKeyPem: keys.privateKey,
+      userId: admin.id,
+      orgId: org.id,
+      role: 'admin',
+    });
+    const auth = { authorization: `Bearer ${token}` };
+    const socket = new WebSocket(`${app.url.replace('http', 'ws')}/ws`, [
+      PROTOCOL,
+      `${BEARER_PROTOCOL_PREFIX}${token}`,
+    ]);
+    await new Promise((resolve, reject) => {
+      socket.once('message', resolve);
+      socket.once('error', reject);
+    });
+    stops.push(async () => socket.close());
+
+    progress('load: reads, bursts, writes, webhooks, a socket (8 s)');
+    const members = fixture.memberships.filter((m) => m.orgId === org.id);
+    const users = new Map(fixture.users.map((u) => [u.id, u]));
+    const started = Date.now();
+    for (let i = 0; Date.now() - started < 8000; i++) {
+      const get = (path: string) =>
+        fetch(`${app.url}${path}`, { headers: auth }).then((r) => r.arrayBuffer());
+      // identical reads at once (coalescing), then again (cache hits)
+      await Promise.all(
+        Array.from({ length: 4 }, () => get(`/api/orgs/${org.id}/members?limit=50`)),
+      );
+      await get(`/api/orgs/${org.id}/projects`);
+      await get('/api/me');
+      await fetch(`${app.url}/api/orgs/${org.id}/projects`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: `verify ${i}` }),
+      }).then((r) => r.arrayBuffer());
+      const user = users.get(members[i % members.length]!.userId)!;
+      const now = Date.now();
+      const body = JSON.stringify(userEvent('user.updated', { ...user, updatedAt: now }, now));
+      await fetch(`${app.url}/webhooks/clerk`, {
+        method: 'POST',
+        headers: signedHeaders(secret, `msg_verify_${started}_${i}`, body),
+        body,
+      }).then((r) => r.arrayBuffer());
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // two more scrapes, so the last increases are in Prometheus
+    await new Promise((r) => setTimeout(r, 2500 * SCRAPE_SEC));
+
+    progress('evaluating every panel query');
+    const failures: Failure[] = [];
+    let queries = 0;
+    for (const [name, dashboard] of Object.entries(allDashboards())) {
+      for (const raw of dashboard.panels ?? []) {
+        const panel = raw as { type?: string; title?: string; targets?: Array<{ expr?: string }> };
+        if (panel.type === 'row') continue;
+        for (const target of panel.targets ?? []) {
+          const expr = (target.expr ?? '').replaceAll('$__rate_interval', RATE_INTERVAL);
+          queries += 1;
+          const problem = await evaluate(prometheus.url, expr);
+          if (problem) {
+            failures.push({ dashboard: name, panel: panel.title ?? '?', expr, problem });
+          }
+        }
+      }
+    }
+    return { queries, failures };
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** null when the query ran and returned at least one series; else what went wrong. */
+async function evaluate(prometheusUrl: string, expr: string): Promise<string | null> {
+  const res = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
+  const body = (await res.json()) as {
+    status: string;
+    error?: string;
+    data?: { result?: unknown[] };
+  };
+  if (body.status !== 'success') return `error: ${body.error ?? res.status}`;
+  if ((body.data?.result?.length ?? 0) === 0) return 'no series';
+  return null;
+}
+
+async function main(): Promise<number> {
+  const { queries, failures } = await verifyDashboards((line) => console.error(line));
+  for (const f of failures) {
+    console.error(`FAIL ${f.dashboard} / ${f.panel}: ${f.problem}\n     ${f.expr}`);
+  }
+  console.log(
+    failures.length === 0
+      ? `dashboards verified: ${queries} queries, every one returns series`
+      : `${failures.length} of ${queries} queries failed`,
+  );
+  return failures.length === 0 ? 0 : 1;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main();
+}
