@@ -53,9 +53,20 @@ describe('dashboards as code', () => {
 });
 
 describe('make dashboards-verify (a real Prometheus scraping the app under load)', () => {
-  it('every panel query of every dashboard returns series', async () => {
-    const { queries, failures } = await verifyDashboards();
-    expect(failures).toEqual([]);
+  it('every panel query of every dashboard returns series, and a broken one is named', async () => {
+    const dashboards = allDashboards();
+    // a copy of the runtime dashboard with one metric misspelled and one query malformed
+    const broken = JSON.parse(JSON.stringify(dashboards.runtime)) as typeof dashboards.runtime;
+    const targets = broken.panels!.flatMap(
+      (p) => (p as { targets?: Array<{ expr: string }> }).targets ?? [],
+    );
+    targets[0]!.expr = 'nodejs_eventloop_delay_p999';
+    targets[1]!.expr = 'sum(process_memory_heap_used';
+    const { queries, failures } = await verifyDashboards(() => {}, { ...dashboards, broken });
     expect(queries).toBeGreaterThan(30);
+    expect(failures.map((f) => [f.dashboard, f.panel, f.problem.split(':')[0]])).toEqual([
+      ['broken', 'Event-loop delay p99', 'no series'],
+      ['broken', 'Heap used and RSS', 'error'],
+    ]);
   }, 120_000);
 });
