@@ -8,6 +8,7 @@ import { BENCH_DB_URL, benchSetup } from '../load/bench-setup.ts';
 import { startLatencyRelay } from '../load/infra/latency-relay.ts';
 import { startSqld } from '../load/infra/sqld.ts';
 import { DEV_WEBHOOK_SECRET_FILE } from '../system/env.ts';
+import { writeReportHtml } from './charts.ts';
 import {
   type BenchOptions,
   BenchUsageError,
@@ -160,8 +161,11 @@ async function main(): Promise<number> {
   const results = await runBench(options, { signal: controller.signal, progress: progress.update });
   progress.done();
   const dir = writeResults(results);
+  await writeReportHtml(results, dir);
   console.log(renderTerminal(results));
-  console.log(`\nresults: ${dir}/results.json, ${dir}/report.md (results/latest)`);
+  console.log(
+    `\nresults: ${dir}/results.json, ${dir}/report.md, ${dir}/report.html and charts/*.svg (results/latest)`,
+  );
   for (const failure of results.failures) console.error(`suite failed: ${failure}`);
   if (!results.complete) return 130;
   return results.failures.length > 0 ? 1 : 0;

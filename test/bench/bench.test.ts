@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { writeReportHtml } from '../../bench/charts.ts';
 import {
   BenchUsageError,
   benchOptionsFromEnv,
@@ -135,6 +136,24 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
     expect(saved.git.sha).toMatch(/^[0-9a-f]{40}$/);
     expect(readFileSync(join(dir, 'report.md'), 'utf8')).toContain('| Multiple round trips |');
     expect(readlinkSync(join(resultsDir, 'latest'))).toBe(results.runId);
+
+    // the report as pictures: a chart per judged finding, in report.html and as SVG files
+    await writeReportHtml(results, dir);
+    const html = readFileSync(join(dir, 'report.html'), 'utf8');
+    for (const judged of results.findings.filter(
+      (f) => f.verdict === 'pass' || f.verdict === 'fail',
+    )) {
+      const slug = judged.finding
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-|-$/g, '');
+      expect(html, judged.finding).toContain(`<figure id="${slug}"><svg`);
+    }
+    const svg = readFileSync(join(dir, 'charts', 'multiple-round-trips.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg/);
+    expect(svg).toContain('>baseline<');
+    expect(svg).toContain('>batch<');
+    expect(existsSync(join(dir, 'charts', 'members-latency-per-preset.svg'))).toBe(true);
   });
 
   it('Ctrl-C saves partial results marked incomplete and exits 130', async () => {
