@@ -106,7 +106,7 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   }
 }
 
-const escape = (text: string) =>
+const escapeHtml = (text: string) =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** Writes `<dir>/charts/<slug>.svg` and `<dir>/report.html`; returns the HTML path. */
@@ -121,7 +121,7 @@ export async function writeReportHtml(results: BenchResults, dir: string): Promi
   }
   const table = findingsTable(results);
   const row = (cells: string[], tag: 'th' | 'td') =>
-    `<tr>${cells.map((c) => `<${tag}>${escape(c)}</${tag}>`).join('')}</tr>`;
+    `<tr>${cells.map((c) => `<${tag}>${escapeHtml(c)}</${tag}>`).join('')}</tr>`;
   const notes = [
     ...anchorLines(results),
     ...results.findings.filter((f) => f.note).map((f) => `${f.finding}: ${f.note}`),
@@ -129,21 +129,21 @@ export async function writeReportHtml(results: BenchResults, dir: string): Promi
   ];
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>Findings, run ${escape(results.runId)}</title>
+<title>Findings, run ${escapeHtml(results.runId)}</title>
 <style>
 body { font: 14px system-ui, sans-serif; margin: 2rem; color: #222 }
 table { border-collapse: collapse; font-size: 12px } td, th { border: 1px solid #ccc; padding: 3px 6px }
 th { background: #f3f3f3 } figure { display: inline-block; margin: 1rem 1rem 0 0 }
 </style></head><body>
-<h1>Findings, run ${escape(results.runId)}${results.complete ? '' : ' (INCOMPLETE)'}</h1>
-<p>Profile <b>${escape(results.config.profile)}</b>, DB ${escape(results.config.db)}, RTT ${results.config.rttMs} ms,
-git ${escape(results.git.sha.slice(0, 12))}${results.git.dirty ? ' (dirty)' : ''}, ${results.machine.cpus} CPUs
-(${escape(results.machine.cpuModel)}), Node ${escape(results.machine.node)}.</p>
+<h1>Findings, run ${escapeHtml(results.runId)}${results.complete ? '' : ' (INCOMPLETE)'}</h1>
+<p>Profile <b>${escapeHtml(results.config.profile)}</b>, DB ${escapeHtml(results.config.db)}, RTT ${results.config.rttMs} ms,
+git ${escapeHtml(results.git.sha.slice(0, 12))}${results.git.dirty ? ' (dirty)' : ''}, ${results.machine.cpus} CPUs
+(${escapeHtml(results.machine.cpuModel)}), Node ${escapeHtml(results.machine.node)}.</p>
 <table>${row(table[0]!, 'th')}${table
     .slice(1)
     .map((r) => row(r, 'td'))
     .join('')}</table>
-<ul>${notes.map((n) => `<li>${escape(n)}</li>`).join('')}</ul>
+<ul>${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>
 ${figures.join('\n')}
 </body></html>
 `;
