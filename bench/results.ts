@@ -1,6 +1,7 @@
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchOptions, ProfileSettings } from './config.ts';
+import { benchOpenMetrics } from './openmetrics.ts';
 
 /**
  * The results of one run: `results/<run-id>/results.json` (schema below, versioned),
@@ -64,6 +65,7 @@ export function writeResults(results: BenchResults): string {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(dir, 'report.md'), renderMarkdown(results));
+  writeFileSync(join(dir, 'bench.om'), benchOpenMetrics(results));
   const latest = join(results.config.resultsDir, 'latest');
   rmSync(latest, { force: true });
   symlinkSync(results.runId, latest);

@@ -406,6 +406,41 @@ function runtime() {
   );
 }
 
+function benchHistory() {
+  return dashboard(
+    'dataflow-bench-history',
+    'Dataflow: bench history',
+    "How did each finding move across make bench runs? Every run's bench.om, backfilled into Prometheus with promtool (docs/dashboards.md), one point per run, labelled with run id, git commit, profile and database.",
+    [
+      {
+        title: 'Findings across runs',
+        panels: [
+          timeseries({
+            title: 'Judged value per finding',
+            description:
+              "Each audit finding's judged value per run (mixed units: read the finding's unit in the legend's report), with the preset and the database it was measured on.",
+            unit: 'short',
+            queries: [
+              {
+                expr: 'max by (finding, preset, measured_on) (dataflow_bench_finding)',
+                legend: '{{finding}} ({{preset}}, {{measured_on}})',
+              },
+            ],
+          }),
+          timeseries({
+            title: 'Verdicts per run',
+            description: 'How many findings passed, failed or were informational in each run.',
+            unit: 'short',
+            queries: [
+              { expr: 'count by (verdict) (dataflow_bench_finding)', legend: '{{verdict}}' },
+            ],
+          }),
+        ],
+      },
+    ],
+  );
+}
+
 /** Every dashboard, by file name. */
 export function allDashboards() {
   return {
@@ -414,5 +449,6 @@ export function allDashboards() {
     levers: levers(),
     'sync-realtime': syncRealtime(),
     runtime: runtime(),
+    'bench-history': benchHistory(),
   };
 }

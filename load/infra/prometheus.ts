@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,8 +17,17 @@ export interface PrometheusServer {
 export async function startPrometheus(
   targets: string[],
   intervalSec = 1,
+  /** OpenMetrics files (with timestamps) loaded first, as `promtool` backfills them. */
+  backfill: readonly string[] = [],
 ): Promise<PrometheusServer> {
   const dir = mkdtempSync(join(tmpdir(), 'prometheus-'));
+  for (const file of backfill) {
+    execFileSync(
+      requireTool('promtool'),
+      ['tsdb', 'create-blocks-from', 'openmetrics', file, join(dir, 'data')],
+      { stdio: 'pipe' },
+    );
+  }
   const port = await freePort();
   const config = join(dir, 'prometheus.yml');
   writeFileSync(

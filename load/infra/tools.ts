@@ -6,7 +6,8 @@ import { delimiter, join } from 'node:path';
  * by `scripts/ensure-tools` (`make tools`, and so `make test` and `make bench`). A
  * missing one is named with the command that installs it, never skipped.
  */
-export function requireTool(command: 'redis-server' | 'prometheus' | 'wrk'): string {
+/** `promtool` comes with Debian's prometheus package. */
+export function requireTool(command: 'redis-server' | 'prometheus' | 'promtool' | 'wrk'): string {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     const path = join(dir, command);
     try {
@@ -17,6 +18,6 @@ export function requireTool(command: 'redis-server' | 'prometheus' | 'wrk'): str
     }
   }
   throw new Error(
-    `${command} is not installed: run \`make tools\` (scripts/ensure-tools ${command}), which installs the Debian package`,
+    `${command} is not installed: run \`make tools\` (scripts/ensure-tools ${command === 'promtool' ? 'prometheus' : command}), which installs the Debian package`,
   );
 }

@@ -154,6 +154,15 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
     expect(svg).toContain('>baseline<');
     expect(svg).toContain('>batch<');
     expect(existsSync(join(dir, 'charts', 'members-latency-per-preset.svg'))).toBe(true);
+    // the run as OpenMetrics for the bench-history dashboard (promtool backfills it in
+    // make dashboards-verify): one sample per judged finding, labelled with the run
+    const om = readFileSync(join(dir, 'bench.om'), 'utf8');
+    expect(om.endsWith('# EOF\n')).toBe(true);
+    expect(om).toMatch(
+      new RegExp(
+        `dataflow_bench_finding\\{run_id="${results.runId}",git_commit="[0-9a-f]{40}",profile="smoke",db="file",finding="Multiple round trips",[^}]*\\} 2 \\d+\\.\\d{3}\n`,
+      ),
+    );
   });
 
   it('Ctrl-C saves partial results marked incomplete and exits 130', async () => {
