@@ -7,7 +7,7 @@ export PORT DATABASE_URL
 
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: setup deps tools keys db-migrate seed dev test lint format docs bench gate gate-calibrate k6 bench-validate dashboards dashboards-verify
+.PHONY: setup deps tools keys db-migrate seed dev test lint format docs bench gate gate-calibrate k6 bench-validate dashboards dashboards-verify capacity
 
 ## setup: npm deps, the servers tests and benches start, the dev key pair, migrations (idempotent)
 setup: deps tools keys db-migrate
@@ -95,6 +95,13 @@ dashboards: deps
 ##   query of every dashboard must return series (also part of make test)
 dashboards-verify: deps tools keys
 	@npm run --silent dashboards:verify
+
+## capacity: step load on the members page per preset, the Universal Scalability Law fit,
+##   instances for a target -> results/capacity/latest/capacity.{json,md,html}
+##   SCENARIO=members|projects-mixed PRESET=baseline,recommended LEVELS=1,2,4,8,12,16,24,32
+##   STEP_SEC=3 TARGET_RPS=5000 HEADROOM=0.3
+capacity: deps tools keys
+	@SCENARIO="$(SCENARIO)" PRESET="$(PRESET)" LEVELS="$(LEVELS)" STEP_SEC="$(STEP_SEC)" TARGET_RPS="$(TARGET_RPS)" HEADROOM="$(HEADROOM)" npm run --silent capacity
 
 ## k6: emit load/k6/*.ts from load/scenarios.ts + bench/budgets.ts (run them with your own k6)
 k6: deps
