@@ -441,6 +441,69 @@ function benchHistory() {
   );
 }
 
+function capacity() {
+  const fit = (param: string) =>
+    `max by (preset) (last_over_time(dataflow_capacity{scenario="members",param="${param}"}[30d]))`;
+  return dashboard(
+    'dataflow-capacity',
+    'Dataflow: capacity',
+    'How far is the members page from its ceiling? The latest make capacity fit (Universal Scalability Law, backfilled from capacity.om) and the live throughput against X_max.',
+    [
+      {
+        title: 'Latest fit, members page',
+        panels: [
+          stat({
+            title: 'X_max',
+            description: 'The fitted throughput ceiling, req/s per process, per preset.',
+            unit: 'reqps',
+            queries: [{ expr: fit('x_max'), legend: '{{preset}}' }],
+          }),
+          stat({
+            title: 'N*',
+            description:
+              'Requests in flight at the ceiling: more concurrency than this lowers throughput.',
+            unit: 'short',
+            queries: [{ expr: fit('n_star'), legend: '{{preset}}' }],
+          }),
+          stat({
+            title: 'σ (contention)',
+            description: 'Share of the work that serializes (queueing on one resource).',
+            unit: 'percentunit',
+            queries: [{ expr: fit('sigma'), legend: '{{preset}}' }],
+          }),
+          stat({
+            title: 'λ (one client)',
+            description: 'Throughput of a single client: the service rate without contention.',
+            unit: 'reqps',
+            queries: [{ expr: fit('lambda'), legend: '{{preset}}' }],
+          }),
+        ],
+      },
+      {
+        title: 'Live',
+        panels: [
+          timeseries({
+            title: 'Members page throughput against X_max',
+            description:
+              'Requests per second per process on the members page, and the fitted ceiling of the production preset.',
+            unit: 'reqps',
+            queries: [
+              {
+                expr: `sum by (instance) (${rate(`${HTTP}_count{http_route="${MEMBERS_ROUTE}"}`)})`,
+                legend: 'members {{instance}}',
+              },
+              {
+                expr: `max(last_over_time(dataflow_capacity{scenario="members",preset="recommended",param="x_max"}[30d]))`,
+                legend: 'X_max (recommended)',
+              },
+            ],
+          }),
+        ],
+      },
+    ],
+  );
+}
+
 /** Every dashboard, by file name. */
 export function allDashboards() {
   return {
@@ -450,5 +513,6 @@ export function allDashboards() {
     'sync-realtime': syncRealtime(),
     runtime: runtime(),
     'bench-history': benchHistory(),
+    capacity: capacity(),
   };
 }

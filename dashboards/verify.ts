@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
+import { capacityOptionsFromEnv, runCapacity, writeCapacity } from '../bench/capacity/run.ts';
 import { benchOptionsFromEnv } from '../bench/config.ts';
 import { writeResults } from '../bench/results.ts';
 import { runBench } from '../bench/run.ts';
@@ -80,8 +81,20 @@ export async function verifyDashboards(
       }),
     );
     const runDir = writeResults(run);
+    // and a small real capacity run (8 short levels) for the capacity dashboard
+    progress('a short capacity run (recommended, 8 levels) for the capacity dashboard');
+    const capacity = await runCapacity(
+      capacityOptionsFromEnv({
+        PRESET: 'recommended',
+        LEVELS: '1,2,3,4,5,6,7,8',
+        STEP_SEC: '0.5',
+        RESULTS_DIR: benchResults,
+      }),
+    );
+    const capacityDir = await writeCapacity(capacity);
     const prometheus = await startPrometheus([new URL(app.url).host], SCRAPE_SEC, [
       join(runDir, 'bench.om'),
+      join(capacityDir, 'capacity.om'),
     ]);
     stops.push(() => prometheus.stop());
 

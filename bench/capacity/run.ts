@@ -320,11 +320,44 @@ async function capacityChart(results: CapacityResults): Promise<string> {
   });
 }
 
+/**
+ * The fit as OpenMetrics with the run's timestamp (`capacity.om`), for the Capacity
+ * dashboard: backfill it like `bench.om` (`promtool tsdb create-blocks-from openmetrics`).
+ */
+export function capacityOpenMetrics(results: CapacityResults): string {
+  const at = (Date.parse(results.startedAt) / 1000).toFixed(3);
+  const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+  const lines = [
+    '# TYPE dataflow_capacity gauge',
+    '# HELP dataflow_capacity The Universal Scalability Law fit of a make capacity run (param: lambda, sigma, kappa, n_star, x_max, r2).',
+  ];
+  for (const p of results.presets) {
+    if (!p.fit) continue;
+    const params: Record<string, number> = {
+      lambda: p.fit.lambda,
+      sigma: p.fit.sigma,
+      kappa: p.fit.kappa,
+      n_star: p.fit.nStar,
+      x_max: p.fit.xMax,
+      r2: p.fit.r2,
+    };
+    for (const [param, value] of Object.entries(params)) {
+      if (!Number.isFinite(value)) continue;
+      lines.push(
+        `dataflow_capacity{run_id="${esc(results.runId)}",scenario="${esc(results.options.scenario)}",preset="${p.preset}",param="${param}"} ${value} ${at}`,
+      );
+    }
+  }
+  lines.push('# EOF', '');
+  return lines.join('\n');
+}
+
 export async function writeCapacity(results: CapacityResults): Promise<string> {
   const root = join(results.options.resultsDir, 'capacity');
   const dir = join(root, results.runId);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'capacity.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(dir, 'capacity.om'), capacityOpenMetrics(results));
   const md = renderCapacityMarkdown(results);
   writeFileSync(join(dir, 'capacity.md'), md);
   const svg = await capacityChart(results);

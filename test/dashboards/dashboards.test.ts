@@ -23,7 +23,7 @@ describe('dashboards as code', () => {
         name: 'datasource',
       });
     }
-    expect(uids.size).toBe(6);
+    expect(uids.size).toBe(7);
   });
 
   it('the lint catches each rule it names', () => {
