@@ -99,9 +99,10 @@ dashboards-verify: deps tools keys
 ## capacity: step load on the members page per preset, the Universal Scalability Law fit,
 ##   instances for a target -> results/capacity/latest/capacity.{json,md,html}
 ##   SCENARIO=members|projects-mixed PRESET=baseline,recommended LEVELS=1,2,4,8,12,16,24,32
+##   LADDER=0.25,0.5,0.75,0.9,1,1.1 (open-model rates, shares of the closed peak)
 ##   STEP_SEC=3 TARGET_RPS=5000 HEADROOM=0.3
 capacity: deps tools keys
-	@SCENARIO="$(SCENARIO)" PRESET="$(PRESET)" LEVELS="$(LEVELS)" STEP_SEC="$(STEP_SEC)" TARGET_RPS="$(TARGET_RPS)" HEADROOM="$(HEADROOM)" npm run --silent capacity
+	@SCENARIO="$(SCENARIO)" PRESET="$(PRESET)" LEVELS="$(LEVELS)" LADDER="$(LADDER)" STEP_SEC="$(STEP_SEC)" TARGET_RPS="$(TARGET_RPS)" HEADROOM="$(HEADROOM)" npm run --silent capacity
 
 ## k6: emit load/k6/*.ts from load/scenarios.ts + bench/budgets.ts (run them with your own k6)
 k6: deps

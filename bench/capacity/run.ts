@@ -41,6 +41,8 @@ export interface CapacityOptions {
   scenario: 'members' | 'projects-mixed';
   presets: PresetName[];
   levels: number[];
+  /** Open-model rungs, as shares of the best closed-model throughput. */
+  ladder: number[];
   stepSec: number;
   targetRps: number;
   headroom: number;
@@ -91,6 +93,13 @@ export function capacityOptionsFromEnv(env: Record<string, string | undefined>):
     scenario,
     presets,
     levels: [...new Set(levels)].sort((a, b) => a - b),
+    ladder: list(env.LADDER, '0.25,0.5,0.75,0.9,1,1.1').map((l) => {
+      const share = Number(l);
+      if (!(share > 0 && share <= 3)) {
+        throw new CapacityUsageError(`LADDER: "${l}" is not a share of the peak between 0 and 3`);
+      }
+      return share;
+    }),
     stepSec: number('STEP_SEC', env.STEP_SEC, 3, (v) => v >= 0.5 && v <= 120),
     targetRps: number('TARGET_RPS', env.TARGET_RPS, 5000, (v) => v > 0),
     headroom: number('HEADROOM', env.HEADROOM, 0.3, (v) => v >= 0 && v < 1),
@@ -113,9 +122,23 @@ export interface Step {
   flagged: string | null;
 }
 
+/** One rung of the open-model ladder. */
+export interface LadderStep {
+  /** Arrival rate offered, req/s. */
+  offered: number;
+  achieved: number;
+  /** Latency from the scheduled send (coordinated-omission corrected), ms. */
+  p50Ms: number;
+  p99Ms: number;
+  /** Arrivals still waiting for a connection when the rung ended. */
+  notSent: number;
+  errors: number;
+}
+
 export interface PresetCapacity {
   preset: PresetName;
   steps: Step[];
+  ladder: LadderStep[];
   fit: UslFit | null;
   fitError: string | null;
   p99BudgetMs: number | null;
@@ -173,6 +196,7 @@ export async function runCapacity(
       DB_MIGRATE_ON_START: 'false',
     });
     const steps: Step[] = [];
+    const ladder: LadderStep[] = [];
     try {
       for (const n of options.levels) {
         progress(`capacity: ${options.scenario}, ${preset}, ${n} in flight, ${options.stepSec}s`);
@@ -197,6 +221,32 @@ export async function runCapacity(
           }),
         );
       }
+      // the open-model ladder: offered rates around the best closed-model throughput;
+      // latency from the scheduled send (a queue the server builds is charged to it)
+      const peak = Math.max(...steps.map((s) => s.x));
+      for (const share of options.ladder) {
+        const rate = Math.max(1, Math.round(peak * share));
+        progress(
+          `capacity: ${options.scenario}, ${preset}, open model ${rate} req/s, ${options.stepSec}s`,
+        );
+        const result = await runLoad({
+          baseUrl: server.url,
+          headers: setup.auth,
+          scenario: SCENARIOS[options.scenario],
+          vars: { orgId: setup.org.id },
+          model: { kind: 'open', rate, maxInFlight: 256 },
+          durationSec: options.stepSec,
+          warmupSec: 0.5,
+        });
+        ladder.push({
+          offered: rate,
+          achieved: Math.round(result.rps * 10) / 10,
+          p50Ms: result.latencyMs.p50,
+          p99Ms: result.latencyMs.p99,
+          notSent: result.dropped,
+          errors: result.errors,
+        });
+      }
     } finally {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -214,6 +264,7 @@ export async function runCapacity(
     presets.push({
       preset,
       steps,
+      ladder,
       fit,
       fitError,
       p99BudgetMs,
@@ -254,7 +305,21 @@ export function renderCapacityMarkdown(results: CapacityResults): string {
   }
   lines.push(
     '',
-    '## Steps',
+    '## Open-model ladder (offered rate around the closed-model peak)',
+    '',
+    '| preset | offered req/s | achieved | p50 ms | p99 ms | not sent | errors |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  );
+  for (const p of results.presets) {
+    for (const l of p.ladder) {
+      lines.push(
+        `| ${p.preset} | ${l.offered} | ${r(l.achieved)} | ${r(l.p50Ms, 2)} | ${r(l.p99Ms, 2)} | ${l.notSent} | ${l.errors} |`,
+      );
+    }
+  }
+  lines.push(
+    '',
+    '## Closed-model steps',
     '',
     '| preset | N | req/s | mean ms | p99 ms | errors | X·R ÷ N | generator CPU | left out |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',

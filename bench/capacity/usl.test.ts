@@ -66,10 +66,12 @@ describe('capacity steps and options', () => {
     expect(() => capacityOptionsFromEnv({ PRESET: 'turbo' })).toThrow(/PRESET="turbo"/);
     expect(() => capacityOptionsFromEnv({ HEADROOM: '1.5' })).toThrow(/HEADROOM="1.5"/);
     expect(() => capacityOptionsFromEnv({ SCENARIO: 'health' })).toThrow(/SCENARIO="health"/);
+    expect(() => capacityOptionsFromEnv({ LADDER: '0.5,0' })).toThrow(/LADDER: "0"/);
     expect(capacityOptionsFromEnv({})).toMatchObject({
       scenario: 'members',
       presets: ['baseline', 'recommended'],
       levels: [1, 2, 4, 8, 12, 16, 24, 32],
+      ladder: [0.25, 0.5, 0.75, 0.9, 1, 1.1],
     });
   });
 });
