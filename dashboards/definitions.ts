@@ -442,7 +442,7 @@ function benchHistory() {
 }
 
 function capacity() {
-  const fit = (param: string) =>
+  const latestFit = (param: string) =>
     `max by (preset) (last_over_time(dataflow_capacity{scenario="members",param="${param}"}[30d]))`;
   return dashboard(
     'dataflow-capacity',
@@ -456,26 +456,26 @@ function capacity() {
             title: 'X_max',
             description: 'The fitted throughput ceiling, req/s per process, per preset.',
             unit: 'reqps',
-            queries: [{ expr: fit('x_max'), legend: '{{preset}}' }],
+            queries: [{ expr: latestFit('x_max'), legend: '{{preset}}' }],
           }),
           stat({
             title: 'N*',
             description:
               'Requests in flight at the ceiling: more concurrency than this lowers throughput.',
             unit: 'short',
-            queries: [{ expr: fit('n_star'), legend: '{{preset}}' }],
+            queries: [{ expr: latestFit('n_star'), legend: '{{preset}}' }],
           }),
           stat({
             title: 'σ (contention)',
             description: 'Share of the work that serializes (queueing on one resource).',
             unit: 'percentunit',
-            queries: [{ expr: fit('sigma'), legend: '{{preset}}' }],
+            queries: [{ expr: latestFit('sigma'), legend: '{{preset}}' }],
           }),
           stat({
             title: 'λ (one client)',
             description: 'Throughput of a single client: the service rate without contention.',
             unit: 'reqps',
-            queries: [{ expr: fit('lambda'), legend: '{{preset}}' }],
+            queries: [{ expr: latestFit('lambda'), legend: '{{preset}}' }],
           }),
         ],
       },
