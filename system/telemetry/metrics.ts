@@ -151,23 +151,30 @@ export function createInstruments(meter: Meter, bound: BoundMetrics): Instrument
   let hubStats:
     | (() => { connections: number; sent: number; dropped: number; bufferedBytes: number })
     | undefined;
-  meter
-    .createObservableGauge(METRICS.wsConnections, { description: 'open WebSocket connections' })
-    .addCallback((r) => r.observe(hubStats?.().connections ?? 0));
-  meter
-    .createObservableCounter(METRICS.wsMessagesSent, { description: 'change frames written' })
-    .addCallback((r) => r.observe(hubStats?.().sent ?? 0));
-  meter
-    .createObservableCounter(METRICS.wsMessagesDropped, {
-      description: 'change frames dropped by backpressure',
-    })
-    .addCallback((r) => r.observe(hubStats?.().dropped ?? 0));
-  meter
-    .createObservableGauge(METRICS.wsBuffered, {
-      unit: 'By',
-      description: 'bytes queued in the process for all sockets, not yet written to the network',
-    })
-    .addCallback((r) => r.observe(hubStats?.().bufferedBytes ?? 0));
+  const wsConnections = meter.createObservableGauge(METRICS.wsConnections, {
+    description: 'open WebSocket connections',
+  });
+  const wsSent = meter.createObservableCounter(METRICS.wsMessagesSent, {
+    description: 'change frames written',
+  });
+  const wsDropped = meter.createObservableCounter(METRICS.wsMessagesDropped, {
+    description: 'change frames dropped by backpressure',
+  });
+  const wsBuffered = meter.createObservableGauge(METRICS.wsBuffered, {
+    unit: 'By',
+    description: 'bytes queued in the process for all sockets, not yet written to the network',
+  });
+  // one walk over the sockets per collection, not one per instrument
+  meter.addBatchObservableCallback(
+    (observer) => {
+      const stats = hubStats?.();
+      observer.observe(wsConnections, stats?.connections ?? 0);
+      observer.observe(wsSent, stats?.sent ?? 0);
+      observer.observe(wsDropped, stats?.dropped ?? 0);
+      observer.observe(wsBuffered, stats?.bufferedBytes ?? 0);
+    },
+    [wsConnections, wsSent, wsDropped, wsBuffered],
+  );
 
   // Runtime: event-loop delay (p99 over the scrape interval), heap, RSS, GC pauses.
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
