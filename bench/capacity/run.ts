@@ -407,9 +407,10 @@ export function capacityOpenMetrics(results: CapacityResults): string {
       r2: p.fit.r2,
     };
     for (const [param, value] of Object.entries(params)) {
-      if (!Number.isFinite(value)) continue;
+      // κ = 0: no peak, N* is infinite (OpenMetrics writes it +Inf; the series still exists)
+      const text = value === Number.POSITIVE_INFINITY ? '+Inf' : String(value);
       lines.push(
-        `dataflow_capacity{run_id="${esc(results.runId)}",scenario="${esc(results.options.scenario)}",preset="${p.preset}",param="${param}"} ${value} ${at}`,
+        `dataflow_capacity{run_id="${esc(results.runId)}",scenario="${esc(results.options.scenario)}",preset="${p.preset}",param="${param}"} ${text} ${at}`,
       );
     }
   }
