@@ -452,31 +452,41 @@ function capacity() {
       {
         title: 'Latest fit, members page',
         panels: [
-          stat({
-            title: 'X_max',
-            description: 'The fitted throughput ceiling, req/s per process, per preset.',
-            unit: 'reqps',
-            queries: [{ expr: latestFit('x_max'), legend: '{{preset}}' }],
-          }),
-          stat({
-            title: 'N*',
-            description:
-              'Requests in flight at the ceiling: more concurrency than this lowers throughput.',
-            unit: 'short',
-            queries: [{ expr: latestFit('n_star'), legend: '{{preset}}' }],
-          }),
-          stat({
-            title: 'σ (contention)',
-            description: 'Share of the work that serializes (queueing on one resource).',
-            unit: 'percentunit',
-            queries: [{ expr: latestFit('sigma'), legend: '{{preset}}' }],
-          }),
-          stat({
-            title: 'λ (one client)',
-            description: 'Throughput of a single client: the service rate without contention.',
-            unit: 'reqps',
-            queries: [{ expr: latestFit('lambda'), legend: '{{preset}}' }],
-          }),
+          ...(
+            [
+              [
+                'x_max',
+                'X_max',
+                'reqps',
+                'The fitted throughput ceiling, req/s per process, per preset.',
+              ],
+              [
+                'n_star',
+                'N*',
+                'short',
+                'Requests in flight at the ceiling: more concurrency than this lowers throughput.',
+              ],
+              [
+                'sigma',
+                'σ (contention)',
+                'percentunit',
+                'Share of the work that serializes (queueing on one resource).',
+              ],
+              [
+                'lambda',
+                'λ (one client)',
+                'reqps',
+                'Throughput of a single client: the service rate without contention.',
+              ],
+            ] as const
+          ).map(([param, title, unit, description]) =>
+            stat({
+              title,
+              description,
+              unit,
+              queries: [{ expr: latestFit(param), legend: '{{preset}}' }],
+            }),
+          ),
         ],
       },
       {

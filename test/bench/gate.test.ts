@@ -23,8 +23,7 @@ import {
   pooledBootstrapRatio,
   select,
 } from '../../bench/stats.ts';
-import type { CliRun } from '../support/cli.ts';
-import { runTsxCli } from '../support/cli.ts';
+import { type CliRun, runProcess, runTsxCli } from '../support/cli.ts';
 
 const budget = BUDGETS.find((b) => b.scenario === 'members' && b.preset === 'recommended')!;
 
@@ -334,18 +333,7 @@ describe('make gate (CLI)', () => {
 function runMake(args: readonly string[], cwd: string): Promise<CliRun> {
   const env = { ...process.env };
   for (const name of ['MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'MAKEOVERRIDES']) delete env[name];
-  return new Promise((resolve) => {
-    const child = spawn('make', ['--no-print-directory', ...args], { cwd, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runProcess('make', ['--no-print-directory', ...args], { env, cwd });
 }
 
 describe('make gate: the documented exit codes hold through make', () => {

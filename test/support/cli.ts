@@ -12,9 +12,21 @@ export function runTsxCli(
   args: readonly string[] = [],
   options: { env?: Record<string, string>; cwd?: string } = {},
 ): Promise<CliRun> {
+  return runProcess(process.execPath, ['--import', 'tsx', script, ...args], {
+    env: { ...process.env, ...options.env },
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  });
+}
+
+/** Any command as its own process, with this environment; its exit code and output. */
+export function runProcess(
+  command: string,
+  args: readonly string[],
+  options: { env: NodeJS.ProcessEnv; cwd?: string },
+): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-      env: { ...process.env, ...options.env },
+    const child = spawn(command, args, {
+      env: options.env,
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(options.cwd ? { cwd: options.cwd } : {}),
     });
