@@ -7,7 +7,7 @@ export PORT DATABASE_URL
 
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: setup deps tools keys db-migrate seed dev test lint format docs bench gate gate-calibrate k6 bench-validate dashboards dashboards-verify capacity
+.PHONY: setup deps tools keys db-migrate seed dev build test lint format docs bench gate gate-calibrate k6 bench-validate dashboards dashboards-verify capacity
 
 ## setup: npm deps, the servers tests and benches start, the dev key pair, migrations (idempotent)
 setup: deps tools keys db-migrate
@@ -36,6 +36,10 @@ seed: deps
 dev: setup
 	@npm run --silent seed -- --size small --if-empty
 	@npm run --silent dev
+
+## build: the server as it is deployed, dist/server.mjs (run: NODE_ENV=production node dist/server.mjs)
+build: deps
+	@npm run --silent build
 
 ## test: unit + integration tests (memory, file and a real sqld)
 test: deps tools

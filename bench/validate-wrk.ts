@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { BENCH_DB_URL, benchSetup } from '../load/bench-setup.ts';
-import { startServerProcess } from '../load/infra/server-process.ts';
+import { startAppProcess } from '../load/infra/server-process.ts';
 import { requireTool } from '../load/infra/tools.ts';
 import { median } from './stats.ts';
 
@@ -27,7 +27,7 @@ export async function validateAgainstWrk(
   progress: (line: string) => void = () => {},
 ) {
   const setup = await benchSetup();
-  const server = await startServerProcess({
+  const server = await startAppProcess({
     NODE_ENV: 'production',
     DATABASE_URL: BENCH_DB_URL,
     CLERK_JWT_KEY: setup.keys.publicKey,

@@ -13,7 +13,7 @@ import { userEvent } from '../fixtures/clerk/events.ts';
 import { generateFixture, largestOrg } from '../fixtures/seed/generate.ts';
 import { loadFixture } from '../fixtures/seed/load.ts';
 import { startPrometheus } from '../load/infra/prometheus.ts';
-import { startServerProcess } from '../load/infra/server-process.ts';
+import { startAppProcess } from '../load/infra/server-process.ts';
 import { signedHeaders } from '../load/webhook-sender.ts';
 import { openDatabase } from '../system/db/client.ts';
 import { runMigrations } from '../system/db/migrate.ts';
@@ -60,7 +60,7 @@ export async function verifyDashboards(
     database.close();
     const keys = ensureDevKeys(DEV_KEYS_DIR);
     const { secret } = ensureDevWebhookSecret(DEV_KEYS_DIR);
-    const app = await startServerProcess({
+    const app = await startAppProcess({
       NODE_ENV: 'production',
       CLERK_JWT_KEY: keys.publicKey,
       CLERK_WEBHOOK_SIGNING_SECRET: secret,

@@ -1,6 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { stopChild } from './infra/child.ts';
+import { bundled } from './infra/server-process.ts';
 
 /**
  * A fleet of WebSocket clients in worker processes of their own (`ws-client-process.ts`),
@@ -96,9 +97,11 @@ function reply<T extends FleetReply['type']>(
 
 export async function startWsClients(options: FleetOptions): Promise<WsClientFleet> {
   const processes = Math.max(1, Math.min(options.processes ?? 1, options.sockets));
+  // from its bundle: a fleet of processes starts in a third of the time tsx takes
+  const entry = await bundled(ENTRY);
   const children = Array.from({ length: processes }, () =>
-    fork(ENTRY, [], {
-      execArgv: ['--import', 'tsx'],
+    fork(entry, [], {
+      execArgv: [],
       serialization: 'advanced',
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     }),

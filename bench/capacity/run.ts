@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BENCH_DB_FILE, benchSetup } from '../../load/bench-setup.ts';
 import { runLoad } from '../../load/generator.ts';
-import { startServerProcess } from '../../load/infra/server-process.ts';
+import { startAppProcess } from '../../load/infra/server-process.ts';
 import { SCENARIOS } from '../../load/scenarios.ts';
 import { DEV_WEBHOOK_SECRET_FILE } from '../../system/env.ts';
 import { PRESET_NAMES, type PresetName } from '../../system/levers/presets.ts';
@@ -187,7 +187,7 @@ export async function runCapacity(
     const dir = mkdtempSync(join(tmpdir(), 'capacity-'));
     const dbFile = join(dir, 'bench.db');
     copyFileSync(BENCH_DB_FILE, dbFile);
-    const server = await startServerProcess({
+    const server = await startAppProcess({
       NODE_ENV: 'production',
       CLERK_JWT_KEY: setup.keys.publicKey,
       CLERK_WEBHOOK_SIGNING_SECRET: secret,

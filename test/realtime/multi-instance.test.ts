@@ -4,7 +4,11 @@ import { userEvent } from '../../fixtures/clerk/events.ts';
 import { generateFixture } from '../../fixtures/seed/generate.ts';
 import { loadFixture } from '../../fixtures/seed/load.ts';
 import { type RedisServer, startRedis } from '../../load/infra/redis.ts';
-import { type ServerProcess, startServerProcess } from '../../load/infra/server-process.ts';
+import {
+  type ServerProcess,
+  startAppProcess,
+  startServerProcess,
+} from '../../load/infra/server-process.ts';
 import { type SqldServer, startSqld } from '../../load/infra/sqld.ts';
 import { signedHeaders } from '../../load/webhook-sender.ts';
 import { openDatabase } from '../../system/db/client.ts';
@@ -13,7 +17,8 @@ import { testKeys } from '../support/harness.ts';
 import { castFrom } from '../support/people.ts';
 import { recordingClient } from '../support/server.ts';
 
-// Two app processes sharing one sqld database, fanning out through a real Redis.
+// Two app processes sharing one sqld database, fanning out through a real Redis: one run
+// from the source, one from the bundle, so the build is proven against the source.
 describe('two app processes + sqld + Redis', () => {
   let sqld: SqldServer;
   let redis: RedisServer;
@@ -38,7 +43,8 @@ describe('two app processes + sqld + Redis', () => {
       // no safety-net poll within the test: only Redis can wake the other process
       CHANGE_POLL_MS: '600000',
     };
-    [a, b] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+    // one from the source (tsx), one from the production bundle (`npm run build`)
+    [a, b] = await Promise.all([startServerProcess(env), startAppProcess(env)]);
   }, 60_000);
 
   afterAll(async () => {
