@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_DB_FILE, type benchSetup } from '../../load/bench-setup.ts';
 import type { LoadResult } from '../../load/generator.ts';
-import { type ServerProcess, startServerProcess } from '../../load/infra/server-process.ts';
+import { type ServerProcess, startAppProcess } from '../../load/infra/server-process.ts';
 import { type PresetName, resolveLevers } from '../../system/levers/presets.ts';
 import type { BenchOptions, ProfileSettings } from '../config.ts';
 import { delta, type Samples } from '../prometheus-text.ts';
@@ -113,6 +113,28 @@ export function productionEnv(ctx: SuiteContext, env: Record<string, string>) {
 
 export type PresetServers = Map<PresetName, ServerProcess> & { stopAll(): Promise<void> };
 
+const handedOn = new WeakMap<SuiteContext, { suite: string; servers: PresetServers }>();
+
+/**
+ * A suite done with its app processes stops them, or hands them on to `next` when that
+ * suite runs later in this run (`startPresetServers` with `reuse` takes them): the
+ * projects mix reuses the members suite's processes, since its writes come after every
+ * members figure is taken and its routes cache on their own keys.
+ */
+export async function releasePresetServers(
+  ctx: SuiteContext,
+  servers: PresetServers,
+  next: string,
+  current: string,
+): Promise<void> {
+  const order = ctx.options.suites as readonly string[];
+  if (order.includes(next) && order.indexOf(next) > order.indexOf(current)) {
+    handedOn.set(ctx, { suite: next, servers });
+    return;
+  }
+  await servers.stopAll();
+}
+
 /**
  * One app process per preset, each on its own copy of the bench database (writes in
  * one preset's run must not change what the next one reads), Redis when a preset
@@ -122,9 +144,15 @@ export type PresetServers = Map<PresetName, ServerProcess> & { stopAll(): Promis
 export async function startPresetServers(
   ctx: SuiteContext,
   label: string,
-  options: { presets?: readonly PresetName[]; db?: 'run' | 'remote' } = {},
+  options: { presets?: readonly PresetName[]; db?: 'run' | 'remote'; reuse?: string } = {},
 ): Promise<PresetServers> {
   const presets = options.presets ?? ctx.options.presets;
+  const kept = handedOn.get(ctx);
+  if (kept && kept.suite === options.reuse) {
+    handedOn.delete(ctx);
+    ctx.progress(`${label}: reusing the app processes of the previous suite`);
+    return kept.servers;
+  }
   const remoteUrl = options.db === 'remote' ? (await ctx.remoteDb()).url : undefined;
   let redis: { url: string; stop(): Promise<void> } | undefined;
   if (presets.includes('cache-redis')) {
@@ -148,7 +176,7 @@ export async function startPresetServers(
       const appDbUrl =
         remoteUrl ??
         (ctx.options.db === 'file' ? `file:${copyBenchDatabase(ctx, label)}` : ctx.dbUrl);
-      const server = await startServerProcess(
+      const server = await startAppProcess(
         productionEnv(ctx, {
           DATABASE_URL: appDbUrl,
           DATAFLOW_PRESET: preset,

@@ -12,6 +12,7 @@ import {
   leverFigures,
   openModelFigures,
   percentileFigure,
+  releasePresetServers,
   type SuiteContext,
   startPresetServers,
   watchGenerator,
@@ -49,7 +50,7 @@ async function membersRemote(ctx: SuiteContext): Promise<Figure[]> {
     const figures: Figure[] = [];
     // a baseline page is 52 round trips: seconds per request over the relay, so the window
     // is long enough for a few dozen of them, counted as completed ÷ elapsed
-    const durationSec = Math.max(settings.loadSec, 6);
+    const durationSec = Math.max(settings.loadSec, 4);
     for (const [preset, server] of servers) {
       checkAborted(ctx);
       ctx.progress(`members: ${preset}, sqld RTT ${remote.rttMs} ms, ${durationSec}s`);
@@ -60,7 +61,7 @@ async function membersRemote(ctx: SuiteContext): Promise<Figure[]> {
         vars: { orgId: setup.org.id },
         model: { kind: 'closed', connections: settings.connections },
         durationSec,
-        warmupSec: 1,
+        warmupSec: 0.5,
         signal,
       });
       const base = { suite: 'members', scenario: MEMBERS_REMOTE, preset, samples: result.requests };
@@ -79,7 +80,7 @@ async function membersRemote(ctx: SuiteContext): Promise<Figure[]> {
     }
     return figures;
   } finally {
-    await servers.stopAll();
+    await releasePresetServers(ctx, servers, 'projects', 'members');
   }
 }
 
@@ -104,20 +105,28 @@ async function members(ctx: SuiteContext): Promise<Figure[]> {
       }>
     >();
     for (let round = 1; round <= settings.rounds; round++) {
+      // warm-up (JIT, pools, caches), every preset at once: nothing is recorded
+      if (settings.warmupSec > 0) {
+        checkAborted(ctx);
+        progress(`members: round ${round}/${settings.rounds}, warm-up, every preset at once`);
+        await Promise.all(
+          [...servers.values()].map((server) =>
+            closedLoad(
+              {
+                url: server.url + setup.membersPath,
+                headers: setup.auth,
+                connections: settings.connections,
+                duration: settings.warmupSec,
+              },
+              signal,
+            ),
+          ),
+        );
+      }
       for (const [preset, server] of servers) {
         checkAborted(ctx);
         progress(`members: round ${round}/${settings.rounds}, ${preset}, ${settings.loadSec}s`);
         const url = server.url + setup.membersPath;
-        if (settings.warmupSec > 0)
-          await closedLoad(
-            {
-              url,
-              headers: setup.auth,
-              connections: settings.connections,
-              duration: settings.warmupSec,
-            },
-            signal,
-          );
         const before = await scrape(server.url);
         const cpuBefore = process.cpuUsage();
         const wallBefore = performance.now();

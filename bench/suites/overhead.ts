@@ -1,6 +1,10 @@
 import Libsql from 'libsql';
 import { closedLoad } from '../../load/autocannon.ts';
-import { type ServerProcess, startServerProcess } from '../../load/infra/server-process.ts';
+import {
+  type ServerProcess,
+  startAppProcess,
+  startBundledProcess,
+} from '../../load/infra/server-process.ts';
 import { openDatabase } from '../../system/db/client.ts';
 import { getMembership } from '../../system/db/queries/memberships.ts';
 import type { Figure } from '../results.ts';
@@ -71,19 +75,16 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   };
   const app = (name: string, env: Record<string, string>) =>
     start(name, () =>
-      startServerProcess(
+      startAppProcess(
         productionEnv(ctx, { DATABASE_URL: `file:${dbFile}`, ...env }),
-        'system/node.ts',
-        undefined,
-        // one folder per app: the main thread's profile and the module loader thread's
         cpuProfileArgs(ctx, name),
       ),
     );
-  await start('sink', () => startServerProcess({}, 'load/infra/otlp-sink.ts'));
+  await start('sink', () => startBundledProcess('load/infra/otlp-sink.ts', {}));
   const sink = servers.get('sink')!.url;
   await Promise.all([
-    start('node', () => startServerProcess({ HELLO: 'node' }, 'load/infra/hello-server.ts')),
-    start('hono', () => startServerProcess({ HELLO: 'hono' }, 'load/infra/hello-server.ts')),
+    start('node', () => startBundledProcess('load/infra/hello-server.ts', { HELLO: 'node' })),
+    start('hono', () => startBundledProcess('load/infra/hello-server.ts', { HELLO: 'hono' })),
     app('default', { DATAFLOW_PRESET: 'recommended' }),
     app('baseline', { DATAFLOW_PRESET: 'baseline' }),
     app('telemetry-off', { DATAFLOW_PRESET: 'recommended', METRICS_ENABLED: 'false' }),
@@ -109,10 +110,10 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   });
   const pageBytes = (await page.arrayBuffer()).byteLength;
   await start('node-bytes', () =>
-    startServerProcess(
-      { HELLO: 'node', HELLO_BYTES: String(pageBytes) },
-      'load/infra/hello-server.ts',
-    ),
+    startBundledProcess('load/infra/hello-server.ts', {
+      HELLO: 'node',
+      HELLO_BYTES: String(pageBytes),
+    }),
   );
   const server = (name: string) => () => servers.get(name)!;
   const members = setup.membersPath;
@@ -172,12 +173,14 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
       errors: result.errors + result.timeouts + result.non2xx,
     };
   };
+  // warm-up (JIT, pools, caches), one target at a time: warming them all at once left
+  // this process's load generator slower afterwards, and the bare anchors are bound by it
   for (const target of targets) {
     checkAborted(ctx);
     ctx.progress(`overhead: warm-up, ${target.name}`);
-    // the tracing processes warm up their export pipeline too (several exports)
+    // the tracing processes warm up their export pipeline too (a few 500 ms exports)
     const traced = target.name.startsWith('traces');
-    await load(target, settings.warmupSec + (traced ? 2 : 0.5));
+    await load(target, settings.overheadWarmupSec * (traced ? 2 : 1));
   }
   for (let round = 1; round <= settings.overheadRounds; round++) {
     for (const target of targets) {

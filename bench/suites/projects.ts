@@ -30,7 +30,7 @@ async function projects(ctx: SuiteContext): Promise<Figure[]> {
   const scenario = SCENARIOS['projects-mixed'];
   const closed = scenario.models.find((m) => m.kind === 'closed')!;
   const open = scenario.models.find((m) => m.kind === 'open')!;
-  const servers = await startPresetServers(ctx, 'projects');
+  const servers = await startPresetServers(ctx, 'projects', { reuse: 'projects' });
   try {
     const figures: Figure[] = [];
     for (const [preset, server] of servers) {
@@ -95,6 +95,7 @@ async function projects(ctx: SuiteContext): Promise<Figure[]> {
           note: `server-side, ${scenario.route} (list and create)`,
         },
       );
+      if (!ctx.settings.projectsOpen) continue;
       ctx.progress(`projects: ${preset}, open model, ${open.rate} req/s, ${ctx.settings.openSec}s`);
       const o = await runLoad({ ...common, model: open, durationSec: ctx.settings.openSec });
       watchGenerator(ctx, `projects ${preset} (open)`, o.generatorCpu);

@@ -1,6 +1,10 @@
 import { userEvent } from '../../fixtures/clerk/events.ts';
 import { largestOrg } from '../../fixtures/seed/generate.ts';
-import { type ServerProcess, startServerProcess } from '../../load/infra/server-process.ts';
+import {
+  type ServerProcess,
+  startAppProcess,
+  startBundledProcess,
+} from '../../load/infra/server-process.ts';
 import { signedHeaders } from '../../load/webhook-sender.ts';
 import { type FleetReport, startWsClients, type WsClientFleet } from '../../load/ws-clients.ts';
 import { envSchema } from '../../system/env.ts';
@@ -71,17 +75,14 @@ interface Servers {
 /** `profile`: with CPU_PROFILE=1 both write a CPU profile (`profiles/ws-app`, `ws-raw`). */
 async function startServers(ctx: SuiteContext, profile = false): Promise<Servers> {
   const dbFile = copyBenchDatabase(ctx, 'ws');
-  const app = await startServerProcess(
+  const app = await startAppProcess(
     productionEnv(ctx, { DATABASE_URL: `file:${dbFile}`, DATAFLOW_PRESET: 'recommended' }),
-    'system/node.ts',
-    undefined,
     profile ? cpuProfileArgs(ctx, 'ws-app') : [],
   );
   ctx.cleanups.push(() => app.stop());
-  const raw = await startServerProcess(
-    {},
+  const raw = await startBundledProcess(
     'load/infra/raw-ws-server.ts',
-    undefined,
+    {},
     profile ? cpuProfileArgs(ctx, 'ws-raw') : [],
   );
   ctx.cleanups.push(() => raw.stop());
@@ -243,7 +244,8 @@ interface PushRun {
  * One push round at `rate` for `sec` seconds (open model: event i is due at start +
  * i/rate, late ones are not skipped), then until every socket has every accepted
  * change (at most 120 s: a side that cannot keep up drains its backlog here, not into
- * the next side's round). With `warmup`, one second first, unrecorded, then recording starts.
+ * the next side's round). With `warmup`, half a second first, unrecorded, then recording
+ * starts.
  * `onTick` runs every 250 ms (the paused run's sampling); `paused` sockets are not
  * waited for.
  */
@@ -260,7 +262,7 @@ async function pushRound(
   },
 ): Promise<PushRun> {
   const { rate, onTick } = options;
-  const warmup = options.warmup ? rate : 0;
+  const warmup = options.warmup ? Math.round(rate / 2) : 0;
   const total = warmup + Math.round(rate * options.sec);
   const receivedBefore = (await fleet.collect({ latencies: false })).tallies.reduce(
     (n, t) => n + t.received,
