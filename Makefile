@@ -67,6 +67,7 @@ bench: deps tools keys
 ## gate: the current tree against bench/budgets.ts; BASE=<git ref>: head vs base, interleaved
 ##   exit 0 pass, 1 regression, 2 usage/environment error. TIMING=0: deterministic only
 ##   SCENARIO=members PRESET=recommended METRICS=p95,queries_cold BLOCKS=2 ROUNDS=6 ROUND_SEC=0.75
+##   METRICS=x_max,n_star (with BASE): capacity, USL fits of interleaved step loads
 ##   (the report goes to stderr: see the note below)
 # GNU make exits 2 whenever a recipe fails, so a regression (1) would look like a usage
 # error (2) to the CI script calling `make gate`. So the gate runs while this file is

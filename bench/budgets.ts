@@ -24,9 +24,22 @@ export const DETERMINISTIC_METRICS = [
   'page_round_trips',
   'response_bytes',
 ] as const;
-export const GATE_METRICS = [...TIMING_METRICS, ...DETERMINISTIC_METRICS] as const;
+/**
+ * Capacity, head vs base only: the Universal Scalability Law fitted to a step load of
+ * each side (`bench/capacity/usl.ts`), steps interleaved level by level. Asked for by
+ * name (`METRICS=x_max,n_star`): the steps take longer than the latency rounds.
+ */
+export const CAPACITY_METRICS = ['x_max', 'n_star'] as const;
+export const GATE_METRICS = [
+  ...TIMING_METRICS,
+  ...DETERMINISTIC_METRICS,
+  ...CAPACITY_METRICS,
+] as const;
+/** What `make gate` checks when METRICS is not given. */
+export const DEFAULT_GATE_METRICS = [...TIMING_METRICS, ...DETERMINISTIC_METRICS] as const;
 export type TimingMetric = (typeof TIMING_METRICS)[number];
 export type DeterministicMetric = (typeof DETERMINISTIC_METRICS)[number];
+export type CapacityMetric = (typeof CAPACITY_METRICS)[number];
 export type GateMetric = (typeof GATE_METRICS)[number];
 
 export const METRIC_LABELS: Record<GateMetric, { label: string; unit: string }> = {
@@ -40,6 +53,8 @@ export const METRIC_LABELS: Record<GateMetric, { label: string; unit: string }> 
   queries_warm: { label: 'DB queries/request, warm', unit: 'queries' },
   page_round_trips: { label: 'DB round trips per page', unit: 'round trips' },
   response_bytes: { label: 'response bytes', unit: 'B' },
+  x_max: { label: 'X_max, USL fit of a step load', unit: 'req/s' },
+  n_star: { label: 'N*, concurrency of peak throughput', unit: 'in flight' },
 };
 
 /**

@@ -35,7 +35,15 @@ export const usl = (lambda: number, sigma: number, kappa: number) => (n: number)
 
 export const MIN_LEVELS = 6;
 
-export function fitUsl(points: readonly UslPoint[]): UslFit {
+/**
+ * `start`: a fit of similar data to begin from (the gate's bootstrap refits resampled
+ * steps hundreds of times): then `maxIterations` can be small, since Levenberg-Marquardt
+ * only stops early on an exact fit and otherwise runs every iteration it is given.
+ */
+export function fitUsl(
+  points: readonly UslPoint[],
+  options: { start?: UslFit; maxIterations?: number } = {},
+): UslFit {
   const levels = new Set(points.map((p) => p.n));
   if (levels.size < MIN_LEVELS) {
     throw new UslInputError(
@@ -54,11 +62,12 @@ export function fitUsl(points: readonly UslPoint[]): UslFit {
   if (!one) throw new UslInputError('the fit needs the single-client level (n=1)');
   const scale = one.x;
   const data = { x: points.map((p) => p.n), y: points.map((p) => p.x / scale) };
+  const start = options.start;
   const result = levenbergMarquardt(data, ([l, s, k]) => usl(l!, s!, k!), {
-    initialValues: [1, 0.05, 0.0005],
+    initialValues: start ? [start.lambda / scale, start.sigma, start.kappa] : [1, 0.05, 0.0005],
     minValues: [1e-9, 0, 0],
     maxValues: [100, 1, 1],
-    maxIterations: 2000,
+    maxIterations: options.maxIterations ?? 2000,
     errorTolerance: 1e-12,
     improvementThreshold: 1e-6,
     jacobianFunction:

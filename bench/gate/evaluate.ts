@@ -1,6 +1,7 @@
 import { cpus } from 'node:os';
 import {
   type Budget,
+  CAPACITY_METRICS,
   DETERMINISTIC_METRICS,
   type DeterministicMetric,
   type GateMetric,
@@ -18,6 +19,7 @@ import {
   pooledBootstrapRatio,
   select,
 } from '../stats.ts';
+import { capacityEstimate } from './capacity.ts';
 import type { GateOptions, GateReport, GateRow, Measured } from './types.ts';
 
 const DIRECTION: Record<TimingMetric, Direction> = {
@@ -164,8 +166,42 @@ export function evaluate(
       });
     }
   }
+  if (relative && options.timing) {
+    for (const metric of CAPACITY_METRICS) {
+      if (!options.metrics.includes(metric)) continue;
+      if (measured.capacity.length === 0) {
+        row(metric, { ...NO_VALUE, budget: '', verdict: 'skipped', note: 'no steps measured' });
+        continue;
+      }
+      const maxRegression = budget.relative.maxRegression;
+      try {
+        const estimate = capacityEstimate(metric, measured.capacity);
+        row(metric, {
+          base: round3(estimate.base),
+          head: round3(estimate.head),
+          ratio: round3(estimate.ratio),
+          interval: [round3(estimate.low), round3(estimate.high)],
+          budget: `−${Math.round(maxRegression * 100)}% vs base`,
+          verdict: decide(estimate, 'higher-is-better', maxRegression),
+          ...(estimate.failedDraws > 0
+            ? { note: `${estimate.failedDraws} bootstrap fits failed, left out` }
+            : {}),
+        });
+      } catch (error) {
+        // a fit that cannot be made (a side with no throughput) decides nothing
+        row(metric, {
+          ...NO_VALUE,
+          budget: '',
+          verdict: 'insufficient samples',
+          note: (error as Error).message,
+        });
+      }
+    }
+  }
   return rows;
 }
+
+const NO_VALUE = { base: null, head: null, ratio: null, interval: null } as const;
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 

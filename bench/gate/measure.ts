@@ -1,7 +1,15 @@
 import { runLoad } from '../../load/generator.ts';
 import { type ServerProcess, startServerProcess } from '../../load/infra/server-process.ts';
 import { SCENARIOS, type Scenario, type ScenarioVars } from '../../load/scenarios.ts';
-import { type Budget, type GateMetric, TIMING_METRICS, type TimingMetric } from '../budgets.ts';
+import {
+  type Budget,
+  CAPACITY_METRICS,
+  type CapacityMetric,
+  type GateMetric,
+  TIMING_METRICS,
+  type TimingMetric,
+} from '../budgets.ts';
+import { CAPACITY_LEVELS, CAPACITY_ROUNDS } from './capacity.ts';
 import { probe } from './probe.ts';
 import type { SeededFixture } from './seeded-db.ts';
 import type { GateHooks, GateOptions, Measured, RoundValues, Side } from './types.ts';
@@ -27,11 +35,15 @@ export async function measureEntry(
     deterministic: { base: {}, head: {} },
     rounds: { base: [], head: [] },
     pairs: [],
+    capacity: [],
   };
   const timed = options.timing && budget.timed && options.metrics.some(isTiming);
   const anchored =
     timed && budget.absolute.minVsBare !== undefined && options.metrics.includes('vs_bare');
-  const blocks = timed ? options.blocks : 1;
+  // the capacity check compares sides: only with a base
+  const capacity =
+    options.timing && sides.length === 2 && options.metrics.some((m) => isCapacity(m));
+  const blocks = timed || capacity ? options.blocks : 1;
   // as deployed; the calibration knob is refused in production, so a calibration run
   // has every side in development mode (telemetry set alike below either way)
   const calibrating = sides.some((side) => side.env?.CALIBRATION_EXTRA_MS !== undefined);
@@ -71,6 +83,7 @@ export async function measureEntry(
         const figures = await probe(budget, s.server.url, setup, s.vars);
         if (block === 0) measured.deterministic[name] = figures;
       }
+      if (capacity) await capacitySteps(block, names, servers);
       if (!timed) continue;
       progress(`${entry}: block ${block + 1}/${blocks}, warm-up`);
       await Promise.all(
@@ -108,6 +121,39 @@ export async function measureEntry(
     }
   }
   return measured;
+
+  /** Every level, ABBA: a few seconds apart, both sides see the same machine weather. */
+  async function capacitySteps(
+    block: number,
+    names: ReadonlyArray<Side['name']>,
+    servers: Map<Side['name'], { server: ServerProcess; vars: ScenarioVars }>,
+  ) {
+    for (const n of CAPACITY_LEVELS) {
+      for (let r = 0; r < CAPACITY_ROUNDS; r++) {
+        if (hooks.signal?.aborted) throw new Error('interrupted');
+        const order = r % 2 === 0 ? names : [...names].reverse();
+        const x: Partial<Record<Side['name'], number>> = {};
+        for (const name of order) {
+          progress(
+            `${entry}: block ${block + 1}/${blocks}, capacity ${n} in flight, round ${r + 1}/${CAPACITY_ROUNDS} ${name}`,
+          );
+          const s = servers.get(name)!;
+          const result = await runLoad({
+            baseUrl: s.server.url,
+            headers: setup.auth,
+            scenario,
+            vars: s.vars,
+            model: { kind: 'closed', connections: n },
+            durationSec: options.roundSec,
+            warmupSec: 0.25,
+            ...(hooks.signal ? { signal: hooks.signal } : {}),
+          });
+          x[name] = result.rps;
+        }
+        measured.capacity.push({ block, round: r, n, base: x.base!, head: x.head! });
+      }
+    }
+  }
 
   async function anchorRound(url: string, seconds: number): Promise<number> {
     const r = await runLoad({
@@ -153,3 +199,6 @@ const ANCHOR: Pick<Scenario, 'requests'> = {
 
 export const isTiming = (m: GateMetric): m is TimingMetric =>
   (TIMING_METRICS as readonly string[]).includes(m);
+
+export const isCapacity = (m: GateMetric): m is CapacityMetric =>
+  (CAPACITY_METRICS as readonly string[]).includes(m);

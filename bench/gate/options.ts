@@ -1,4 +1,11 @@
-import { BUDGETS, GATE_METRICS, type GateMetric, validateBudgets } from '../budgets.ts';
+import {
+  BUDGETS,
+  CAPACITY_METRICS,
+  DEFAULT_GATE_METRICS,
+  GATE_METRICS,
+  type GateMetric,
+  validateBudgets,
+} from '../budgets.ts';
 import { type GateOptions, GateUsageError } from './types.ts';
 import { git, resolveCommit } from './worktree.ts';
 
@@ -63,13 +70,20 @@ export function gateOptionsFromEnv(env: Record<string, string | undefined>): Gat
   if (!['', '0', '1'].includes(timingRaw)) {
     throw new GateUsageError('usage', `TIMING=${JSON.stringify(timingRaw)} must be 0 or 1`);
   }
+  const capacity = metrics.filter((m) => (CAPACITY_METRICS as readonly string[]).includes(m));
+  if (capacity.length > 0 && (!env.BASE || timingRaw === '0')) {
+    throw new GateUsageError(
+      'usage',
+      `METRICS=${capacity.join(',')}: the capacity check compares head with base under load; set BASE=<ref> (and not TIMING=0)`,
+    );
+  }
   return {
     ...(env.BASE ? { base: env.BASE } : {}),
     blocks: num('BLOCKS', 2, 1, 20),
     rounds: num('ROUNDS', 6, 2, 100),
     roundSec: num('ROUND_SEC', 0.75, 0.25, 60),
     warmupSec: num('WARMUP_SEC', 3, 0, 60),
-    metrics: metrics.length > 0 ? (metrics as GateMetric[]) : [...GATE_METRICS],
+    metrics: metrics.length > 0 ? (metrics as GateMetric[]) : [...DEFAULT_GATE_METRICS],
     budgets,
     timing: timingRaw !== '0',
     allowDirtyBudgets: env.ALLOW_DIRTY_BUDGETS === '1',

@@ -1,5 +1,6 @@
 import type { Budget, DeterministicMetric, GateMetric, TimingMetric } from '../budgets.ts';
 import type { SamplePair, Verdict } from '../stats.ts';
+import type { CapacityStep } from './capacity.ts';
 
 /**
  * The regression gate. `make gate`: the current tree against the absolute budgets.
@@ -73,7 +74,8 @@ export interface GateReport {
 export const METHOD =
   'Blocks of fresh base and head processes, interleaved rounds (ABBA) in each; latency percentiles over every request ' +
   'of a side (pooled), estimate = pooled head/base ratio with a 95% hierarchical bootstrap CI (blocks, then pairs; seeded); ' +
-  'throughput: median of paired round ratios, bootstrap CI over pairs. Regression when the estimate is worse ' +
+  'throughput: median of paired round ratios, bootstrap CI over pairs; capacity (x_max, n_star): USL fits of ' +
+  'interleaved step loads, head/base with a stratified paired bootstrap CI. Regression when the estimate is worse ' +
   'than the budget maxRegression AND the whole CI is on the worse side of 1. Deterministic figures: ' +
   'exact (head > base or head > ceiling fails).';
 
@@ -94,6 +96,8 @@ export interface Measured {
   rounds: Record<'base' | 'head', RoundValues[]>;
   /** Every latency of every round, paired (not reported: the pooled percentiles use them). */
   pairs: SamplePair[];
+  /** The step load of the capacity check, both sides per level and round. */
+  capacity: CapacityStep[];
 }
 
 export interface GateHooks {

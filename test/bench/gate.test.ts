@@ -63,6 +63,7 @@ function measured(baseP95: number, headP95: number, det: Partial<Record<string, 
       base: spread(baseP95 * f),
       head: spread(headP95 * SHIFTED[i]!),
     })),
+    capacity: [],
   } satisfies Measured;
 }
 const all = { metrics: gateOptionsFromEnv({}).metrics, timing: true, rounds: 12 };
