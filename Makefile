@@ -7,7 +7,7 @@ export PORT DATABASE_URL
 
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: setup deps tools keys db-migrate seed dev build test lint format docs bench gate gate-calibrate k6 bench-validate dashboards dashboards-verify capacity
+.PHONY: setup deps tools keys db-migrate seed dev build worker-dev test lint format docs bench gate gate-calibrate k6 bench-validate dashboards dashboards-verify capacity
 
 ## setup: npm deps, the servers tests and benches start, the dev key pair, migrations (idempotent)
 setup: deps tools keys db-migrate
@@ -40,6 +40,10 @@ dev: setup
 ## build: the server as it is deployed, dist/server.mjs (run: NODE_ENV=production node dist/server.mjs)
 build: deps
 	@npm run --silent build
+
+## worker-dev: the API Worker under wrangler dev --local (workerd, offline) on 127.0.0.1:$(PORT), over a local sqld
+worker-dev: deps keys
+	@npm run --silent worker-dev
 
 ## test: unit + integration tests (memory, file and a real sqld)
 test: deps tools

@@ -56,6 +56,27 @@ export async function buildServer(
   return target;
 }
 
+/**
+ * The Worker (`system/worker.ts`) as workerd runs it: one ES module for the browser-like
+ * platform (`wrangler` bundles the same entry with its own esbuild; the tests run this
+ * one in miniflare). No externals: a Worker has no node_modules.
+ */
+export async function buildWorker(outFile = 'dist/worker.mjs'): Promise<string> {
+  const target = resolve(outFile);
+  mkdirSync(dirname(target), { recursive: true });
+  await build({
+    entryPoints: [resolve('system/worker.ts')],
+    outfile: target,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    conditions: ['workerd', 'worker', 'browser'],
+    target: 'es2022',
+    logLevel: 'warning',
+  });
+  return target;
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const out = await buildServer();
   console.log(`built ${out}`);
