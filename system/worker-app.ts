@@ -27,6 +27,7 @@ export async function buildWorkerApp(bindings: Record<string, unknown>): Promise
       authToken: env.DATABASE_AUTH_TOKEN,
       intMode: 'number',
     }),
+    { sharedWrites: false },
   );
   const levers: Levers = createLevers(env.DATAFLOW_LEVERS);
   const publisher = createChangePublisher({

@@ -52,6 +52,13 @@ export interface DatabaseOptions {
   traceQueryText?: boolean;
   /** When an idle group commit starts (see `group-commit.ts`). @default at once */
   scheduleCommit?: (start: () => void) => void;
+  /**
+   * Concurrent write batches share one transaction (group commit) and writes take turns
+   * through one queue. @default true. A Worker passes false: workerd does not let one
+   * request finish I/O another request started (a shared commit failed every request but
+   * the one that ran it), so each request commits its own writes and sqld orders them.
+   */
+  sharedWrites?: boolean;
 }
 
 export function createDatabase(rawClient: Client, options: DatabaseOptions = {}): Database {
@@ -68,6 +75,7 @@ export function createDatabase(rawClient: Client, options: DatabaseOptions = {})
     instrumented(record, options.traceQueryText ?? false),
     options.guard ?? ((operation) => operation()),
     options.scheduleCommit,
+    options.sharedWrites ?? true,
   );
   return {
     db: drizzle(client, { schema }),
@@ -97,17 +105,16 @@ function countingClient(
   run: RoundTrip,
   guard: NonNullable<DatabaseOptions['guard']>,
   scheduleCommit: DatabaseOptions['scheduleCommit'],
+  sharedWrites: boolean,
 ): Client {
-  const writer = new Mutex();
+  const writer = sharedWrites ? new Mutex() : OWN_TURN;
+  const write = (stmts: Statement[]) =>
+    writer.runExclusive(() => run('batch', stmts, () => guard(() => inner.batch(stmts, 'write'))));
   // concurrent write batches share one transaction (see group-commit.ts); the writer's
   // turn is taken per commit, so interactive transactions still take turns with them
-  const groupWrite = createGroupCommit<Statement, ResultSet>(
-    (stmts) =>
-      writer.runExclusive(() =>
-        run('batch', stmts, () => guard(() => inner.batch(stmts, 'write'))),
-      ),
-    { schedule: scheduleCommit },
-  );
+  const groupWrite = sharedWrites
+    ? createGroupCommit<Statement, ResultSet>(write, { schedule: scheduleCommit })
+    : write;
   return {
     execute(stmtOrSql: InStatement | string, args?: InArgs): Promise<ResultSet> {
       const stmt = typeof stmtOrSql === 'string' ? { sql: stmtOrSql, args: args ?? [] } : stmtOrSql;
@@ -164,6 +171,12 @@ function countingClient(
 }
 
 type Statement = InStatement | [string, InArgs?];
+
+/** Writes without a shared queue: every caller's turn is its own. */
+const OWN_TURN: Pick<Mutex, 'runExclusive' | 'acquire'> = {
+  runExclusive: (callback) => Promise.resolve(callback()),
+  acquire: async () => () => {},
+};
 type RoundTrip = <T>(
   kind: Parameters<QueryListener>[0]['kind'],
   stmts: readonly Statement[],

@@ -6,9 +6,11 @@ import { mintSessionToken } from '../../fixtures/auth/token.ts';
 import { memberships } from '../../system/db/schema.ts';
 import { BACKENDS, startTestApp, type TestContext } from '../support/harness.ts';
 import { type Cast, castFrom } from '../support/people.ts';
+import { startWorkerTestApp } from '../support/worker.ts';
 
-// The whole API surface, against :memory:, a file: database and a real sqld server.
-describe.each(BACKENDS)('API on %s', (backend) => {
+// The whole API surface, against :memory:, a file: database and a real sqld server, and
+// the same contract against the Worker on workerd over sqld (test/support/worker.ts).
+describe.each([...BACKENDS, 'workerd'] as const)('API on %s', (backend) => {
   let t: TestContext;
   let cast: Cast;
   let adminToken: string;
@@ -17,11 +19,11 @@ describe.each(BACKENDS)('API on %s', (backend) => {
   const projects = () => `/api/orgs/${cast.orgA.id}/projects`;
 
   beforeAll(async () => {
-    t = await startTestApp(backend);
+    t = backend === 'workerd' ? await startWorkerTestApp() : await startTestApp(backend);
     cast = castFrom(t.fixture);
     adminToken = await t.token({ userId: cast.adminA.id, orgId: cast.orgA.id, role: 'admin' });
     memberToken = await t.token({ userId: cast.memberA.id, orgId: cast.orgA.id, role: 'member' });
-  });
+  }, 60_000);
   afterAll(() => t?.close());
 
   describe('health', () => {

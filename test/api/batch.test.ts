@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, startTestApp, type TestContext } from '../support/harness.ts';
 import { type Cast, castFrom } from '../support/people.ts';
+import { startWorkerTestApp } from '../support/worker.ts';
 
-describe.each(BACKENDS)('POST /api/batch on %s', (backend) => {
+describe.each([...BACKENDS, 'workerd'] as const)('POST /api/batch on %s', (backend) => {
   let t: TestContext;
   let cast: Cast;
   let token: string;
   beforeAll(async () => {
-    t = await startTestApp(backend);
+    t = backend === 'workerd' ? await startWorkerTestApp() : await startTestApp(backend);
     cast = castFrom(t.fixture);
     token = await t.token({ userId: cast.adminA.id, orgId: cast.orgA.id, role: 'admin' });
   });

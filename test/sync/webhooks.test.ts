@@ -26,6 +26,7 @@ import { createWebhookIntake } from '../../system/sync/intake.ts';
 import { pruneSyncTables } from '../../system/sync/retention.ts';
 import { createWebhookVerifier } from '../../system/sync/verify.ts';
 import { BACKENDS, startTestApp, type TestContext, testKeys } from '../support/harness.ts';
+import { startWorkerTestApp } from '../support/worker.ts';
 
 let seq = 0;
 const uid = (prefix: string) => `${prefix}_t${Date.now().toString(36)}${(seq++).toString(36)}x`;
@@ -68,10 +69,10 @@ const membership = (
   deletedAt: null,
 });
 
-describe.each(BACKENDS)('POST /webhooks/clerk on %s', (backend) => {
+describe.each([...BACKENDS, 'workerd'] as const)('POST /webhooks/clerk on %s', (backend) => {
   let t: TestContext;
   beforeAll(async () => {
-    t = await startTestApp(backend);
+    t = backend === 'workerd' ? await startWorkerTestApp() : await startTestApp(backend);
   });
   afterAll(() => t?.close());
 
