@@ -30,13 +30,28 @@ export const DETERMINISTIC_METRICS = [
  * name (`METRICS=x_max,n_star`): the steps take longer than the latency rounds.
  */
 export const CAPACITY_METRICS = ['x_max', 'n_star'] as const;
+/** Of the build, once per run (not per entry): the Worker bundle `wrangler deploy` uploads. */
+export const BUILD_METRICS = ['worker_bundle_gzip'] as const;
 export const GATE_METRICS = [
   ...TIMING_METRICS,
   ...DETERMINISTIC_METRICS,
   ...CAPACITY_METRICS,
+  ...BUILD_METRICS,
 ] as const;
 /** What `make gate` checks when METRICS is not given. */
-export const DEFAULT_GATE_METRICS = [...TIMING_METRICS, ...DETERMINISTIC_METRICS] as const;
+export const DEFAULT_GATE_METRICS = [
+  ...TIMING_METRICS,
+  ...DETERMINISTIC_METRICS,
+  ...BUILD_METRICS,
+] as const;
+
+/**
+ * The Worker bundle, gzip-compressed as Cloudflare counts it (`wrangler deploy --dry-run`).
+ * Cloudflare refuses more than 3 MB on the free plan and 10 MB on paid ones; this ceiling
+ * sits far below, so a dependency that drags a large tree into the Worker fails the gate
+ * long before a deploy would (335 KiB on 2026-12-02).
+ */
+export const WORKER_BUNDLE_GZIP_MAX_BYTES = 512 * 1024;
 export type TimingMetric = (typeof TIMING_METRICS)[number];
 export type DeterministicMetric = (typeof DETERMINISTIC_METRICS)[number];
 export type CapacityMetric = (typeof CAPACITY_METRICS)[number];
@@ -54,6 +69,7 @@ export const METRIC_LABELS: Record<GateMetric, { label: string; unit: string }> 
   page_round_trips: { label: 'DB round trips per page', unit: 'round trips' },
   response_bytes: { label: 'response bytes', unit: 'B' },
   x_max: { label: 'X_max, USL fit of a step load', unit: 'req/s' },
+  worker_bundle_gzip: { label: 'Worker bundle, gzip (wrangler deploy --dry-run)', unit: 'B' },
   n_star: { label: 'N*, concurrency of peak throughput', unit: 'in flight' },
 };
 

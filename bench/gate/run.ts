@@ -1,3 +1,4 @@
+import { workerBundleGzipBytes, workerBundleRow } from './bundle.ts';
 import { evaluate, machineInfo } from './evaluate.ts';
 import { measureEntry } from './measure.ts';
 import { checkGateInputs } from './options.ts';
@@ -43,6 +44,15 @@ export async function runGate(options: GateOptions, hooks: GateHooks = {}): Prom
       const measured = await measureEntry(budget, sides, fixture, options, hooks);
       allRounds[entry] = measured.rounds;
       rows.push(...evaluate(budget, measured, options, machine.matches, base !== undefined));
+    }
+    if (options.metrics.includes('worker_bundle_gzip')) {
+      progress('worker/bundle: wrangler deploy --dry-run');
+      rows.push(
+        workerBundleRow(
+          workerBundleGzipBytes(process.cwd()),
+          base ? workerBundleGzipBytes(base.dir) : undefined,
+        ),
+      );
     }
     return {
       schema: GATE_SCHEMA,
