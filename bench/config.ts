@@ -14,6 +14,7 @@ export const SUITES = [
   'zipf',
   'webhooks',
   'ws',
+  'workerd',
 ] as const;
 export type Suite = (typeof SUITES)[number];
 export const PROFILES = ['smoke', 'quick', 'full'] as const;
@@ -182,7 +183,11 @@ export function benchOptionsFromEnv(env: Record<string, string | undefined>): Be
   const resultsDir = env.RESULTS_DIR || 'results';
   return {
     profile,
-    suites: suites.length > 0 ? [...new Set(suites)] : [...SUITES],
+    // the workerd comparison runs when asked for, and in the full profile
+    suites:
+      suites.length > 0
+        ? [...new Set(suites)]
+        : SUITES.filter((s) => s !== 'workerd' || profile === 'full'),
     // baseline is always measured: every ratio is against it
     presets: [
       ...new Set<PresetName>(['baseline', ...(presets.length > 0 ? presets : PRESET_NAMES)]),

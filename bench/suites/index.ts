@@ -6,6 +6,7 @@ import { microSuite } from './micro.ts';
 import { overheadSuite } from './overhead.ts';
 import { projectsSuite } from './projects.ts';
 import { webhooksSuite } from './webhooks.ts';
+import { workerdSuite } from './workerd.ts';
 import { wsSuite } from './ws.ts';
 import { zipfSuite } from './zipf.ts';
 
@@ -19,4 +20,5 @@ export const BENCH_SUITES: Record<Suite, BenchSuite> = {
   zipf: zipfSuite,
   webhooks: webhooksSuite,
   ws: wsSuite,
+  workerd: workerdSuite,
 };

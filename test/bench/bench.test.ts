@@ -30,10 +30,12 @@ describe('make bench input', () => {
     expect(() => benchOptionsFromEnv(env)).toThrow(message);
   });
 
-  it('defaults: quick profile, every suite, every preset with baseline first', () => {
+  it('defaults: quick profile, every suite but workerd (full, or by name), every preset with baseline first', () => {
     const options = benchOptionsFromEnv({});
     expect(options.profile).toBe('quick');
-    expect(options.suites).toEqual([...SUITES]);
+    expect(options.suites).toEqual(SUITES.filter((s) => s !== 'workerd'));
+    expect(benchOptionsFromEnv({ PROFILE: 'full' }).suites).toEqual([...SUITES]);
+    expect(benchOptionsFromEnv({ SUITE: 'workerd' }).suites).toEqual(['workerd']);
     expect(options.cpuProfile).toBe(false);
     expect(options.presets[0]).toBe('baseline');
     expect(benchOptionsFromEnv({ PRESET: 'batch' }).presets).toEqual(['baseline', 'batch']);

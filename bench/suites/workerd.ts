@@ -1,0 +1,159 @@
+import { Miniflare } from 'miniflare';
+import { runLoad } from '../../load/generator.ts';
+import { SCENARIOS } from '../../load/scenarios.ts';
+import { buildWorker } from '../../scripts/build.ts';
+import { WORKER_PRESETS } from '../../system/worker-app.ts';
+import type { Figure } from '../results.ts';
+import { median, pairedBootstrapRatio } from '../stats.ts';
+import {
+  type BenchSuite,
+  checkAborted,
+  percentileFigure,
+  type SuiteContext,
+  startPresetServers,
+} from './context.ts';
+
+export const WORKERD_SCENARIO = 'members page limit=50, Node vs workerd, remote DB';
+
+/**
+ * The members page on the runtime the stack deploys to: the Worker (`system/worker.ts`)
+ * in miniflare, the real workerd, next to the Node app, both over the same sqld behind
+ * the RTT relay (`RTT=`, 10 ms by default), for the presets a Worker serves. Closed model,
+ * the two runtimes interleaved round by round; req/s, p50/p99 and workerd ÷ Node with an
+ * interval over the paired rounds. `SUITE=workerd`, and in `PROFILE=full`.
+ */
+export const workerdSuite: BenchSuite = {
+  description:
+    'the members page on workerd (the Worker in miniflare) next to Node, both over sqld behind the RTT relay: req/s, p50/p99, workerd ÷ Node (SUITE=workerd; PROFILE=full)',
+  databases: ['file', 'sqld'],
+  run: workerd,
+};
+
+async function workerd(ctx: SuiteContext): Promise<Figure[]> {
+  const { settings, setup, signal } = ctx;
+  const remote = await ctx.remoteDb();
+  const presets = ctx.options.presets.filter((p) =>
+    (WORKER_PRESETS as readonly string[]).includes(p),
+  );
+  const node = await startPresetServers(ctx, 'workerd (the Node side)', { presets, db: 'remote' });
+  const script = await buildWorker('dist/bench-worker.mjs');
+  const workers = new Map<string, { url: string; mf: Miniflare }>();
+  const stopWorkers = async () => {
+    await Promise.all([...workers.values()].map((w) => w.mf.dispose()));
+  };
+  ctx.cleanups.push(stopWorkers);
+  try {
+    ctx.progress(`workerd: starting the Worker in miniflare with ${presets.join(', ')}`);
+    for (const preset of presets) {
+      const mf = new Miniflare({
+        modules: true,
+        scriptPath: script,
+        compatibilityDate: '2025-01-01',
+        compatibilityFlags: ['nodejs_compat'],
+        bindings: {
+          NODE_ENV: 'production',
+          DATABASE_URL: remote.url,
+          CLERK_JWT_KEY: setup.keys.publicKey,
+          DATAFLOW_PRESET: preset,
+        },
+        port: 0,
+        cf: false,
+      });
+      workers.set(preset, { url: (await mf.ready).origin, mf });
+    }
+    const durationSec = Math.max(settings.loadSec, 4);
+    const rounds = Math.max(settings.rounds, 2);
+    const measured = new Map<string, { rps: number; p50: number; p99: number; n: number }[]>();
+    const run = async (key: string, baseUrl: string) => {
+      const result = await runLoad({
+        baseUrl,
+        headers: setup.auth,
+        scenario: SCENARIOS.members,
+        vars: { orgId: setup.org.id },
+        model: { kind: 'closed', connections: settings.connections },
+        durationSec,
+        warmupSec: 0.5,
+        signal,
+      });
+      if (result.errors > 0) {
+        const sample = await fetch(baseUrl + setup.membersPath, { headers: setup.auth });
+        throw new Error(
+          `${key}: ${result.errors} errors; one answer: ${sample.status} ${(await sample.text()).slice(0, 300)}`,
+        );
+      }
+      measured.set(key, [
+        ...(measured.get(key) ?? []),
+        {
+          rps: result.rps,
+          p50: result.latencyMs.p50,
+          p99: result.latencyMs.p99,
+          n: result.requests,
+        },
+      ]);
+    };
+    for (let round = 1; round <= rounds; round++) {
+      for (const preset of presets) {
+        // ABBA: neither runtime always goes first
+        const sides = [
+          ['node', node.get(preset)!.url],
+          ['workerd', workers.get(preset)!.url],
+        ] as const;
+        for (const [runtime, url] of round % 2 === 1 ? sides : [...sides].reverse()) {
+          checkAborted(ctx);
+          ctx.progress(
+            `workerd: round ${round}/${rounds}, ${preset} on ${runtime}, sqld RTT ${remote.rttMs} ms, ${durationSec}s`,
+          );
+          await run(`${preset}/${runtime}`, url);
+        }
+      }
+    }
+    const figures: Figure[] = [];
+    const note = `sqld behind a ${remote.rttMs} ms relay, closed model, ${settings.connections} connections, ${rounds} interleaved rounds of ${durationSec} s`;
+    for (const preset of presets) {
+      for (const runtime of ['node', 'workerd'] as const) {
+        const runs = measured.get(`${preset}/${runtime}`)!;
+        const samples = runs.reduce((a, r) => a + r.n, 0);
+        const base = { suite: 'workerd', scenario: WORKERD_SCENARIO, preset, samples };
+        figures.push(
+          {
+            ...base,
+            metric: `req/s: ${runtime}`,
+            value: Math.round(median(runs.map((r) => r.rps)) * 10) / 10,
+            unit: 'req/s',
+            note,
+          },
+          {
+            ...base,
+            metric: `latency p50: ${runtime}`,
+            unit: 'ms',
+            ...percentileFigure('p50', median(runs.map((r) => r.p50)), samples),
+          },
+          {
+            ...base,
+            metric: `latency p99: ${runtime}`,
+            unit: 'ms',
+            ...percentileFigure('p99', median(runs.map((r) => r.p99)), samples),
+          },
+        );
+      }
+      const ratio = pairedBootstrapRatio(
+        measured.get(`${preset}/node`)!.map((r) => r.rps),
+        measured.get(`${preset}/workerd`)!.map((r) => r.rps),
+      );
+      figures.push({
+        suite: 'workerd',
+        scenario: WORKERD_SCENARIO,
+        preset,
+        metric: 'req/s: workerd ÷ Node',
+        value: Math.round(ratio.ratio * 100) / 100,
+        unit: 'x',
+        samples: rounds,
+        note: `95% interval ${ratio.low.toFixed(2)}–${ratio.high.toFixed(2)} (paired rounds, bootstrap)`,
+      });
+    }
+    return figures;
+  } finally {
+    await stopWorkers();
+    await node.stopAll();
+  }
+}
