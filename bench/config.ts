@@ -81,7 +81,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
   // its 2 s (200 arrivals, the fewest a p95 is reported on); the overhead rounds are short
   // but paired, so their ratios carry an interval
   quick: {
-    microTimeMs: 150,
+    microTimeMs: 100,
     loadSec: 2,
     warmupSec: 0.5,
     connections: 16,
@@ -93,7 +93,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     overheadWarmupSec: 1,
     burstRequests: 20,
     zipfOps: 1500,
-    webhookEvents: 1500,
+    webhookEvents: 1000,
     wsFanout: [{ clients: 200, rate: 50 }],
     wsSec: 1.5,
     wsRounds: 2,
