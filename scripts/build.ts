@@ -45,8 +45,11 @@ export async function buildServer(
       sourcemap: 'linked',
       logLevel: 'warning',
     });
-    // system/db/migrate.ts finds them next to the module: `new URL('./migrations', import.meta.url)`
-    cpSync(resolve('system/db/migrations'), join(dir, 'migrations'), { recursive: true });
+    // the server's system/db/migrate.ts finds them next to the module:
+    // `new URL('./migrations', import.meta.url)` (helper scripts migrate nothing)
+    if (entry === 'system/node.ts') {
+      cpSync(resolve('system/db/migrations'), join(dir, 'migrations'), { recursive: true });
+    }
     renameSync(`${partial}.map`, `${target}.map`);
     renameSync(partial, target);
   } finally {

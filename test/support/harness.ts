@@ -117,16 +117,23 @@ export async function startTestApp(
     fixture,
     keys,
     token: (opts) => mintSessionToken({ privateKeyPem: keys.privateKey, ...opts }),
-    call(path, init = {}) {
-      const headers: Record<string, string> = { ...init.headers };
-      if (init.token) headers.authorization = `Bearer ${init.token}`;
-      let body: string | undefined;
-      if (init.json !== undefined) {
-        headers['content-type'] ??= 'application/json';
-        body = JSON.stringify(init.json);
-      }
-      return Promise.resolve(app.request(path, { method: init.method ?? 'GET', headers, body }));
-    },
+    call: caller((path, init) => Promise.resolve(app.request(path, init))),
+  };
+}
+
+/** `TestContext.call` over any way of sending a request (in process, or over HTTP). */
+export function caller(
+  send: (path: string, init: RequestInit) => Promise<Response>,
+): TestContext['call'] {
+  return (path, init = {}) => {
+    const headers: Record<string, string> = { ...init.headers };
+    if (init.token) headers.authorization = `Bearer ${init.token}`;
+    let body: string | undefined;
+    if (init.json !== undefined) {
+      headers['content-type'] ??= 'application/json';
+      body = JSON.stringify(init.json);
+    }
+    return send(path, { method: init.method ?? 'GET', headers, body });
   };
 }
 

@@ -7,7 +7,7 @@ import { generateFixture } from '../../fixtures/seed/generate.ts';
 import { loadFixture } from '../../fixtures/seed/load.ts';
 import { buildWorker } from '../../scripts/build.ts';
 import type { App } from '../../system/api/app.ts';
-import { openBackend, type TestContext, testKeys } from './harness.ts';
+import { caller, openBackend, type TestContext, testKeys } from './harness.ts';
 
 let bundle: Promise<string> | undefined;
 
@@ -66,16 +66,7 @@ export async function startWorkerTestApp(): Promise<TestContext> {
     fixture,
     keys,
     token: (opts) => mintSessionToken({ privateKeyPem: keys.privateKey, ...opts }),
-    call(path, init = {}) {
-      const headers: Record<string, string> = { ...init.headers };
-      if (init.token) headers.authorization = `Bearer ${init.token}`;
-      let body: string | undefined;
-      if (init.json !== undefined) {
-        headers['content-type'] ??= 'application/json';
-        body = JSON.stringify(init.json);
-      }
-      return request(path, { method: init.method ?? 'GET', headers, body });
-    },
+    call: caller(request),
     async close() {
       await worker.dispose();
       await new Promise<void>((resolve) => proxy.server.close(() => resolve()));
