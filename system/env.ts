@@ -440,6 +440,11 @@ export interface LoadEnvOptions {
    * are unset. On Node, `readFileSync(path, 'utf8')`; without it, neither is read.
    */
   readFile?: (path: string) => string;
+  /**
+   * What backs the `distributed` cache level: Redis on Node (`REDIS_URL` required), or
+   * a binding the Worker checks itself (Workers KV). @default 'redis'
+   */
+  distributedCache?: 'redis' | 'binding';
 }
 
 /** Parses the environment; throws an `EnvError` naming every bad variable and its value. */
@@ -510,7 +515,13 @@ export function loadEnv(
   } catch (error) {
     throw new EnvError((error as Error).message);
   }
-  if (levers.cache.enabled && levers.cache.level === 'distributed' && !env.REDIS_URL) {
+  const redisNeeded = (options.distributedCache ?? 'redis') === 'redis';
+  if (
+    levers.cache.enabled &&
+    levers.cache.level === 'distributed' &&
+    redisNeeded &&
+    !env.REDIS_URL
+  ) {
     throw new EnvError(
       `DATAFLOW_PRESET=${levers.preset} uses the distributed cache, which needs REDIS_URL`,
     );

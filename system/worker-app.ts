@@ -1,13 +1,31 @@
 import { createClient } from '@libsql/client/web';
+import { LRUCache } from 'lru-cache';
 import { createApp } from './api/app.ts';
 import { createSessionVerifier } from './auth/verifier.ts';
 import { createDatabase } from './db/database.ts';
+import { directLoaders } from './db/loaders.ts';
 import { changeLogBounds, changesAfter } from './db/queries/changes.ts';
+import type { Membership } from './db/schema.ts';
 import { type Env, EnvError, loadEnv } from './env.ts';
 import { webCryptoSha256 } from './hash.ts';
-import { createLevers, type Levers } from './levers/levers.ts';
+import { batchedLoaders } from './levers/batch.ts';
+import { createResponseCache } from './levers/cache.ts';
+import {
+  type CacheApi,
+  cacheApiEntries,
+  type EntryStore,
+  type KvNamespace,
+  kvEntries,
+  memoryEntries,
+  versionedMemberships,
+  versionedStore,
+} from './levers/cache-versioned.ts';
+import type { Levers } from './levers/levers.ts';
+import type { ResolvedLevers } from './levers/presets.ts';
+import { createUpgradeAuthorizer } from './realtime/authorize.ts';
 import { createWebhookIntake } from './sync/intake.ts';
 import { createWebhookVerifier } from './sync/verify.ts';
+import { ORG_PATHS } from './worker-org.ts';
 
 const DRAIN_BATCH = 500;
 
@@ -18,25 +36,54 @@ const DRAIN_BATCH = 500;
  */
 const REQUEST_DB_CONCURRENCY = 6;
 
-/** Presets a Worker can serve correctly today (see worker.ts). */
-export const WORKER_PRESETS = ['baseline', 'batch'] as const;
-
 /** What the Worker entry serves: the isolate's shared parts, a fresh app per request. */
 export interface WorkerApp {
   fetch(request: Request): Promise<Response>;
 }
 
+/** The Durable Object namespace binding (`ORG_HUB`), as far as it is used here. */
+interface OrgNamespace {
+  idFromName(name: string): unknown;
+  get(id: unknown): { fetch(request: Request | string): Promise<Response> };
+}
+
+/** The org's Durable Object (worker-org.ts): its generation, advancing it, its sockets. */
+function orgObjects(namespace: OrgNamespace) {
+  const url = (orgId: string, path: string, params: Record<string, string> = {}) =>
+    `https://org${path}?${new URLSearchParams({ org: orgId, ...params })}`;
+  const stub = (orgId: string) => namespace.get(namespace.idFromName(orgId));
+  const generationAt = async (orgId: string, path: string) => {
+    const res = await stub(orgId).fetch(url(orgId, path));
+    if (!res.ok) throw new Error(`org object ${path}: HTTP ${res.status}`);
+    return ((await res.json()) as { generation: number }).generation;
+  };
+  return {
+    generation: (orgId: string) => generationAt(orgId, ORG_PATHS.generation),
+    advance: (orgId: string) => generationAt(orgId, ORG_PATHS.advance),
+    connect: (request: Request, orgId: string, params: Record<string, string>) =>
+      stub(orgId).fetch(new Request(url(orgId, ORG_PATHS.connect, params), request)),
+  };
+}
+
 /**
- * The isolate's long-lived parts (configuration, levers, the session verifier and its
- * token cache) are built once; every request gets its own database client and app.
- * workerd cancels a request that waits on another request's I/O, and a client shared by
- * the isolate makes requests wait on each other: it queues calls beyond its concurrency
- * (20) in one queue, so a call one request queued would be started by another's
- * completion. Without the queue, 16 N+1 pages at once sent 800 queries to sqld, which
- * answered 429. A client per request keeps the limit per request (six, see below). Both
- * cost little: the
- * HTTP client opens no connection of its own, and a client plus the Hono app take about
- * 0.3 ms to build here.
+ * The isolate's long-lived parts (configuration, the session verifier and its token
+ * cache, the memory level's entries) are built once; every request gets its own database
+ * client, levers and app.
+ *
+ * - A client per request: workerd cancels a request that waits on another request's
+ *   I/O, and a client shared by the isolate makes requests wait on each other: it queues
+ *   calls beyond its concurrency (20) in one queue, so a call one request queued would be
+ *   started by another's completion. Without the queue, 16 N+1 pages at once sent 800
+ *   queries to sqld, which answered 429. A client per request keeps the limit per request
+ *   (six, see above). The HTTP client opens no connection of its own, and a client plus
+ *   the Hono app take about 0.3 ms to build here.
+ * - Caches keyed by the org's generation (levers/cache-versioned.ts), read once per
+ *   request from the org's Durable Object: correct across isolates and colos, at every
+ *   level (`memory` in this isolate, `edge` in the colo's Cache API, `distributed` in KV).
+ * - Coalescing is off whatever the preset says: it shares one request's database promise
+ *   with concurrent requests, which workerd forbids.
+ * - After a commit, the writing request drains the change log and advances the org
+ *   objects it touched before it answers: their caches move on, their sockets get the rows.
  */
 export async function buildWorkerApp(bindings: Record<string, unknown>): Promise<WorkerApp> {
   const source = Object.fromEntries(
@@ -44,8 +91,10 @@ export async function buildWorkerApp(bindings: Record<string, unknown>): Promise
       (entry): entry is [string, string] => typeof entry[1] === 'string',
     ),
   );
-  const env = loadEnv(source);
-  checkWorkerEnv(env);
+  const env = loadEnv(source, { distributedCache: 'binding' });
+  checkWorkerEnv(env, bindings);
+  const config = env.DATAFLOW_LEVERS;
+  const orgs = orgObjects(bindings.ORG_HUB as OrgNamespace);
   const openDatabase = () =>
     createDatabase(
       createClient({
@@ -56,7 +105,9 @@ export async function buildWorkerApp(bindings: Record<string, unknown>): Promise
       }),
       { sharedWrites: false },
     );
-  const levers: Levers = createLevers(env.DATAFLOW_LEVERS);
+  const baseLoaders = config.batch.enabled ? batchedLoaders(config.batch) : directLoaders;
+  const entries = config.cache.enabled ? cacheEntries(config, bindings) : undefined;
+  const memberships = new LRUCache<string, Membership>({ max: 10_000, ttl: config.cache.ttl });
   const sessions = createSessionVerifier({
     jwtKey: env.CLERK_JWT_KEY!,
     sha256: webCryptoSha256,
@@ -65,7 +116,7 @@ export async function buildWorkerApp(bindings: Record<string, unknown>): Promise
   });
   // Each write drains the change log itself, from the position this isolate has handed
   // on: no shared drain to wait for and no poll timer (a Worker has no life between
-  // requests). Two requests may hand on the same rows; invalidation is idempotent.
+  // requests). Two requests may hand on the same rows; an org object sends each row once.
   const first = openDatabase();
   let position: number;
   try {
@@ -86,39 +137,78 @@ export async function buildWorkerApp(bindings: Record<string, unknown>): Promise
   return {
     async fetch(request) {
       const database = openDatabase();
+      // one generation per org per request, read again after this request commits
+      const generations = new Map<string, Promise<number>>();
+      const generation = (orgId: string) => {
+        let known = generations.get(orgId);
+        if (!known) {
+          known = orgs.generation(orgId);
+          generations.set(orgId, known);
+        }
+        return known;
+      };
       const onCommitted = async () => {
+        const touched = new Set<string>();
         for (;;) {
           const rows = await changesAfter(database.db, position, DRAIN_BATCH);
-          if (rows.length === 0) return;
-          await levers.invalidate(rows);
-          position = Math.max(position, rows[rows.length - 1]!.id);
-          if (rows.length < DRAIN_BATCH) return;
+          for (const row of rows) touched.add(row.orgId);
+          if (rows.length > 0) position = Math.max(position, rows.at(-1)!.id);
+          if (rows.length < DRAIN_BATCH) break;
         }
+        await Promise.all([...touched].map((orgId) => orgs.advance(orgId)));
+        generations.clear();
       };
-      const app = createApp({
-        database,
-        sessions,
-        levers,
-        corsOrigins: env.CORS_ORIGINS,
-        bodyLimitBytes: env.BODY_LIMIT_BYTES,
-        headerLimitBytes: env.HEADER_LIMIT_BYTES,
-        sha256: webCryptoSha256,
-        logger,
-        onCommitted,
-        ...(secret.length > 0
-          ? {
-              webhooks: {
-                bodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,
-                intake: createWebhookIntake({
-                  database,
-                  verify: createWebhookVerifier(secret),
-                  onCommitted,
-                }),
-              },
-            }
-          : {}),
-      });
+      const responses =
+        entries &&
+        createResponseCache(config.cache, versionedStore(config.cache.level, entries, generation));
+      const levers: Levers = {
+        config,
+        loaders: responses
+          ? versionedMemberships(memberships, generation)(baseLoaders)
+          : baseLoaders,
+        memberships: undefined,
+        coalescer: undefined,
+        responses,
+        httpValidators: config.cache.enabled && config.cache.level === 'edge',
+        invalidate: async () => {},
+        close: async () => {},
+      };
       try {
+        if (new URL(request.url).pathname === '/ws') {
+          return await connectSocket(request, {
+            authorize: createUpgradeAuthorizer({
+              sessions,
+              loaders: levers.loaders(database.db),
+              allowedOrigins: env.CORS_ORIGINS,
+              // the org object counts each user's sockets
+              hub: { canConnect: () => true },
+            }),
+            connect: orgs.connect,
+          });
+        }
+        const app = createApp({
+          database,
+          sessions,
+          levers,
+          corsOrigins: env.CORS_ORIGINS,
+          bodyLimitBytes: env.BODY_LIMIT_BYTES,
+          headerLimitBytes: env.HEADER_LIMIT_BYTES,
+          sha256: webCryptoSha256,
+          logger,
+          onCommitted,
+          ...(secret.length > 0
+            ? {
+                webhooks: {
+                  bodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,
+                  intake: createWebhookIntake({
+                    database,
+                    verify: createWebhookVerifier(secret),
+                    onCommitted,
+                  }),
+                },
+              }
+            : {}),
+        });
         return await app.fetch(request);
       } finally {
         database.close();
@@ -127,8 +217,52 @@ export async function buildWorkerApp(bindings: Record<string, unknown>): Promise
   };
 }
 
-/** What a Worker cannot serve correctly yet, refused by name rather than served wrong. */
-export function checkWorkerEnv(env: Env): void {
+/** `GET /ws`: the same checks as on Node, then the socket is the org object's. */
+async function connectSocket(
+  request: Request,
+  deps: {
+    authorize: ReturnType<typeof createUpgradeAuthorizer>;
+    connect: ReturnType<typeof orgObjects>['connect'];
+  },
+): Promise<Response> {
+  const refuse = (status: number, code: string, message: string) =>
+    Response.json(
+      { error: { code, message } },
+      { status, headers: { 'cache-control': 'no-store' } },
+    );
+  if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
+    return refuse(426, 'upgrade_required', 'GET /ws with Upgrade: websocket');
+  }
+  const resumeParam = new URL(request.url).searchParams.get('lastEventId');
+  const resumeFrom = resumeParam === null ? undefined : Number(resumeParam);
+  if (resumeFrom !== undefined && !(Number.isSafeInteger(resumeFrom) && resumeFrom >= 0)) {
+    return refuse(400, 'invalid_request', 'lastEventId must be a non-negative integer');
+  }
+  const decision = await deps.authorize(request);
+  if (!decision.ok) return refuse(decision.status, decision.code, decision.message);
+  const { orgId, userId } = decision.session;
+  return deps.connect(request, orgId, {
+    user: userId,
+    ...(resumeFrom === undefined ? {} : { lastEventId: String(resumeFrom) }),
+  });
+}
+
+/** The store behind the configured cache level, for this isolate. */
+function cacheEntries(config: ResolvedLevers, bindings: Record<string, unknown>): EntryStore {
+  switch (config.cache.level) {
+    case 'memory':
+      return memoryEntries();
+    case 'edge':
+      return cacheApiEntries(
+        (globalThis as unknown as { caches: { default: CacheApi } }).caches.default,
+      );
+    case 'distributed':
+      return kvEntries(bindings.CACHE_KV as KvNamespace);
+  }
+}
+
+/** What a Worker cannot serve, refused by name rather than served wrong. */
+export function checkWorkerEnv(env: Env, bindings: Record<string, unknown> = {}): void {
   const problems: string[] = [];
   if (!env.CLERK_JWT_KEY) problems.push('CLERK_JWT_KEY is not set (a secret: wrangler secret put)');
   if (!/^(https?|libsql):\/\//.test(env.DATABASE_URL)) {
@@ -136,11 +270,20 @@ export function checkWorkerEnv(env: Env): void {
       `DATABASE_URL must be http(s):// or libsql:// on a Worker (sqld or Turso); got ${JSON.stringify(env.DATABASE_URL.split('?')[0])}`,
     );
   }
-  const preset = env.DATAFLOW_LEVERS.preset;
-  if (!(WORKER_PRESETS as readonly string[]).includes(preset)) {
+  const namespace = bindings.ORG_HUB as Partial<OrgNamespace> | undefined;
+  if (typeof namespace?.idFromName !== 'function') {
     problems.push(
-      `DATAFLOW_PRESET=${preset} is not served on Workers yet (one of ${WORKER_PRESETS.join(', ')}): its response cache or coalescing is per isolate`,
+      'the ORG_HUB Durable Object binding (class OrgHub) is missing: see wrangler.toml',
     );
+  }
+  const { cache } = env.DATAFLOW_LEVERS;
+  if (cache.enabled && cache.level === 'distributed') {
+    const kv = bindings.CACHE_KV as Partial<KvNamespace> | undefined;
+    if (typeof kv?.get !== 'function') {
+      problems.push(
+        `DATAFLOW_PRESET=${env.DATAFLOW_LEVERS.preset} uses the distributed cache, which needs the CACHE_KV namespace binding on Workers`,
+      );
+    }
   }
   if (problems.length > 0) throw new EnvError(problems.join('; '));
 }

@@ -4,21 +4,21 @@
  * (`env.ts`) read from the Worker's vars and secrets instead of `process.env`.
  *
  * What differs from Node, and why:
- * - The levers and the session verifier live for the isolate, built on the first request
- *   (bindings arrive with requests, not at load); each request gets its own database
- *   client and app (worker-app.ts says why).
- * - No WebSocket hub and no background poll: a write drains the change log in its own
- *   request (invalidating this isolate's caches before it answers). Other isolates'
- *   memory caches learn of it only when their own writes drain the log, so on Workers
- *   only presets without a response cache are served (`baseline`, `batch`); the edge
- *   and distributed levels are what make caching correct across isolates.
- * - Coalescing shares one request's database promise with concurrent requests; workerd
- *   forbids finishing one request's I/O in another, so presets that coalesce are refused.
+ * - The session verifier and the memory level's entries live for the isolate, built on
+ *   the first request (bindings arrive with requests, not at load); each request gets its
+ *   own database client, levers and app (worker-app.ts says why).
+ * - Each organization has a Durable Object (`OrgHub`, worker-org.ts): its generation keys
+ *   every cache entry, so caches at every level stay correct across isolates and colos,
+ *   and it is the org's WebSocket hub (`GET /ws`, Hibernation API). A write advances the
+ *   objects of the orgs it touched before it answers.
+ * - Coalescing is off on Workers: workerd forbids finishing one request's I/O in another.
  * - Telemetry: `@opentelemetry/api` without an SDK (no-op) for now.
  *
  * Bad configuration answers every request with a 500 and the JSON error naming the
  * variables, as `node.ts` refuses to start. The app itself is in `worker-app.ts`.
  */
+export { OrgHub } from './worker-org.ts';
+
 export interface WorkerBindings {
   [variable: string]: unknown;
 }

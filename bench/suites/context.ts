@@ -144,7 +144,13 @@ export async function releasePresetServers(
 export async function startPresetServers(
   ctx: SuiteContext,
   label: string,
-  options: { presets?: readonly PresetName[]; db?: 'run' | 'remote'; reuse?: string } = {},
+  options: {
+    presets?: readonly PresetName[];
+    db?: 'run' | 'remote';
+    reuse?: string;
+    /** More environment for every process (a lever override). */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<PresetServers> {
   const presets = options.presets ?? ctx.options.presets;
   const kept = handedOn.get(ctx);
@@ -181,6 +187,7 @@ export async function startPresetServers(
           DATABASE_URL: appDbUrl,
           DATAFLOW_PRESET: preset,
           ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+          ...options.env,
         }),
       );
       servers.set(preset, server);

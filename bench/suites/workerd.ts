@@ -1,8 +1,8 @@
-import { Miniflare } from 'miniflare';
 import { runLoad } from '../../load/generator.ts';
+import { type LocalWorker, startLocalWorker } from '../../load/infra/miniflare.ts';
 import { SCENARIOS } from '../../load/scenarios.ts';
 import { buildWorker } from '../../scripts/build.ts';
-import { WORKER_PRESETS } from '../../system/worker-app.ts';
+import type { PresetName } from '../../system/levers/presets.ts';
 import type { Figure } from '../results.ts';
 import { median, pairedBootstrapRatio } from '../stats.ts';
 import {
@@ -12,6 +12,29 @@ import {
   type SuiteContext,
   startPresetServers,
 } from './context.ts';
+
+const EDGE_LEVEL = { DATAFLOW_CACHE_LEVEL: 'edge' };
+
+interface WorkerdVariant {
+  /** The row's preset label. */
+  label: string;
+  preset: PresetName;
+  env?: Record<string, string>;
+}
+
+/**
+ * What runs on both runtimes. `cache-redis` is the distributed level: Redis on Node,
+ * Workers KV on workerd. `recommended (edge)` is the edge level: ETag/304 only on Node
+ * (a load test sends no If-None-Match, so no cache at all), the colo's Cache API on
+ * workerd. On workerd every cache level is keyed by the org object's generation.
+ */
+const WORKERD_VARIANTS: readonly WorkerdVariant[] = [
+  { label: 'baseline', preset: 'baseline' },
+  { label: 'batch', preset: 'batch' },
+  { label: 'recommended', preset: 'recommended' },
+  { label: 'recommended (edge)', preset: 'recommended', env: EDGE_LEVEL },
+  { label: 'cache-redis', preset: 'cache-redis' },
+];
 
 export const WORKERD_SCENARIO = 'members page limit=50, Node vs workerd, remote DB';
 
@@ -32,34 +55,39 @@ export const workerdSuite: BenchSuite = {
 async function workerd(ctx: SuiteContext): Promise<Figure[]> {
   const { settings, setup, signal } = ctx;
   const remote = await ctx.remoteDb();
-  const presets = ctx.options.presets.filter((p) =>
-    (WORKER_PRESETS as readonly string[]).includes(p),
-  );
+  const variants = WORKERD_VARIANTS.filter((v) => ctx.options.presets.includes(v.preset));
+  const presets = [...new Set(variants.map((v) => v.preset))];
   const node = await startPresetServers(ctx, 'workerd (the Node side)', { presets, db: 'remote' });
+  const edge = variants.some((v) => v.env)
+    ? await startPresetServers(ctx, 'workerd (the Node side, edge level)', {
+        presets: ['recommended'],
+        db: 'remote',
+        env: EDGE_LEVEL,
+      })
+    : undefined;
+  const nodeUrl = (v: WorkerdVariant) => (v.env ? edge! : node).get(v.preset)!.url;
   const script = await buildWorker('dist/bench-worker.mjs');
-  const workers = new Map<string, { url: string; mf: Miniflare }>();
+  const workers = new Map<string, LocalWorker>();
   const stopWorkers = async () => {
-    await Promise.all([...workers.values()].map((w) => w.mf.dispose()));
+    await Promise.all([...workers.values()].map((w) => w.dispose()));
   };
   ctx.cleanups.push(stopWorkers);
   try {
-    ctx.progress(`workerd: starting the Worker in miniflare with ${presets.join(', ')}`);
-    for (const preset of presets) {
-      const mf = new Miniflare({
-        modules: true,
+    ctx.progress(
+      `workerd: starting the Worker in miniflare with ${variants.map((v) => v.label).join(', ')}`,
+    );
+    for (const variant of variants) {
+      const worker = await startLocalWorker({
         scriptPath: script,
-        compatibilityDate: '2025-01-01',
-        compatibilityFlags: ['nodejs_compat'],
         bindings: {
           NODE_ENV: 'production',
           DATABASE_URL: remote.url,
           CLERK_JWT_KEY: setup.keys.publicKey,
-          DATAFLOW_PRESET: preset,
+          DATAFLOW_PRESET: variant.preset,
+          ...variant.env,
         },
-        port: 0,
-        cf: false,
       });
-      workers.set(preset, { url: (await mf.ready).origin, mf });
+      workers.set(variant.label, worker);
     }
     const durationSec = Math.max(settings.loadSec, 4);
     const rounds = Math.max(settings.rounds, 2);
@@ -92,10 +120,11 @@ async function workerd(ctx: SuiteContext): Promise<Figure[]> {
       ]);
     };
     for (let round = 1; round <= rounds; round++) {
-      for (const preset of presets) {
+      for (const variant of variants) {
+        const preset = variant.label;
         // ABBA: neither runtime always goes first
         const sides = [
-          ['node', node.get(preset)!.url],
+          ['node', nodeUrl(variant)],
           ['workerd', workers.get(preset)!.url],
         ] as const;
         for (const [runtime, url] of round % 2 === 1 ? sides : [...sides].reverse()) {
@@ -109,7 +138,7 @@ async function workerd(ctx: SuiteContext): Promise<Figure[]> {
     }
     const figures: Figure[] = [];
     const note = `sqld behind a ${remote.rttMs} ms relay, closed model, ${settings.connections} connections, ${rounds} interleaved rounds of ${durationSec} s`;
-    for (const preset of presets) {
+    for (const { label: preset } of variants) {
       for (const runtime of ['node', 'workerd'] as const) {
         const runs = measured.get(`${preset}/${runtime}`)!;
         const samples = runs.reduce((a, r) => a + r.n, 0);
@@ -155,5 +184,6 @@ async function workerd(ctx: SuiteContext): Promise<Figure[]> {
   } finally {
     await stopWorkers();
     await node.stopAll();
+    await edge?.stopAll();
   }
 }

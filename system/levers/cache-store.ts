@@ -15,7 +15,7 @@ export interface CachedResponse {
 }
 
 export interface CacheStore {
-  readonly level: 'memory' | 'distributed';
+  readonly level: 'memory' | 'edge' | 'distributed';
   get(key: string): Promise<CachedResponse | undefined>;
   /** `keepMs`: how long to keep the entry at all (fresh time + stale-if-error time). */
   set(key: string, value: CachedResponse, tags: readonly string[], keepMs: number): Promise<void>;

@@ -116,7 +116,7 @@ interface ConnState {
 }
 
 /** The user whose access to the row's org this change ends, if any. */
-function revokedUser(row: ChangeRow): string | null {
+export function revokedUser(row: ChangeRow): string | null {
   if (row.op !== 'delete') return null;
   if (row.entity === 'user') return row.entityId;
   if (row.entity === 'membership') {

@@ -4,7 +4,7 @@ import { type RedisServer, startRedis } from '../../load/infra/redis.ts';
 import { redisStore } from '../../system/levers/cache-redis.ts';
 import { PRESET_NAMES } from '../../system/levers/presets.ts';
 import { startTestApp, type TestContext, withLevers } from '../support/harness.ts';
-import { castFrom } from '../support/people.ts';
+import { castFrom, readCorpus, withoutRequestId } from '../support/people.ts';
 
 /**
  * Levers never change answers: a corpus of reads over the seed gives byte-identical
@@ -37,25 +37,8 @@ describe('every preset answers the corpus exactly like baseline', () => {
   it('identical bodies and statuses for every request of the corpus', async () => {
     const base = apps.get('baseline')!;
     const cast = castFrom(base.fixture);
-    const admin = await base.token({ userId: cast.adminA.id, orgId: cast.orgA.id, role: 'admin' });
-    const member = await base.token({ userId: cast.memberA.id, orgId: cast.orgA.id });
-    const stranger = await base.token({ userId: cast.strangerB.id, orgId: cast.orgB.id });
-    const corpus: Array<[string, string]> = [
-      [`/api/orgs/${cast.orgA.id}/members?limit=50`, admin],
-      [`/api/orgs/${cast.orgA.id}/members?limit=7`, member],
-      [`/api/orgs/${cast.orgA.id}/members?limit=100&cursor=bTpvcmdtZW1fMA`, admin],
-      [`/api/orgs/${cast.orgA.id}`, admin],
-      [`/api/orgs/${cast.orgA.id}`, member],
-      [`/api/orgs/${cast.orgA.id}/projects`, member],
-      [`/api/orgs/${cast.orgB.id}/members`, admin],
-      [`/api/orgs/${cast.orgB.id}/members`, stranger],
-      ['/api/me', admin],
-      ['/api/me', stranger],
-      [`/api/users/${cast.memberA.id}`, admin],
-      [`/api/users/${cast.strangerB.id}`, admin],
-      [`/api/orgs/${cast.orgA.id}/members?limit=abc`, admin],
-    ];
-    const strip = (text: string) => text.replace(/"requestId":"[^"]*"/g, '"requestId":"-"');
+    const corpus = await readCorpus(cast, base.token);
+    const strip = withoutRequestId;
     for (const [path, token] of corpus) {
       const expected = await base.call(path, { token });
       const expectedBody = strip(await expected.text());

@@ -48,3 +48,36 @@ export function castFrom(fixture: Fixture): Cast {
     bridge: { user: user(bridgeId), home, away },
   };
 }
+
+/**
+ * The lever equivalence corpus: reads over the seed as several callers (admin, member,
+ * stranger; pages, cursors, another org, a bad parameter). Levers never change answers,
+ * so every preset and runtime must answer each exactly as `baseline` does.
+ */
+export async function readCorpus(
+  cast: Cast,
+  token: (options: { userId: string; orgId: string; role?: 'admin' | 'member' }) => Promise<string>,
+): Promise<Array<[path: string, token: string]>> {
+  const admin = await token({ userId: cast.adminA.id, orgId: cast.orgA.id, role: 'admin' });
+  const member = await token({ userId: cast.memberA.id, orgId: cast.orgA.id });
+  const stranger = await token({ userId: cast.strangerB.id, orgId: cast.orgB.id });
+  return [
+    [`/api/orgs/${cast.orgA.id}/members?limit=50`, admin],
+    [`/api/orgs/${cast.orgA.id}/members?limit=7`, member],
+    [`/api/orgs/${cast.orgA.id}/members?limit=100&cursor=bTpvcmdtZW1fMA`, admin],
+    [`/api/orgs/${cast.orgA.id}`, admin],
+    [`/api/orgs/${cast.orgA.id}`, member],
+    [`/api/orgs/${cast.orgA.id}/projects`, member],
+    [`/api/orgs/${cast.orgB.id}/members`, admin],
+    [`/api/orgs/${cast.orgB.id}/members`, stranger],
+    ['/api/me', admin],
+    ['/api/me', stranger],
+    [`/api/users/${cast.memberA.id}`, admin],
+    [`/api/users/${cast.strangerB.id}`, admin],
+    [`/api/orgs/${cast.orgA.id}/members?limit=abc`, admin],
+  ];
+}
+
+/** Bodies compared across apps: the request id differs by design. */
+export const withoutRequestId = (text: string) =>
+  text.replace(/"requestId":"[^"]*"/g, '"requestId":"-"');

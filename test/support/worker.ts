@@ -1,10 +1,10 @@
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Miniflare } from 'miniflare';
 import { generateWebhookSecret } from '../../fixtures/auth/keys.ts';
 import { DEV_AZP, mintSessionToken } from '../../fixtures/auth/token.ts';
 import { generateFixture } from '../../fixtures/seed/generate.ts';
 import { loadFixture } from '../../fixtures/seed/load.ts';
+import { type LocalWorker, startLocalWorker } from '../../load/infra/miniflare.ts';
 import { buildWorker } from '../../scripts/build.ts';
 import type { App } from '../../system/api/app.ts';
 import { caller, openBackend, type TestContext, testKeys } from './harness.ts';
@@ -20,7 +20,9 @@ let bundle: Promise<string> | undefined;
  * and the publisher's change-log reads (one per commit signal: the Worker drains the log
  * in the writing request) stand for `commits()`. `database` itself is the test's own connection to the same sqld (direct, not counted).
  */
-export async function startWorkerTestApp(): Promise<TestContext> {
+export async function startWorkerTestApp(
+  options: { preset?: string; env?: Record<string, string>; isolates?: number } = {},
+): Promise<TestContext & { worker: LocalWorker }> {
   bundle ??= buildWorker('dist/test-worker.mjs');
   const backend = await openBackend('sqld');
   const fixture = generateFixture('small');
@@ -28,23 +30,20 @@ export async function startWorkerTestApp(): Promise<TestContext> {
   const proxy = await countingProxy(new URL(backend.url));
   const keys = testKeys();
   const webhookSecret = generateWebhookSecret();
-  const worker = new Miniflare({
-    modules: true,
+  const worker = await startLocalWorker({
     scriptPath: await bundle,
-    compatibilityDate: '2025-01-01',
-    compatibilityFlags: ['nodejs_compat'],
     bindings: {
       NODE_ENV: 'production',
       DATABASE_URL: proxy.url,
       CLERK_JWT_KEY: keys.publicKey,
       CLERK_AUTHORIZED_PARTIES: DEV_AZP,
       CLERK_WEBHOOK_SIGNING_SECRET: webhookSecret,
-      DATAFLOW_PRESET: 'baseline',
+      DATAFLOW_PRESET: options.preset ?? 'baseline',
+      ...options.env,
     },
-    port: 0,
-    cf: false,
+    isolates: options.isolates,
   });
-  const origin = (await worker.ready).origin;
+  const origin = worker.url;
   const request = (path: string, init: RequestInit = {}) => {
     if (!(init.body instanceof ReadableStream)) return fetch(origin + path, init);
     // a streamed body: Node's fetch sends it chunked itself (half duplex), and refuses
@@ -67,6 +66,7 @@ export async function startWorkerTestApp(): Promise<TestContext> {
     keys,
     token: (opts) => mintSessionToken({ privateKeyPem: keys.privateKey, ...opts }),
     call: caller(request),
+    worker,
     async close() {
       await worker.dispose();
       await new Promise<void>((resolve) => proxy.server.close(() => resolve()));

@@ -5,6 +5,11 @@ import { mintSessionToken } from '../../fixtures/auth/token.ts';
 import { userEvent } from '../../fixtures/clerk/events.ts';
 import { generateFixture } from '../../fixtures/seed/generate.ts';
 import { loadFixture } from '../../fixtures/seed/load.ts';
+import {
+  type LocalWorker,
+  startLocalWorker,
+  WORKER_COMPATIBILITY,
+} from '../../load/infra/miniflare.ts';
 import { type ServerProcess, startAppProcess } from '../../load/infra/server-process.ts';
 import { type SqldServer, startSqld } from '../../load/infra/sqld.ts';
 import { signedHeaders } from '../../load/webhook-sender.ts';
@@ -18,7 +23,7 @@ import { castFrom } from '../support/people.ts';
 // sqld: same answers, writes and webhooks through the Worker, configuration refused by name.
 describe('the API Worker on workerd', () => {
   let sqld: SqldServer;
-  let worker: Miniflare;
+  let worker: LocalWorker;
   let workerUrl: string;
   let node: ServerProcess;
   let script: string;
@@ -28,15 +33,7 @@ describe('the API Worker on workerd', () => {
   let auth: Record<string, string>;
 
   const workerWith = (bindings: Record<string, string>) =>
-    new Miniflare({
-      modules: true,
-      scriptPath: script,
-      compatibilityDate: '2025-01-01',
-      compatibilityFlags: ['nodejs_compat'],
-      bindings,
-      port: 0,
-      cf: false,
-    });
+    startLocalWorker({ scriptPath: script, bindings });
 
   beforeAll(async () => {
     [sqld, script] = await Promise.all([startSqld(), buildWorker('dist/worker.mjs')]);
@@ -51,11 +48,11 @@ describe('the API Worker on workerd', () => {
       CLERK_WEBHOOK_SIGNING_SECRET: secret,
       DATAFLOW_PRESET: 'batch',
     };
-    worker = workerWith(env);
-    [workerUrl, node] = await Promise.all([
-      worker.ready.then((url) => url.origin),
+    [worker, node] = await Promise.all([
+      workerWith(env),
       startAppProcess({ ...env, DB_MIGRATE_ON_START: 'false' }),
     ]);
+    workerUrl = worker.url;
     const token = await mintSessionToken({
       privateKeyPem: testKeys().privateKey,
       userId: cast.adminA.id,
@@ -153,20 +150,46 @@ describe('the API Worker on workerd', () => {
     expect(((await me.json()) as { firstName: string }).firstName).toBe('Workerd');
   });
 
-  it('refuses bad configuration with a 500 naming each variable', async () => {
-    const bad = workerWith({
-      NODE_ENV: 'production',
-      DATABASE_URL: 'file:local.db',
-      DATAFLOW_PRESET: 'coalesce',
-    });
-    try {
-      const res = await fetch(new URL('/health', await bad.ready));
+  it('refuses bad configuration with a 500 naming each variable and binding', async () => {
+    const configurationError = async (url: string) => {
+      const res = await fetch(`${url}/health`);
       expect(res.status).toBe(500);
       const { error } = (await res.json()) as { error: { code: string; message: string } };
       expect(error.code).toBe('configuration');
-      expect(error.message).toMatch(/CLERK_JWT_KEY/);
+      return error.message;
+    };
+    const bad = await workerWith({
+      NODE_ENV: 'production',
+      DATABASE_URL: 'file:local.db',
+      DATAFLOW_PRESET: 'cache-redis',
+    });
+    try {
+      const message = await configurationError(bad.url);
+      expect(message).toMatch(/CLERK_JWT_KEY/);
     } finally {
       await bad.dispose();
+    }
+    // a deployment without wrangler.toml's bindings
+    const bare = new Miniflare({
+      modules: true,
+      scriptPath: script,
+      ...WORKER_COMPATIBILITY,
+      bindings: {
+        NODE_ENV: 'production',
+        DATABASE_URL: 'file:local.db',
+        CLERK_JWT_KEY: testKeys().publicKey,
+        DATAFLOW_PRESET: 'cache-redis',
+      },
+      port: 0,
+      cf: false,
+    });
+    try {
+      const message = await configurationError((await bare.ready).origin);
+      expect(message).toMatch(/DATABASE_URL must be http/);
+      expect(message).toMatch(/ORG_HUB Durable Object binding/);
+      expect(message).toMatch(/CACHE_KV/);
+    } finally {
+      await bare.dispose();
     }
   });
 });
