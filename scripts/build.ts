@@ -62,7 +62,7 @@ export async function buildServer(
 /**
  * The Worker (`system/worker.ts`) as workerd runs it: one ES module for the browser-like
  * platform (`wrangler` bundles the same entry with its own esbuild; the tests run this
- * one in miniflare). No externals: a Worker has no node_modules.
+ * one in miniflare). Only `node:` built-ins stay external: a Worker has no node_modules.
  */
 export async function buildWorker(outFile = 'dist/worker.mjs'): Promise<string> {
   const target = resolve(outFile);
@@ -74,6 +74,8 @@ export async function buildWorker(outFile = 'dist/worker.mjs'): Promise<string> 
     format: 'esm',
     platform: 'browser',
     conditions: ['workerd', 'worker', 'browser'],
+    // built-ins workerd provides under `nodejs_compat` (AsyncLocalStorage for the traces)
+    external: ['node:*'],
     target: 'es2022',
     logLevel: 'warning',
   });

@@ -1,6 +1,6 @@
 import { type Env, EnvError } from './env.ts';
 import type { TelemetryConfig } from './telemetry/telemetry.ts';
-import { parseOtlpHeaders, type TracingConfig } from './telemetry/tracing.ts';
+import type { TracingConfig } from './telemetry/tracing.ts';
 
 /**
  * The standard `OTEL_*` variables (read by `env.ts`) -> the plain config the telemetry
@@ -64,4 +64,15 @@ export function telemetryConfig(env: Env): TelemetryConfig | undefined {
     tracing,
     serverTiming: env.SERVER_TIMING ?? env.NODE_ENV !== 'production',
   };
+}
+
+/** `key=value,key2=value2` (OTEL_EXPORTER_OTLP_HEADERS; values may be URL-encoded). */
+export function parseOtlpHeaders(value: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const pair of (value ?? '').split(',')) {
+    const at = pair.indexOf('=');
+    if (at <= 0) continue;
+    headers[pair.slice(0, at).trim()] = decodeURIComponent(pair.slice(at + 1).trim());
+  }
+  return headers;
 }

@@ -25,6 +25,8 @@ import type { ResolvedLevers } from './levers/presets.ts';
 import { createUpgradeAuthorizer } from './realtime/authorize.ts';
 import { createWebhookIntake } from './sync/intake.ts';
 import { createWebhookVerifier } from './sync/verify.ts';
+import { createWorkerTelemetry } from './telemetry/worker-telemetry.ts';
+import { telemetryConfig } from './telemetry-config.ts';
 import { ORG_PATHS } from './worker-org.ts';
 
 const DRAIN_BATCH = 500;
@@ -36,9 +38,14 @@ const DRAIN_BATCH = 500;
  */
 const REQUEST_DB_CONCURRENCY = 6;
 
+/** The part of the Worker's `ExecutionContext` used here. */
+export interface WaitUntil {
+  waitUntil(promise: Promise<unknown>): void;
+}
+
 /** What the Worker entry serves: the isolate's shared parts, a fresh app per request. */
 export interface WorkerApp {
-  fetch(request: Request): Promise<Response>;
+  fetch(request: Request, ctx?: WaitUntil): Promise<Response>;
 }
 
 /** The Durable Object namespace binding (`ORG_HUB`), as far as it is used here. */
@@ -134,87 +141,101 @@ export async function buildWorkerApp(bindings: Record<string, unknown>): Promise
       console.error(message, errorDetails(details)),
     isLevelEnabled: () => false,
   };
+  const telemetrySettings = telemetryConfig(env);
+  const telemetry =
+    telemetrySettings &&
+    createWorkerTelemetry(telemetrySettings, (error) =>
+      logger.warn({ err: String(error) }, 'otel: export failed'),
+    );
   return {
-    async fetch(request) {
-      const database = openDatabase();
-      // one generation per org per request, read again after this request commits
-      const generations = new Map<string, Promise<number>>();
-      const generation = (orgId: string) => {
-        let known = generations.get(orgId);
-        if (!known) {
-          known = orgs.generation(orgId);
-          generations.set(orgId, known);
-        }
-        return known;
-      };
-      const onCommitted = async () => {
-        const touched = new Set<string>();
-        for (;;) {
-          const rows = await changesAfter(database.db, position, DRAIN_BATCH);
-          for (const row of rows) touched.add(row.orgId);
-          if (rows.length > 0) position = Math.max(position, rows.at(-1)!.id);
-          if (rows.length < DRAIN_BATCH) break;
-        }
-        await Promise.all([...touched].map((orgId) => orgs.advance(orgId)));
-        generations.clear();
-      };
-      const responses =
-        entries &&
-        createResponseCache(config.cache, versionedStore(config.cache.level, entries, generation));
-      const levers: Levers = {
-        config,
-        loaders: responses
-          ? versionedMemberships(memberships, generation)(baseLoaders)
-          : baseLoaders,
-        memberships: undefined,
-        coalescer: undefined,
-        responses,
-        httpValidators: config.cache.enabled && config.cache.level === 'edge',
-        invalidate: async () => {},
-        close: async () => {},
-      };
+    async fetch(request, ctx) {
       try {
-        if (new URL(request.url).pathname === '/ws') {
-          return await connectSocket(request, {
-            authorize: createUpgradeAuthorizer({
-              sessions,
-              loaders: levers.loaders(database.db),
-              allowedOrigins: env.CORS_ORIGINS,
-              // the org object counts each user's sockets
-              hub: { canConnect: () => true },
-            }),
-            connect: orgs.connect,
-          });
-        }
-        const app = createApp({
-          database,
-          sessions,
-          levers,
-          corsOrigins: env.CORS_ORIGINS,
-          bodyLimitBytes: env.BODY_LIMIT_BYTES,
-          headerLimitBytes: env.HEADER_LIMIT_BYTES,
-          sha256: webCryptoSha256,
-          logger,
-          onCommitted,
-          ...(secret.length > 0
-            ? {
-                webhooks: {
-                  bodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,
-                  intake: createWebhookIntake({
-                    database,
-                    verify: createWebhookVerifier(secret),
-                    onCommitted,
-                  }),
-                },
-              }
-            : {}),
-        });
-        return await app.fetch(request);
+        return await serve(request);
       } finally {
-        database.close();
+        // after the response: the request's spans have ended
+        if (telemetry) ctx?.waitUntil(telemetry.flush());
       }
     },
   };
+
+  async function serve(request: Request): Promise<Response> {
+    const database = openDatabase();
+    // one generation per org per request, read again after this request commits
+    const generations = new Map<string, Promise<number>>();
+    const generation = (orgId: string) => {
+      let known = generations.get(orgId);
+      if (!known) {
+        known = orgs.generation(orgId);
+        generations.set(orgId, known);
+      }
+      return known;
+    };
+    const onCommitted = async () => {
+      const touched = new Set<string>();
+      for (;;) {
+        const rows = await changesAfter(database.db, position, DRAIN_BATCH);
+        for (const row of rows) touched.add(row.orgId);
+        if (rows.length > 0) position = Math.max(position, rows.at(-1)!.id);
+        if (rows.length < DRAIN_BATCH) break;
+      }
+      await Promise.all([...touched].map((orgId) => orgs.advance(orgId)));
+      generations.clear();
+    };
+    const responses =
+      entries &&
+      createResponseCache(config.cache, versionedStore(config.cache.level, entries, generation));
+    const levers: Levers = {
+      config,
+      loaders: responses ? versionedMemberships(memberships, generation)(baseLoaders) : baseLoaders,
+      memberships: undefined,
+      coalescer: undefined,
+      responses,
+      httpValidators: config.cache.enabled && config.cache.level === 'edge',
+      invalidate: async () => {},
+      close: async () => {},
+    };
+    try {
+      if (new URL(request.url).pathname === '/ws') {
+        return await connectSocket(request, {
+          authorize: createUpgradeAuthorizer({
+            sessions,
+            loaders: levers.loaders(database.db),
+            allowedOrigins: env.CORS_ORIGINS,
+            // the org object counts each user's sockets
+            hub: { canConnect: () => true },
+          }),
+          connect: orgs.connect,
+        });
+      }
+      const app = createApp({
+        database,
+        sessions,
+        levers,
+        corsOrigins: env.CORS_ORIGINS,
+        bodyLimitBytes: env.BODY_LIMIT_BYTES,
+        headerLimitBytes: env.HEADER_LIMIT_BYTES,
+        sha256: webCryptoSha256,
+        logger,
+        onCommitted,
+        ...(telemetry ? { telemetry: { middleware: telemetry.middleware } } : {}),
+        ...(secret.length > 0
+          ? {
+              webhooks: {
+                bodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,
+                intake: createWebhookIntake({
+                  database,
+                  verify: createWebhookVerifier(secret),
+                  onCommitted,
+                }),
+              },
+            }
+          : {}),
+      });
+      return await app.fetch(request);
+    } finally {
+      database.close();
+    }
+  }
 }
 
 /** `GET /ws`: the same checks as on Node, then the socket is the org object's. */
@@ -274,6 +295,14 @@ export function checkWorkerEnv(env: Env, bindings: Record<string, unknown> = {})
   if (typeof namespace?.idFromName !== 'function') {
     problems.push(
       'the ORG_HUB Durable Object binding (class OrgHub) is missing: see wrangler.toml',
+    );
+  }
+  const local = (env.OTEL_TRACES_EXPORTER ?? []).filter(
+    (kind) => kind !== 'otlp' && kind !== 'none',
+  );
+  if (local.length > 0) {
+    problems.push(
+      `OTEL_TRACES_EXPORTER=${local.join(',')} is not available on Workers (no file system or stdout collector): use otlp`,
     );
   }
   const { cache } = env.DATAFLOW_LEVERS;

@@ -12,7 +12,8 @@
  *   and it is the org's WebSocket hub (`GET /ws`, Hibernation API). A write advances the
  *   objects of the orgs it touched before it answers.
  * - Coalescing is off on Workers: workerd forbids finishing one request's I/O in another.
- * - Telemetry: `@opentelemetry/api` without an SDK (no-op) for now.
+ * - Telemetry: the same spans, exported as OTLP/JSON with `fetch` after each response
+ *   (`ctx.waitUntil`, telemetry/worker-telemetry.ts) when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
  *
  * Bad configuration answers every request with a 500 and the JSON error naming the
  * variables, as `node.ts` refuses to start. The app itself is in `worker-app.ts`.
@@ -29,7 +30,11 @@ type App = import('./worker-app.ts').WorkerApp;
 let ready: App | undefined;
 
 export default {
-  async fetch(request: Request, bindings: WorkerBindings): Promise<Response> {
+  async fetch(
+    request: Request,
+    bindings: WorkerBindings,
+    ctx: import('./worker-app.ts').WaitUntil,
+  ): Promise<Response> {
     let app = ready;
     if (!app) {
       // Requests that arrive before the isolate's app is ready each build their own rather
@@ -50,6 +55,6 @@ export default {
       }
       ready ??= app;
     }
-    return app.fetch(request);
+    return app.fetch(request, ctx);
   },
 };

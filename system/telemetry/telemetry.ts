@@ -1,13 +1,4 @@
-import {
-  context,
-  diag,
-  propagation,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  type TextMapGetter,
-  trace,
-} from '@opentelemetry/api';
+import { context, diag, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
@@ -20,9 +11,9 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { MiddlewareHandler } from 'hono';
-import { routePath } from 'hono/route';
-import { REQUEST_TIMINGS, RequestTimings, type Stage, TRACER_NAME } from '../trace.ts';
+import { TRACER_NAME } from '../trace.ts';
 import { createBoundMetrics } from './bound-metrics.ts';
+import { serverSpans } from './http.ts';
 import { createInstruments, type Instruments } from './metrics.ts';
 
 const METER_NAME = 'dataflow';
@@ -133,52 +124,12 @@ export function createTelemetry(
   const tracer = tracerProvider?.getTracer(TRACER_NAME);
   const serializer = new PrometheusSerializer();
 
-  const httpMiddleware: MiddlewareHandler = async function telemetry(c, next) {
-    const started = performance.now();
-    instruments.onActive(1);
-    const parent = tracer
-      ? propagation.extract(ROOT_CONTEXT, c.req.raw.headers, headerGetter)
-      : ROOT_CONTEXT;
-    const span = tracer
-      ? tracer.startSpan(
-          c.req.method,
-          {
-            kind: SpanKind.SERVER,
-            attributes: { 'http.request.method': c.req.method, 'url.scheme': 'http' },
-          },
-          parent,
-        )
-      : undefined;
-    const timings = new RequestTimings();
-    let ctx = parent.setValue(REQUEST_TIMINGS, timings);
-    if (span) ctx = trace.setSpan(ctx, span);
-    try {
-      await context.with(ctx, next);
-    } finally {
-      instruments.onActive(-1);
-      const durationMs = performance.now() - started;
-      const route = routePath(c, -1) || 'unmatched';
-      const status = c.res.status;
-      instruments.onRequest({
-        method: c.req.method,
-        route,
-        status,
-        durationMs,
-        dbQueries: timings.count.db ?? 0,
-      });
-      if (span) {
-        span.updateName(`${c.req.method} ${route}`);
-        span.setAttributes({
-          'http.route': route,
-          'http.response.status_code': status,
-          'dataflow.db.queries': timings.count.db ?? 0,
-        });
-        if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-        span.end();
-      }
-      if (config.serverTiming) setServerTiming(c.res.headers, timings, durationMs);
-    }
-  };
+  const httpMiddleware = serverSpans({
+    tracer,
+    serverTiming: config.serverTiming,
+    onActive: instruments.onActive,
+    onRequest: instruments.onRequest,
+  });
 
   return {
     ...instruments,
@@ -198,39 +149,4 @@ export function createTelemetry(
       await meterProvider.shutdown().catch(() => {});
     },
   };
-}
-
-const headerGetter: TextMapGetter<Headers> = {
-  keys: (headers) => [...headers.keys()],
-  get: (headers, key) => headers.get(key) ?? undefined,
-};
-
-const TIMING_ORDER: readonly Stage[] = [
-  'auth',
-  'coalesce',
-  'cache',
-  'batch',
-  'db',
-  'serialize',
-  'sync',
-  'realtime',
-];
-
-/**
- * `Server-Timing: auth;dur=0.41, db;dur=3.20;desc="52", …, total;dur=5.02`. Stages nest
- * (auth includes its membership query), so the entries are a breakdown, not a sum.
- */
-function setServerTiming(headers: Headers, timings: RequestTimings, totalMs: number): void {
-  const parts: string[] = [];
-  for (const stage of TIMING_ORDER) {
-    const ms = timings.ms[stage];
-    if (ms === undefined) continue;
-    parts.push(`${stage};dur=${ms.toFixed(2)};desc="${timings.count[stage] ?? 0}"`);
-  }
-  parts.push(`total;dur=${totalMs.toFixed(2)}`);
-  try {
-    headers.set('Server-Timing', parts.join(', '));
-  } catch {
-    // an immutable response (a re-served one): leave it without the header
-  }
 }

@@ -2,19 +2,17 @@ import type { MeterProvider } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import type { Resource } from '@opentelemetry/resources';
 import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
   BatchSpanProcessor,
   ConsoleSpanExporter,
-  ParentBasedSampler,
-  type Sampler,
   SimpleSpanProcessor,
   type SpanExporter,
   type SpanProcessor,
-  TraceIdRatioBasedSampler,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
 import { OtlpJsonFileExporter } from './file-exporter.ts';
+import { createSampler, type SamplerName } from './sampler.ts';
+
+export type { SamplerName };
 
 /** The trace half of the telemetry config (the standard `OTEL_*` variables, parsed). */
 export interface TracingConfig {
@@ -30,31 +28,6 @@ export interface TracingConfig {
     scheduledDelayMillis: number;
     exportTimeoutMillis: number;
   };
-}
-
-export type SamplerName =
-  | 'always_on'
-  | 'always_off'
-  | 'traceidratio'
-  | 'parentbased_always_on'
-  | 'parentbased_always_off'
-  | 'parentbased_traceidratio';
-
-export function createSampler(name: SamplerName, ratio: number): Sampler {
-  switch (name) {
-    case 'always_on':
-      return new AlwaysOnSampler();
-    case 'always_off':
-      return new AlwaysOffSampler();
-    case 'traceidratio':
-      return new TraceIdRatioBasedSampler(ratio);
-    case 'parentbased_always_on':
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
-    case 'parentbased_always_off':
-      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
-    case 'parentbased_traceidratio':
-      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
-  }
 }
 
 /**
@@ -102,15 +75,4 @@ export function createTracerProvider(
     sampler: createSampler(config.sampler, config.ratio),
     spanProcessors,
   });
-}
-
-/** `key=value,key2=value2` (OTEL_EXPORTER_OTLP_HEADERS; values may be URL-encoded). */
-export function parseOtlpHeaders(value: string | undefined): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const pair of (value ?? '').split(',')) {
-    const at = pair.indexOf('=');
-    if (at <= 0) continue;
-    headers[pair.slice(0, at).trim()] = decodeURIComponent(pair.slice(at + 1).trim());
-  }
-  return headers;
 }

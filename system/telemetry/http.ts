@@ -1,0 +1,118 @@
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
+import type { MiddlewareHandler } from 'hono';
+import { routePath } from 'hono/route';
+import { REQUEST_TIMINGS, RequestTimings, type Stage } from '../trace.ts';
+
+/** What one finished request tells the metrics (RED and queries per request). */
+export interface RequestRecord {
+  method: string;
+  route: string;
+  status: number;
+  durationMs: number;
+  dbQueries: number;
+}
+
+/**
+ * The request middleware, on every runtime: the server span (its parent from the W3C
+ * `traceparent`), the per-request stage timings every layer adds to, Server-Timing, and
+ * the hooks the metrics record from. Imports only `@opentelemetry/api` and Hono.
+ */
+export function serverSpans(options: {
+  /** Undefined: no tracer provider, timings and metrics only. */
+  tracer: Tracer | undefined;
+  serverTiming: boolean;
+  onActive?: (delta: 1 | -1) => void;
+  onRequest?: (request: RequestRecord) => void;
+}): MiddlewareHandler {
+  const { tracer } = options;
+  return async function telemetry(c, next) {
+    const started = performance.now();
+    options.onActive?.(1);
+    const parent = tracer
+      ? propagation.extract(ROOT_CONTEXT, c.req.raw.headers, headerGetter)
+      : ROOT_CONTEXT;
+    const span = tracer
+      ? tracer.startSpan(
+          c.req.method,
+          {
+            kind: SpanKind.SERVER,
+            attributes: { 'http.request.method': c.req.method, 'url.scheme': 'http' },
+          },
+          parent,
+        )
+      : undefined;
+    const timings = new RequestTimings();
+    let ctx = parent.setValue(REQUEST_TIMINGS, timings);
+    if (span) ctx = trace.setSpan(ctx, span);
+    try {
+      await context.with(ctx, next);
+    } finally {
+      options.onActive?.(-1);
+      const durationMs = performance.now() - started;
+      const route = routePath(c, -1) || 'unmatched';
+      const status = c.res.status;
+      options.onRequest?.({
+        method: c.req.method,
+        route,
+        status,
+        durationMs,
+        dbQueries: timings.count.db ?? 0,
+      });
+      if (span) {
+        span.updateName(`${c.req.method} ${route}`);
+        span.setAttributes({
+          'http.route': route,
+          'http.response.status_code': status,
+          'dataflow.db.queries': timings.count.db ?? 0,
+        });
+        if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
+      }
+      if (options.serverTiming) setServerTiming(c.res.headers, timings, durationMs);
+    }
+  };
+}
+
+const headerGetter: TextMapGetter<Headers> = {
+  keys: (headers) => [...headers.keys()],
+  get: (headers, key) => headers.get(key) ?? undefined,
+};
+
+const TIMING_ORDER: readonly Stage[] = [
+  'auth',
+  'coalesce',
+  'cache',
+  'batch',
+  'db',
+  'serialize',
+  'sync',
+  'realtime',
+];
+
+/**
+ * `Server-Timing: auth;dur=0.41, db;dur=3.20;desc="52", …, total;dur=5.02`. Stages nest
+ * (auth includes its membership query), so the entries are a breakdown, not a sum.
+ */
+function setServerTiming(headers: Headers, timings: RequestTimings, totalMs: number): void {
+  const parts: string[] = [];
+  for (const stage of TIMING_ORDER) {
+    const ms = timings.ms[stage];
+    if (ms === undefined) continue;
+    parts.push(`${stage};dur=${ms.toFixed(2)};desc="${timings.count[stage] ?? 0}"`);
+  }
+  parts.push(`total;dur=${totalMs.toFixed(2)}`);
+  try {
+    headers.set('Server-Timing', parts.join(', '));
+  } catch {
+    // an immutable response (a re-served one): leave it without the header
+  }
+}
