@@ -1,4 +1,5 @@
-import { createClient } from '@libsql/client/web';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { type Client, createClient } from '@libsql/client/web';
 import { LRUCache } from 'lru-cache';
 import { createApp } from './api/app.ts';
 import { createSessionVerifier } from './auth/verifier.ts';
@@ -73,22 +74,25 @@ function orgObjects(namespace: OrgNamespace) {
 }
 
 /**
- * The isolate's long-lived parts (configuration, the session verifier and its token
- * cache, the memory level's entries) are built once; every request gets its own database
- * client, levers and app.
+ * The app is built once per isolate; what must not be shared between requests lives in a
+ * request scope (AsyncLocalStorage, `nodejs_compat`): each request's own database client
+ * and the org generations it has read. Building the Hono app, drizzle and the prepared
+ * statements per request took about 35% of the Worker's CPU on a cache hit.
  *
  * - A client per request: workerd cancels a request that waits on another request's
  *   I/O, and a client shared by the isolate makes requests wait on each other: it queues
  *   calls beyond its concurrency (20) in one queue, so a call one request queued would be
  *   started by another's completion. Without the queue, 16 N+1 pages at once sent 800
  *   queries to sqld, which answered 429. A client per request keeps the limit per request
- *   (six, see above). The HTTP client opens no connection of its own, and a client plus
- *   the Hono app take about 0.3 ms to build here.
+ *   (six, see above); the HTTP client opens no connection of its own. The one `Database`
+ *   over it (`sharedWrites: false`: no group commit across requests) reaches the current
+ *   request's client at each call.
+ * - Nothing else that is shared waits on I/O for several requests: loaders (DataLoader
+ *   batches) are made per request, the response cache does not share misses, and
+ *   coalescing is off whatever the preset says.
  * - Caches keyed by the org's generation (levers/cache-versioned.ts), read once per
  *   request from the org's Durable Object: correct across isolates and colos, at every
  *   level (`memory` in this isolate, `edge` in the colo's Cache API, `distributed` in KV).
- * - Coalescing is off whatever the preset says: it shares one request's database promise
- *   with concurrent requests, which workerd forbids.
  * - After a commit, the writing request drains the change log and advances the org
  *   objects it touched before it answers: their caches move on, their sockets get the rows.
  */
@@ -102,36 +106,84 @@ export async function buildWorkerApp(bindings: Record<string, unknown>): Promise
   checkWorkerEnv(env, bindings);
   const config = env.DATAFLOW_LEVERS;
   const orgs = orgObjects(bindings.ORG_HUB as OrgNamespace);
-  const openDatabase = () =>
-    createDatabase(
-      createClient({
-        url: env.DATABASE_URL,
-        authToken: env.DATABASE_AUTH_TOKEN,
-        intMode: 'number',
-        concurrency: REQUEST_DB_CONCURRENCY,
-      }),
-      { sharedWrites: false },
-    );
+  const scopes = new AsyncLocalStorage<RequestScope>();
+  const scope = () => {
+    const current = scopes.getStore();
+    if (!current) throw new Error('the database was used outside a request');
+    return current;
+  };
+  // made on a request's first query: a cache hit makes none (and closing one costs an Error)
+  const requestsClient = () => {
+    const current = scope();
+    current.client ??= createClient({
+      url: env.DATABASE_URL,
+      authToken: env.DATABASE_AUTH_TOKEN,
+      intMode: 'number',
+      concurrency: REQUEST_DB_CONCURRENCY,
+    });
+    return current.client;
+  };
+  const inRequestScope = async <T>(work: () => Promise<T>): Promise<T> => {
+    const current: RequestScope = { client: undefined, generations: new Map() };
+    try {
+      return await scopes.run(current, work);
+    } finally {
+      current.client?.close();
+    }
+  };
+  const database = createDatabase(requestClient(requestsClient), { sharedWrites: false });
+  // one generation per org per request, read again after this request commits
+  const generation = (orgId: string) => {
+    const { generations } = scope();
+    let known = generations.get(orgId);
+    if (!known) {
+      known = orgs.generation(orgId);
+      generations.set(orgId, known);
+    }
+    return known;
+  };
+  // Each write drains the change log itself, from the position this isolate has handed
+  // on: no shared drain to wait for and no poll timer (a Worker has no life between
+  // requests). Two requests may hand on the same rows; an org object sends each row once.
+  let position = await inRequestScope(async () => (await changeLogBounds(database.db)).newest);
+  const onCommitted = async () => {
+    const touched = new Set<string>();
+    for (;;) {
+      const rows = await changesAfter(database.db, position, DRAIN_BATCH);
+      for (const row of rows) touched.add(row.orgId);
+      if (rows.length > 0) position = Math.max(position, rows.at(-1)!.id);
+      if (rows.length < DRAIN_BATCH) break;
+    }
+    await Promise.all([...touched].map((orgId) => orgs.advance(orgId)));
+    scope().generations.clear();
+  };
   const baseLoaders = config.batch.enabled ? batchedLoaders(config.batch) : directLoaders;
   const entries = config.cache.enabled ? cacheEntries(config, bindings) : undefined;
+  const responses =
+    entries &&
+    createResponseCache(
+      config.cache,
+      versionedStore(config.cache.level, entries, generation),
+      {},
+      { shareMisses: false },
+    );
   const memberships = new LRUCache<string, Membership>({ max: 10_000, ttl: config.cache.ttl });
+  const levers: Levers = {
+    config,
+    loaders: responses ? versionedMemberships(memberships, generation)(baseLoaders) : baseLoaders,
+    memberships: undefined,
+    coalescer: undefined,
+    responses,
+    httpValidators: config.cache.enabled && config.cache.level === 'edge',
+    invalidate: async () => {},
+    close: async () => {},
+  };
   const sessions = createSessionVerifier({
     jwtKey: env.CLERK_JWT_KEY!,
     sha256: webCryptoSha256,
     authorizedParties: env.CLERK_AUTHORIZED_PARTIES,
     cache: env.AUTH_TOKEN_CACHE ? { max: env.AUTH_TOKEN_CACHE_SIZE } : false,
   });
-  // Each write drains the change log itself, from the position this isolate has handed
-  // on: no shared drain to wait for and no poll timer (a Worker has no life between
-  // requests). Two requests may hand on the same rows; an org object sends each row once.
-  const first = openDatabase();
-  let position: number;
-  try {
-    position = (await changeLogBounds(first.db)).newest;
-  } finally {
-    first.close();
-  }
-  const secret = env.CLERK_WEBHOOK_SIGNING_SECRET;
   const logger = {
     // Workers Logs (and wrangler dev) collect the console; errors and warnings only
     info() {},
@@ -147,95 +199,72 @@ export async function buildWorkerApp(bindings: Record<string, unknown>): Promise
     createWorkerTelemetry(telemetrySettings, (error) =>
       logger.warn({ err: String(error) }, 'otel: export failed'),
     );
+  const secret = env.CLERK_WEBHOOK_SIGNING_SECRET;
+  const app = createApp({
+    database,
+    sessions,
+    levers,
+    corsOrigins: env.CORS_ORIGINS,
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    headerLimitBytes: env.HEADER_LIMIT_BYTES,
+    sha256: webCryptoSha256,
+    logger,
+    onCommitted,
+    ...(telemetry ? { telemetry: { middleware: telemetry.middleware } } : {}),
+    ...(secret.length > 0
+      ? {
+          webhooks: {
+            bodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,
+            intake: createWebhookIntake({
+              database,
+              verify: createWebhookVerifier(secret),
+              onCommitted,
+            }),
+          },
+        }
+      : {}),
+  });
+  const serve = (request: Request): Promise<Response> => {
+    if (new URL(request.url).pathname !== '/ws') return Promise.resolve(app.fetch(request));
+    return connectSocket(request, {
+      // per request: batched loaders must not batch across requests
+      authorize: createUpgradeAuthorizer({
+        sessions,
+        loaders: levers.loaders(database.db),
+        allowedOrigins: env.CORS_ORIGINS,
+        // the org object counts each user's sockets
+        hub: { canConnect: () => true },
+      }),
+      connect: orgs.connect,
+    });
+  };
   return {
     async fetch(request, ctx) {
       try {
-        return await serve(request);
+        return await inRequestScope(() => serve(request));
       } finally {
         // after the response: the request's spans have ended
         if (telemetry) ctx?.waitUntil(telemetry.flush());
       }
     },
   };
+}
 
-  async function serve(request: Request): Promise<Response> {
-    const database = openDatabase();
-    // one generation per org per request, read again after this request commits
-    const generations = new Map<string, Promise<number>>();
-    const generation = (orgId: string) => {
-      let known = generations.get(orgId);
-      if (!known) {
-        known = orgs.generation(orgId);
-        generations.set(orgId, known);
-      }
-      return known;
-    };
-    const onCommitted = async () => {
-      const touched = new Set<string>();
-      for (;;) {
-        const rows = await changesAfter(database.db, position, DRAIN_BATCH);
-        for (const row of rows) touched.add(row.orgId);
-        if (rows.length > 0) position = Math.max(position, rows.at(-1)!.id);
-        if (rows.length < DRAIN_BATCH) break;
-      }
-      await Promise.all([...touched].map((orgId) => orgs.advance(orgId)));
-      generations.clear();
-    };
-    const responses =
-      entries &&
-      createResponseCache(config.cache, versionedStore(config.cache.level, entries, generation));
-    const levers: Levers = {
-      config,
-      loaders: responses ? versionedMemberships(memberships, generation)(baseLoaders) : baseLoaders,
-      memberships: undefined,
-      coalescer: undefined,
-      responses,
-      httpValidators: config.cache.enabled && config.cache.level === 'edge',
-      invalidate: async () => {},
-      close: async () => {},
-    };
-    try {
-      if (new URL(request.url).pathname === '/ws') {
-        return await connectSocket(request, {
-          authorize: createUpgradeAuthorizer({
-            sessions,
-            loaders: levers.loaders(database.db),
-            allowedOrigins: env.CORS_ORIGINS,
-            // the org object counts each user's sockets
-            hub: { canConnect: () => true },
-          }),
-          connect: orgs.connect,
-        });
-      }
-      const app = createApp({
-        database,
-        sessions,
-        levers,
-        corsOrigins: env.CORS_ORIGINS,
-        bodyLimitBytes: env.BODY_LIMIT_BYTES,
-        headerLimitBytes: env.HEADER_LIMIT_BYTES,
-        sha256: webCryptoSha256,
-        logger,
-        onCommitted,
-        ...(telemetry ? { telemetry: { middleware: telemetry.middleware } } : {}),
-        ...(secret.length > 0
-          ? {
-              webhooks: {
-                bodyLimitBytes: env.WEBHOOK_BODY_LIMIT_BYTES,
-                intake: createWebhookIntake({
-                  database,
-                  verify: createWebhookVerifier(secret),
-                  onCommitted,
-                }),
-              },
-            }
-          : {}),
-      });
-      return await app.fetch(request);
-    } finally {
-      database.close();
-    }
-  }
+/** What belongs to one request: its database client and the generations it has read. */
+interface RequestScope {
+  client: Client | undefined;
+  generations: Map<string, Promise<number>>;
+}
+
+/** A libSQL client that is, at each call, the current request's own. */
+function requestClient(current: () => Client): Client {
+  return new Proxy({} as Client, {
+    get(_, property) {
+      const client = current();
+      const value = Reflect.get(client, property, client);
+      return typeof value === 'function' ? value.bind(client) : value;
+    },
+  });
 }
 
 /** `GET /ws`: the same checks as on Node, then the socket is the org object's. */

@@ -184,7 +184,15 @@ export function createResponseCache(
   config: ResolvedCacheConfig,
   store: CacheStore,
   hooks: CacheHooks = {},
+  options: {
+    /**
+     * Concurrent misses of one key share one load. Off on Workers: workerd cancels a
+     * request that waits on another request's I/O. @default true
+     */
+    shareMisses?: boolean;
+  } = {},
 ): ResponseCache {
+  const shareMisses = options.shareMisses ?? true;
   const now = hooks.now ?? Date.now;
   const random = hooks.random ?? Math.random;
   const breaker = circuitBreaker(handleAll, {
@@ -237,7 +245,7 @@ export function createResponseCache(
     }
 
     // a miss: concurrent misses of one key share one execution (no stampede)
-    const running = inflight.get(key);
+    const running = shareMisses ? inflight.get(key) : undefined;
     if (running) {
       inflightWaiters.add(key);
       const shared = await running;
@@ -248,13 +256,15 @@ export function createResponseCache(
         return { kind: 'entry', entry: shared, state: ok ? 'hit' : 'miss' };
       }
     }
-    let finish!: (value: CachedResponse | null) => void;
-    inflight.set(
-      key,
-      new Promise((resolve) => {
-        finish = resolve;
-      }),
-    );
+    let finish: (value: CachedResponse | null) => void = () => {};
+    if (shareMisses) {
+      inflight.set(
+        key,
+        new Promise((resolve) => {
+          finish = resolve;
+        }),
+      );
+    }
     const tags = new Set<string>([
       `org:${orgId}`,
       ...request.reads.map((c) => collectionTag(c, orgId)),
@@ -296,8 +306,10 @@ export function createResponseCache(
       await guarded(() => store.set(key, entry, [...tags], ttl + config.staleIfErrorMs), undefined);
       return { kind: 'loaded', stored: true };
     } finally {
-      inflight.delete(key);
-      inflightWaiters.delete(key);
+      if (shareMisses) {
+        inflight.delete(key);
+        inflightWaiters.delete(key);
+      }
       finish(null);
     }
   }
