@@ -3,6 +3,7 @@ import type { BenchOptions } from './config.ts';
 import type { Figure, Finding, Verdict } from './results.ts';
 import { BURST } from './suites/burst.ts';
 import { MEMBERS, MEMBERS_REMOTE } from './suites/members.ts';
+import { WORKERD_SCENARIO } from './suites/workerd.ts';
 
 /**
  * The audit's performance findings as report rows: each picks its figure per preset from
@@ -19,6 +20,8 @@ interface Rule {
   judge: string | null;
   /** A ratio to an anchor of the same run: one value, no per-preset columns. */
   anchored?: true;
+  /** For an anchored rule: the row its value is compared with (the check's `baseline`). */
+  versus?: string;
   target: string;
   /** Given the judged value and the baseline value. */
   check?: (value: number, baseline: number | null, options: BenchOptions) => boolean | null;
@@ -125,6 +128,41 @@ const RULES: Rule[] = [
         ? `embedded database: ${x} vs ${b} req/s (${(x / b).toFixed(1)}x); a round trip there costs microseconds, so saving 50 of them buys little`
         : undefined;
     },
+  },
+  {
+    finding: 'Multiple round trips (throughput, workerd)',
+    suite: 'workerd',
+    remote: true,
+    scenario: WORKERD_SCENARIO,
+    metric: 'req/s: workerd',
+    judge: 'batch',
+    target: '>= 5x baseline on workerd, sqld behind the RTT relay (RTT >= 10 ms)',
+    check: (v, base, o) => (o.rttMs >= 10 && base ? v / base >= 5 : null),
+    note: (_o, figures) => besideNode(figures, 'batch'),
+  },
+  {
+    finding: 'Cache strategy on workerd (memory level)',
+    suite: 'workerd',
+    remote: true,
+    scenario: WORKERD_SCENARIO,
+    metric: 'req/s: workerd',
+    judge: 'recommended',
+    target: '>= 5x baseline on workerd; keyed by the org generation, no stale read',
+    check: (v, base) => (base ? v / base >= 5 : null),
+    note: (_o, figures) => besideNode(figures, 'recommended'),
+  },
+  {
+    finding: 'Cache strategy on workerd (edge level)',
+    suite: 'workerd',
+    remote: true,
+    anchored: true,
+    versus: 'baseline',
+    scenario: WORKERD_SCENARIO,
+    metric: 'req/s: workerd',
+    judge: 'recommended (edge)',
+    target: '>= 5x baseline on workerd; the Cache API keyed by the org generation',
+    check: (v, base) => (base ? v / base >= 5 : null),
+    note: (_o, figures) => besideNode(figures, 'recommended (edge)'),
   },
   {
     finding: 'Multiple round trips (open model)',
@@ -294,6 +332,23 @@ const RULES: Rule[] = [
   },
 ];
 
+/** The Node figure of the same workerd row, for the note under it. */
+function besideNode(figures: readonly Figure[], preset: string): string | undefined {
+  const value = (metric: string) =>
+    figures.find(
+      (f) =>
+        f.suite === 'workerd' &&
+        f.scenario === WORKERD_SCENARIO &&
+        f.preset === preset &&
+        f.metric === metric,
+    )?.value;
+  const node = value('req/s: node');
+  const ratio = value('req/s: workerd ÷ Node');
+  if (node === undefined || ratio === undefined) return undefined;
+  const edge = preset.includes('edge') ? ' (on Node the edge level is ETag/304 only)' : '';
+  return `${preset} on Node over the same sqld: ${node} req/s; workerd ÷ Node ${ratio}x${edge}`;
+}
+
 export function buildFindings(figures: readonly Figure[], options: BenchOptions): Finding[] {
   return RULES.map((rule) => {
     const scenario = typeof rule.scenario === 'string' ? rule.scenario : rule.scenario(options);
@@ -306,7 +361,7 @@ export function buildFindings(figures: readonly Figure[], options: BenchOptions)
     const presets: Record<string, number | null> = {};
     const perPreset = rule.anchored !== true;
     if (perPreset) for (const p of options.presets) if (p !== 'baseline') presets[p] = measured(p);
-    const baseline = perPreset ? measured('baseline') : null;
+    const baseline = perPreset ? measured('baseline') : rule.versus ? measured(rule.versus) : null;
     const judgedPreset =
       rule.judge === null || !perPreset || options.presets.includes(rule.judge as never)
         ? rule.judge

@@ -1,5 +1,11 @@
+import { Miniflare } from 'miniflare';
 import { runLoad } from '../../load/generator.ts';
-import { type LocalWorker, startLocalWorker } from '../../load/infra/miniflare.ts';
+import {
+  type LocalWorker,
+  startLocalWorker,
+  WORKER_COMPATIBILITY,
+} from '../../load/infra/miniflare.ts';
+import { startBundledProcess } from '../../load/infra/server-process.ts';
 import { SCENARIOS } from '../../load/scenarios.ts';
 import { buildWorker } from '../../scripts/build.ts';
 import type { PresetName } from '../../system/levers/presets.ts';
@@ -14,6 +20,8 @@ import {
 } from './context.ts';
 
 const EDGE_LEVEL = { DATAFLOW_CACHE_LEVEL: 'edge' };
+/** The row of the bare runtimes' JSON hello. */
+const BARE = 'bare hello';
 
 interface WorkerdVariant {
   /** The row's preset label. */
@@ -67,6 +75,19 @@ async function workerd(ctx: SuiteContext): Promise<Figure[]> {
     : undefined;
   const nodeUrl = (v: WorkerdVariant) => (v.env ? edge! : node).get(v.preset)!.url;
   const script = await buildWorker('dist/bench-worker.mjs');
+  // the physical anchors: each runtime's bare JSON hello, measured in the same rounds
+  const bareNode = await startBundledProcess('load/infra/hello-server.ts', {});
+  ctx.cleanups.push(() => bareNode.stop());
+  const bareWorker = new Miniflare({
+    modules: true,
+    scriptPath: 'load/infra/hello-worker.js',
+    ...WORKER_COMPATIBILITY,
+    port: 0,
+    host: '127.0.0.1',
+    cf: false,
+  });
+  ctx.cleanups.push(() => bareWorker.dispose());
+  const bareWorkerUrl = (await bareWorker.ready).origin;
   const workers = new Map<string, LocalWorker>();
   const stopWorkers = async () => {
     await Promise.all([...workers.values()].map((w) => w.dispose()));
@@ -92,11 +113,11 @@ async function workerd(ctx: SuiteContext): Promise<Figure[]> {
     const durationSec = Math.max(settings.loadSec, 4);
     const rounds = Math.max(settings.rounds, 2);
     const measured = new Map<string, { rps: number; p50: number; p99: number; n: number }[]>();
-    const run = async (key: string, baseUrl: string) => {
+    const run = async (key: string, baseUrl: string, scenario = SCENARIOS.members) => {
       const result = await runLoad({
         baseUrl,
         headers: setup.auth,
-        scenario: SCENARIOS.members,
+        scenario,
         vars: { orgId: setup.org.id },
         model: { kind: 'closed', connections: settings.connections },
         durationSec,
@@ -120,6 +141,17 @@ async function workerd(ctx: SuiteContext): Promise<Figure[]> {
       ]);
     };
     for (let round = 1; round <= rounds; round++) {
+      const anchors = [
+        ['node', bareNode.url],
+        ['workerd', bareWorkerUrl],
+      ] as const;
+      for (const [runtime, url] of round % 2 === 1 ? anchors : [...anchors].reverse()) {
+        checkAborted(ctx);
+        ctx.progress(
+          `workerd: round ${round}/${rounds}, bare hello on ${runtime}, ${durationSec}s`,
+        );
+        await run(`${BARE}/${runtime}`, url, SCENARIOS.health);
+      }
       for (const variant of variants) {
         const preset = variant.label;
         // ABBA: neither runtime always goes first
@@ -138,6 +170,21 @@ async function workerd(ctx: SuiteContext): Promise<Figure[]> {
     }
     const figures: Figure[] = [];
     const note = `sqld behind a ${remote.rttMs} ms relay, closed model, ${settings.connections} connections, ${rounds} interleaved rounds of ${durationSec} s`;
+    const bareRps = (runtime: string) =>
+      median(measured.get(`${BARE}/${runtime}`)!.map((r) => r.rps));
+    for (const runtime of ['node', 'workerd'] as const) {
+      const runs = measured.get(`${BARE}/${runtime}`)!;
+      figures.push({
+        suite: 'workerd',
+        scenario: WORKERD_SCENARIO,
+        preset: BARE,
+        metric: `req/s: ${runtime}`,
+        value: Math.round(bareRps(runtime)),
+        unit: 'req/s',
+        samples: runs.reduce((a, r) => a + r.n, 0),
+        note: `${runtime === 'node' ? 'bare node:http' : 'bare Worker (miniflare)'} JSON hello, the same load, interleaved with the app`,
+      });
+    }
     for (const { label: preset } of variants) {
       for (const runtime of ['node', 'workerd'] as const) {
         const runs = measured.get(`${preset}/${runtime}`)!;
@@ -150,6 +197,13 @@ async function workerd(ctx: SuiteContext): Promise<Figure[]> {
             value: Math.round(median(runs.map((r) => r.rps)) * 10) / 10,
             unit: 'req/s',
             note,
+          },
+          {
+            ...base,
+            metric: `÷ bare hello: ${runtime}`,
+            value: Number((median(runs.map((r) => r.rps)) / bareRps(runtime)).toPrecision(3)),
+            unit: 'x',
+            note: `app req/s ÷ the bare ${runtime === 'node' ? 'node:http' : 'Worker'} hello of the same rounds`,
           },
           {
             ...base,
@@ -185,5 +239,7 @@ async function workerd(ctx: SuiteContext): Promise<Figure[]> {
     await stopWorkers();
     await node.stopAll();
     await edge?.stopAll();
+    await bareNode.stop();
+    await bareWorker.dispose();
   }
 }
