@@ -171,6 +171,9 @@ function oneOf<T extends string>(field: string, value: string, allowed: readonly
 export function benchOptionsFromEnv(env: Record<string, string | undefined>): BenchOptions {
   const profile = oneOf('PROFILE', env.PROFILE || 'quick', PROFILES);
   const suites = list(env.SUITE).map((s) => oneOf('SUITE', s, SUITES));
+  // RUNTIME=workerd: the runs that put the Worker next to Node (today the workerd suite)
+  const runtime = oneOf('RUNTIME', env.RUNTIME || 'node', ['node', 'workerd'] as const);
+  if (runtime === 'workerd' && suites.length === 0) suites.push('workerd');
   const presets = list(env.PRESET).map((p) => oneOf('PRESET', p, PRESET_NAMES));
   const db = oneOf('DB', env.DB || 'file', ['file', 'sqld'] as const);
   const rttRaw = env.RTT || '10';

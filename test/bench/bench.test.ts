@@ -36,6 +36,8 @@ describe('make bench input', () => {
     expect(options.suites).toEqual(SUITES.filter((s) => s !== 'workerd'));
     expect(benchOptionsFromEnv({ PROFILE: 'full' }).suites).toEqual([...SUITES]);
     expect(benchOptionsFromEnv({ SUITE: 'workerd' }).suites).toEqual(['workerd']);
+    expect(benchOptionsFromEnv({ RUNTIME: 'workerd' }).suites).toEqual(['workerd']);
+    expect(() => benchOptionsFromEnv({ RUNTIME: 'deno' })).toThrow(/RUNTIME/);
     expect(options.cpuProfile).toBe(false);
     expect(options.presets[0]).toBe('baseline');
     expect(benchOptionsFromEnv({ PRESET: 'batch' }).presets).toEqual(['baseline', 'batch']);
