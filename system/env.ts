@@ -75,6 +75,16 @@ export const envSchema = z.object({
   CORS_ORIGINS: csv
     .default(['http://localhost:5173'])
     .meta(doc('Server', 'comma-separated CORS allowlist (also the WebSocket Origin allowlist)')),
+  CLIENT_DIR: z
+    .string()
+    .min(1)
+    .default('dist/client')
+    .meta(
+      doc(
+        'Server',
+        'the built React client (`make client-build`), served at `/app/` when the folder exists (Node)',
+      ),
+    ),
   BODY_LIMIT_BYTES: positiveInt
     .default(64 * 1024)
     .meta(doc('Server', 'API request body limit (413 above)')),

@@ -1,8 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
+import { serveStatic } from '@hono/node-server/serve-static';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { pino } from 'pino';
 import { createApp } from './api/app.ts';
@@ -10,7 +12,14 @@ import { createSessionVerifier } from './auth/verifier.ts';
 import { databaseKind, openDatabase } from './db/client.ts';
 import type { Database } from './db/database.ts';
 import { runMigrations } from './db/migrate.ts';
-import { DEV_PUBLIC_KEY_FILE, describeEnv, type Env, EnvError, loadEnv } from './env.ts';
+import {
+  DEV_KEYS_DIR,
+  DEV_PUBLIC_KEY_FILE,
+  describeEnv,
+  type Env,
+  EnvError,
+  loadEnv,
+} from './env.ts';
 import { nodeSha256 } from './hash-node.ts';
 import { connectRedisStore } from './levers/cache-redis.ts';
 import { createLevers } from './levers/levers.ts';
@@ -47,6 +56,12 @@ export interface RunningServer {
 export interface StartOptions {
   /** Extra span exporters (tests: an in-memory exporter), on top of the configured ones. */
   spanExporters?: readonly SpanExporter[];
+  /**
+   * The private key of the development sign-in (tests: their own key pair). Default: the
+   * dev key of `make setup`, when its public half is the configured `CLERK_JWT_KEY`.
+   * Never used in production.
+   */
+  devSigningKeyPem?: string;
 }
 
 type Logger = ReturnType<typeof createLogger>;
@@ -125,7 +140,9 @@ export async function startServer(
       logger,
       onCommitted,
       webhooks: webhookIntake(env, database, onCommitted, telemetry, logger),
+      ...devSignIn(env, options.devSigningKeyPem),
     });
+    if (serveClient(app, env.CLIENT_DIR)) logger.info({ dir: env.CLIENT_DIR }, 'client at /app/');
 
     const server = await listen(app.fetch, env, logger);
     closers.push(() => server.close());
@@ -254,6 +271,39 @@ function startTelemetry(env: Env, logger: Logger, options: StartOptions) {
     };
   }
   return config ? createTelemetry(config, logger) : undefined;
+}
+
+/**
+ * The development sign-in (`/dev/*`): outside production, signing with the given key or
+ * the dev key of `make setup` when the server verifies with its public half. Never in
+ * production, whatever key or files exist.
+ */
+function devSignIn(env: Env, keyPem?: string): { devSignIn?: { privateKeyPem: string } } {
+  if (env.NODE_ENV === 'production') return {};
+  if (keyPem) return { devSignIn: { privateKeyPem: keyPem } };
+  const privateFile = join(DEV_KEYS_DIR, 'private.pem');
+  const publicFile = join(DEV_KEYS_DIR, 'public.pem');
+  if (!existsSync(privateFile) || !existsSync(publicFile)) return {};
+  if (readFileSync(publicFile, 'utf8').trim() !== env.CLERK_JWT_KEY?.trim()) return {};
+  return { devSignIn: { privateKeyPem: readFileSync(privateFile, 'utf8') } };
+}
+
+/**
+ * The built React client (`make client-build`) at `/app/`: its hashed assets, and
+ * `index.html` for every other path under it (the router's routes). Nothing when the
+ * folder has no build.
+ */
+function serveClient(app: ReturnType<typeof createApp>, dir: string): boolean {
+  const index = join(dir, 'index.html');
+  if (!existsSync(index)) return false;
+  app.get('/', (c) => c.redirect('/app/'));
+  app.use(
+    '/app/assets/*',
+    serveStatic({ root: dir, rewriteRequestPath: (path) => path.replace(/^\/app/, '') }),
+  );
+  app.get('/app', (c) => c.redirect('/app/'));
+  app.get('/app/*', serveStatic({ path: index }));
+  return true;
 }
 
 /** The HTTP server; `close()` refuses new connections and drains, forcing after the timeout. */

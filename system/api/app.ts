@@ -16,6 +16,7 @@ import { coalesce } from './middleware/coalesce.ts';
 import { corsAllowlist, securityHeaders } from './middleware/headers.ts';
 import { bodyLimit, headerLimit, requireJsonBody } from './middleware/limits.ts';
 import { batchRoutes } from './routes/batch.ts';
+import { devRoutes } from './routes/dev.ts';
 import { healthRoutes } from './routes/health.ts';
 import { meRoutes } from './routes/me.ts';
 import { orgRoutes } from './routes/orgs.ts';
@@ -46,6 +47,11 @@ export interface AppOptions {
   logger?: AppLogger;
   /** Request telemetry middleware, and the Prometheus text for `GET /metrics` when pulled. */
   telemetry?: { middleware: MiddlewareHandler; render?: (() => Promise<string>) | undefined };
+  /**
+   * The development sign-in at `/dev/*` (routes/dev.ts), signing with the dev private
+   * key. The Node entry passes it only outside production; absent, `/dev/*` is a 404.
+   */
+  devSignIn?: { privateKeyPem: string };
   /** Clerk webhook intake (`createWebhookIntake`) at `POST /webhooks/clerk`; not mounted when absent. */
   webhooks?: WebhookRouteOptions;
   /**
@@ -111,6 +117,10 @@ export function createApp(options: AppOptions) {
   );
 
   if (options.webhooks) app.route('/webhooks', webhookRoutes(options.webhooks));
+  if (options.devSignIn) {
+    app.use('/dev/*', bodyLimit(4 * 1024), requireJsonBody());
+    app.route('/dev', devRoutes(db, options.devSignIn.privateKeyPem));
+  }
 
   app.use('/api/*', bodyLimit(options.bodyLimitBytes ?? 64 * 1024));
   const responses = levers?.responses;

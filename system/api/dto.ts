@@ -39,3 +39,27 @@ export const projectDto = (project: Project) => ({
   createdAt: project.createdAt,
   updatedAt: project.updatedAt,
 });
+
+/**
+ * The response bodies, as the client (`system/client/`) reads them. Each route builds its
+ * body with `satisfies` one of these, so a changed shape fails the type check on both
+ * sides. Timestamps are epoch milliseconds.
+ */
+export type UserView = ReturnType<typeof userDto>;
+export type OrgView = ReturnType<typeof orgDto>;
+export type MemberView = ReturnType<typeof memberDto>;
+export type ProjectView = ReturnType<typeof projectDto>;
+/** `GET /api/orgs/:orgId`: the org, its member count and the caller's role in it. */
+export type OrgDetail = OrgView & { memberCount: number; role: string };
+/** A cursor page: `nextCursor` is null on the last page. */
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+/** `GET /api/me`. */
+export interface MeView {
+  userId: string;
+  activeOrgId: string | null;
+  user: UserView | null;
+  organizations: Array<OrgView & { role: string }>;
+}

@@ -6,7 +6,8 @@ import { BEARER_PROTOCOL_PREFIX, PROTOCOL } from './protocol.ts';
 
 /**
  * Everything checked BEFORE a WebSocket upgrade, runtime-neutral: the Origin
- * allowlist first (cheap, and it stops cross-site pages before any token work), then
+ * allowlist first (the server's own origin is always allowed: the client it serves;
+ * cheap, and it stops cross-site pages before any token work), then
  * the session token (Authorization header, or a `bearer.<token>` subprotocol), an
  * active org with a live membership, and the per-user connection cap. Tokens are never
  * accepted in the query string, so they cannot end up in access logs or traces.
@@ -26,7 +27,7 @@ export function createUpgradeAuthorizer(deps: {
   const origins = new Set(deps.allowedOrigins);
   return async (request) => {
     const origin = request.headers.get('origin');
-    if (origin !== null && !origins.has(origin)) {
+    if (origin !== null && !origins.has(origin) && !sameOrigin(origin, request)) {
       return { ok: false, status: 403, code: 'forbidden_origin', message: 'origin not allowed' };
     }
     const protocols = (request.headers.get('sec-websocket-protocol') ?? '')
@@ -85,4 +86,13 @@ export function createUpgradeAuthorizer(deps: {
     }
     return { ok: true, session: { ...session, orgId: session.orgId } };
   };
+}
+
+/** A page of the server's own origin (the client it serves at `/app/`) may connect. */
+function sameOrigin(origin: string, request: Request): boolean {
+  try {
+    return new URL(origin).host === request.headers.get('host');
+  } catch {
+    return false;
+  }
 }

@@ -58,4 +58,24 @@ describe('connectRealtime', () => {
     expect(client.lastEventId()).toBe(5);
     client.close();
   });
+
+  it('closed while its token is on the way: never opens a socket', async () => {
+    let opened = 0;
+    class Counting extends ScriptedSocket {
+      constructor(url: string, protocols: string[]) {
+        super(url, protocols);
+        opened += 1;
+      }
+    }
+    let release!: (token: string) => void;
+    const client = connectRealtime({
+      url: 'ws://127.0.0.1:1/ws',
+      token: () => new Promise<string>((resolve) => (release = resolve)),
+      WebSocket: Counting as unknown as WebSocketConstructor,
+    });
+    client.close();
+    release('t');
+    await new Promise((r) => setTimeout(r, 0));
+    expect(opened).toBe(0);
+  });
 });

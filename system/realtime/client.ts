@@ -109,6 +109,8 @@ export function connectRealtime(options: RealtimeClientOptions): RealtimeClient 
     } catch {
       return schedule();
     }
+    // closed while the token was on its way (a React effect's cleanup, a sign-out)
+    if (stopped) return;
     const url = new URL(options.url);
     if (hasPosition) url.searchParams.set('lastEventId', String(lastEventId));
     const resuming = hasPosition;

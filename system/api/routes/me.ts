@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import type { Db } from '../../db/database.ts';
 import { listUserMemberships } from '../../db/queries/memberships.ts';
 import type { AppEnv } from '../context.ts';
-import { orgDto, userDto } from '../dto.ts';
+import { type MeView, orgDto, userDto } from '../dto.ts';
 import { json } from '../respond.ts';
 
 /** `GET /api/me`: the caller's profile and organizations, as the database knows them. */
@@ -22,6 +22,6 @@ export function meRoutes(db: Db) {
         const org = orgs[i];
         return org ? [{ ...orgDto(org), role: membership.role }] : [];
       }),
-    });
+    } satisfies MeView);
   });
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Db } from '../../db/database.ts';
 import { countMembers } from '../../db/queries/memberships.ts';
 import type { AppEnv } from '../context.ts';
-import { memberDto, orgDto } from '../dto.ts';
+import { type MemberView, memberDto, type OrgDetail, orgDto, type Page } from '../dto.ts';
 import { AppError } from '../errors.ts';
 import type { RouteCache } from '../middleware/cache.ts';
 import { json } from '../respond.ts';
@@ -25,7 +25,7 @@ export function orgRoutes(db: Db, cached: RouteCache) {
         countMembers(db, member.orgId),
       ]);
       if (org === null) throw new AppError(404, 'not_found', 'organization not found');
-      return json(c, { ...orgDto(org), memberCount, role: member.role });
+      return json(c, { ...orgDto(org), memberCount, role: member.role } satisfies OrgDetail);
     })
     .get('/members', cached('org', ['members']), validate('query', membersQuery), async (c) => {
       const { limit, cursor } = c.req.valid('query');
@@ -40,6 +40,6 @@ export function orgRoutes(db: Db, cached: RouteCache) {
       return json(c, {
         data: page.map((m, i) => memberDto(m, people[i] ?? null)),
         nextCursor: rows.length > limit && last ? encodeCursor('m', last.id) : null,
-      });
+      } satisfies Page<MemberView>);
     });
 }

@@ -13,7 +13,7 @@ import { projectStatuses } from '../../db/schema.ts';
 import { newId } from '../../ids.ts';
 import { currentTraceparent, traceparentOf } from '../../trace.ts';
 import type { AppEnv } from '../context.ts';
-import { projectDto } from '../dto.ts';
+import { type Page, type ProjectView, projectDto } from '../dto.ts';
 import { AppError } from '../errors.ts';
 import { requireOrgAdmin } from '../middleware/auth.ts';
 import type { RouteCache } from '../middleware/cache.ts';
@@ -62,7 +62,7 @@ export function projectRoutes(
       return json(c, {
         data: page.map(projectDto),
         nextCursor: rows.length > limit && last ? encodeCursor('p', last.id) : null,
-      });
+      } satisfies Page<ProjectView>);
     })
     .post('/', validate('json', createBody), async (c) => {
       const body = c.req.valid('json');
