@@ -73,7 +73,7 @@ docs: deps
 	@npm run --silent docs
 
 ## bench: microbenchmarks + load scenarios -> the findings report (results/latest)
-##   PROFILE=quick|full|smoke  SUITE=micro,overhead,members,projects,burst,zipf,webhooks,ws,workerd (workerd: when named, and in full)  PRESET=batch,...
+##   PROFILE=quick|full|smoke  SUITE=micro,overhead,members,projects,burst,zipf,webhooks,ws,workerd,browser (workerd, browser: when named, and in full)  PRESET=batch,...
 ##   RUNTIME=workerd (the Worker in miniflare next to Node: the workerd suite)
 ##   CPU_PROFILE=1 (the overhead and ws suites write a .cpuprofile per server process into the run's folder)
 ##   DB=file|sqld  RTT=<ms> (default 10: the round trip a relay adds to sqld; the round-trip findings always measure there)

@@ -15,7 +15,10 @@ export const SUITES = [
   'webhooks',
   'ws',
   'workerd',
+  'browser',
 ] as const;
+/** Suites that run when named, and in the full profile (longer than the quick budget allows). */
+const FULL_ONLY: readonly Suite[] = ['workerd', 'browser'];
 export type Suite = (typeof SUITES)[number];
 export const PROFILES = ['smoke', 'quick', 'full'] as const;
 export type Profile = (typeof PROFILES)[number];
@@ -186,11 +189,11 @@ export function benchOptionsFromEnv(env: Record<string, string | undefined>): Be
   const resultsDir = env.RESULTS_DIR || 'results';
   return {
     profile,
-    // the workerd comparison runs when asked for, and in the full profile
+    // the workerd and browser suites run when asked for, and in the full profile
     suites:
       suites.length > 0
         ? [...new Set(suites)]
-        : SUITES.filter((s) => s !== 'workerd' || profile === 'full'),
+        : SUITES.filter((s) => !FULL_ONLY.includes(s) || profile === 'full'),
     // baseline is always measured: every ratio is against it
     presets: [
       ...new Set<PresetName>(['baseline', ...(presets.length > 0 ? presets : PRESET_NAMES)]),

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { benchOptionsFromEnv } from './config.ts';
 import { buildFindings } from './findings.ts';
 import type { Figure } from './results.ts';
+import { BROWSER_SCENARIO, browserLabel } from './suites/browser.ts';
 import { WORKERD_SCENARIO } from './suites/workerd.ts';
 
 const rps = (preset: string, runtime: 'node' | 'workerd', value: number): Figure => ({
@@ -50,5 +51,35 @@ describe('the workerd findings rows', () => {
     const quick = benchOptionsFromEnv({});
     const rows = buildFindings(figures, quick).filter((f) => f.finding.includes('workerd'));
     expect(rows.map((r) => r.verdict)).toEqual(['not run', 'not run', 'not run']);
+  });
+});
+
+describe('the browser findings rows', () => {
+  const options = benchOptionsFromEnv({ SUITE: 'browser' });
+  const at = (client: string, metric: string, value: number): Figure => ({
+    suite: 'browser',
+    scenario: BROWSER_SCENARIO,
+    preset: browserLabel('recommended', client),
+    metric,
+    value,
+    unit: '',
+    samples: 6,
+  });
+  const row = (figures: Figure[], finding: string) =>
+    buildFindings(figures, options).find((f) => f.finding === finding)!;
+
+  it('judges the recommended client against the baseline client on the same server', () => {
+    const figures = [
+      at('baseline', 'API requests per dashboard view', 4),
+      at('recommended', 'API requests per dashboard view', 1),
+      at('baseline', 'member-list reads after a burst of webhooks', 20),
+      at('recommended', 'member-list reads after a burst of webhooks', 1),
+    ];
+    expect(row(figures, 'Multiple round trips (browser)')).toMatchObject({
+      verdict: 'pass',
+      judged: { value: 1, ratio: 0.25 },
+    });
+    // one refetch is a storm that was not cured
+    expect(row(figures, 'Redundant data fetching (browser)').verdict).toBe('fail');
   });
 });

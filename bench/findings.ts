@@ -1,6 +1,7 @@
 import { SCENARIOS } from '../load/scenarios.ts';
 import type { BenchOptions } from './config.ts';
 import type { Figure, Finding, Verdict } from './results.ts';
+import { BROWSER_SCENARIO, browserLabel } from './suites/browser.ts';
 import { BURST } from './suites/burst.ts';
 import { MEMBERS, MEMBERS_REMOTE } from './suites/members.ts';
 import { WORKERD_SCENARIO } from './suites/workerd.ts';
@@ -165,6 +166,18 @@ const RULES: Rule[] = [
     note: (_o, figures) => besideNode(figures, 'recommended (edge)'),
   },
   {
+    finding: 'Multiple round trips (browser)',
+    suite: 'browser',
+    anchored: true,
+    versus: browserLabel('recommended', 'baseline'),
+    on: 'Chromium, embedded file:',
+    scenario: BROWSER_SCENARIO,
+    metric: 'API requests per dashboard view',
+    judge: browserLabel('recommended', 'recommended'),
+    target: '<= 0.5x the requests of the client without batching',
+    check: (v, base) => (base ? v / base <= 0.5 : null),
+  },
+  {
     finding: 'Multiple round trips (open model)',
     suite: 'members',
     scenario: 'members page limit=50',
@@ -233,6 +246,30 @@ const RULES: Rule[] = [
         ? `embedded database: ${c} executions with coalescing, ${b} without; a query there takes microseconds, so identical requests barely overlap and there is little to merge`
         : undefined;
     },
+  },
+  {
+    finding: 'Redundant data fetching (browser)',
+    suite: 'browser',
+    anchored: true,
+    versus: browserLabel('recommended', 'baseline'),
+    on: 'Chromium, embedded file:',
+    scenario: BROWSER_SCENARIO,
+    metric: 'member-list reads after a burst of webhooks',
+    judge: browserLabel('recommended', 'recommended'),
+    target: '0: each change patches the cached rows (invalidate-and-refetch beside it)',
+    check: (v) => v === 0,
+  },
+  {
+    finding: 'Cache invalidation overhead (browser)',
+    suite: 'browser',
+    anchored: true,
+    versus: browserLabel('recommended', 'baseline'),
+    on: 'Chromium, embedded file:',
+    scenario: BROWSER_SCENARIO,
+    metric: 'webhook -> DOM p50',
+    judge: browserLabel('recommended', 'recommended'),
+    target: '<= the invalidate-and-refetch client, same server, same run',
+    check: (v, base) => (base ? v <= base : null),
   },
   {
     finding: 'Connection management',

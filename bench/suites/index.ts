@@ -1,4 +1,5 @@
 import type { Suite } from '../config.ts';
+import { browserSuite } from './browser.ts';
 import { burstSuite } from './burst.ts';
 import type { BenchSuite } from './context.ts';
 import { membersSuite } from './members.ts';
@@ -21,4 +22,5 @@ export const BENCH_SUITES: Record<Suite, BenchSuite> = {
   webhooks: webhooksSuite,
   ws: wsSuite,
   workerd: workerdSuite,
+  browser: browserSuite,
 };

@@ -30,10 +30,10 @@ describe('make bench input', () => {
     expect(() => benchOptionsFromEnv(env)).toThrow(message);
   });
 
-  it('defaults: quick profile, every suite but workerd (full, or by name), every preset with baseline first', () => {
+  it('defaults: quick profile, every suite but workerd and browser (full, or by name), every preset with baseline first', () => {
     const options = benchOptionsFromEnv({});
     expect(options.profile).toBe('quick');
-    expect(options.suites).toEqual(SUITES.filter((s) => s !== 'workerd'));
+    expect(options.suites).toEqual(SUITES.filter((s) => s !== 'workerd' && s !== 'browser'));
     expect(benchOptionsFromEnv({ PROFILE: 'full' }).suites).toEqual([...SUITES]);
     expect(benchOptionsFromEnv({ SUITE: 'workerd' }).suites).toEqual(['workerd']);
     expect(benchOptionsFromEnv({ RUNTIME: 'workerd' }).suites).toEqual(['workerd']);
