@@ -57,6 +57,12 @@ const sessionKey = (auth: TokenProvider) => {
 
 type DevAuth = ReturnType<typeof devTokenProvider>;
 
+/** The active organization; views re-render when the switcher changes it. */
+function useOrgId(): string {
+  const { auth } = useServices();
+  return useSession(auth)?.orgId ?? '';
+}
+
 const rootRoute = createRootRouteWithContext<{ auth: TokenProvider }>()({ component: Shell });
 
 const signedIn = ({ context }: { context: { auth: TokenProvider } }) => {
@@ -212,8 +218,8 @@ function OrgSwitcher(props: { orgId: string }) {
 }
 
 function Dashboard() {
-  const { api, auth } = useServices();
-  const orgId = auth.session()!.orgId;
+  const { api } = useServices();
+  const orgId = useOrgId();
   return (
     <div className="dashboard">
       <OrgCard orgId={orgId} />
@@ -270,7 +276,7 @@ function MembersTable(props: { orgId: string; cursor: string | null }) {
 }
 
 function MembersPage() {
-  const { auth } = useServices();
+  const orgId = useOrgId();
   const search = membersRoute.useSearch();
   return (
     <>
@@ -279,14 +285,14 @@ function MembersPage() {
           First page
         </Link>
       )}
-      <MembersTable orgId={auth.session()!.orgId} cursor={search.cursor ?? null} />
+      <MembersTable orgId={orgId} cursor={search.cursor ?? null} />
     </>
   );
 }
 
 function ProjectsPage() {
-  const { api, auth } = useServices();
-  return <ProjectsList orgId={auth.session()!.orgId} api={api} />;
+  const { api } = useServices();
+  return <ProjectsList orgId={useOrgId()} api={api} />;
 }
 
 function ProjectsList(props: { orgId: string; api: ApiClient }) {

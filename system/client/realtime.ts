@@ -6,7 +6,7 @@ import {
   type WebSocketConstructor,
 } from '../realtime/client.ts';
 import type { ChangeMessage } from '../realtime/protocol.ts';
-import type { ApiClient } from './api.ts';
+import { type ApiClient, newTraceparent } from './api.ts';
 import type { ClientConfig } from './config.ts';
 import { keys } from './queries.ts';
 
@@ -134,6 +134,7 @@ export function startRealtimeBridge(options: {
     url: wsUrl,
     token: async () => (await options.token()) ?? '',
     WebSocket: WebSocket as unknown as WebSocketConstructor,
+    traceparent: newTraceparent,
     onChange: (change) => {
       const action =
         options.config.realtime === 'patch' ? patch(change) : invalidate(change.entity);

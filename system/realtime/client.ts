@@ -32,6 +32,12 @@ export interface RealtimeClientOptions {
   /** The session token (called on every connect, so it can be refreshed). */
   token: () => string | Promise<string>;
   WebSocket: WebSocketConstructor;
+  /**
+   * A W3C trace context for each connection attempt, sent as the `traceparent` query
+   * parameter (a browser cannot set headers on a WebSocket; ids are not secrets), so the
+   * upgrade joins the caller's trace.
+   */
+  traceparent?: () => string;
   /** Resume point for the first connection (e.g. persisted by the app). */
   lastEventId?: number;
   onChange?: (change: ChangeMessage, receivedAt: number) => void;
@@ -113,6 +119,7 @@ export function connectRealtime(options: RealtimeClientOptions): RealtimeClient 
     if (stopped) return;
     const url = new URL(options.url);
     if (hasPosition) url.searchParams.set('lastEventId', String(lastEventId));
+    if (options.traceparent) url.searchParams.set('traceparent', options.traceparent());
     const resuming = hasPosition;
     const ws = new options.WebSocket(url.toString(), [
       PROTOCOL,

@@ -1,6 +1,8 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { SpanKind } from '@opentelemetry/api';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { STAGE_ATTRIBUTE, startFromTraceparent } from '../trace.ts';
 import type { UpgradeAuthorizer } from './authorize.ts';
 import type { Hub } from './hub.ts';
 import { PROTOCOL } from './protocol.ts';
@@ -41,6 +43,13 @@ export function attachRealtime(server: Server, options: NodeRealtimeOptions): We
       refuse(socket, 400, 'invalid_request', 'lastEventId must be a non-negative integer');
       return;
     }
+    // the upgrade joins the caller's trace when it sends one (sampled callers only)
+    const span = startFromTraceparent(
+      'realtime.connect',
+      url.searchParams.get('traceparent'),
+      SpanKind.SERVER,
+      { [STAGE_ATTRIBUTE]: 'realtime' },
+    );
     const headers = new Headers();
     for (const [name, value] of Object.entries(req.headers)) {
       if (typeof value === 'string') headers.set(name, value);
@@ -49,6 +58,8 @@ export function attachRealtime(server: Server, options: NodeRealtimeOptions): We
     options
       .authorize(new Request(`http://localhost${url.pathname}`, { headers }))
       .then((decision) => {
+        span?.setAttribute('http.response.status_code', decision.ok ? 101 : decision.status);
+        span?.end();
         if (!decision.ok) {
           refuse(socket, decision.status, decision.code, decision.message);
           return;
@@ -56,7 +67,10 @@ export function attachRealtime(server: Server, options: NodeRealtimeOptions): We
         const who = { userId: decision.session.userId, orgId: decision.session.orgId };
         wss.handleUpgrade(req, socket, head, (ws) => bindSocket(options.hub, ws, who, resumeFrom));
       })
-      .catch(() => refuse(socket, 503, 'unavailable', 'could not authorize the connection'));
+      .catch(() => {
+        span?.end();
+        refuse(socket, 503, 'unavailable', 'could not authorize the connection');
+      });
   });
   return wss;
 }

@@ -18,6 +18,9 @@ import type { ChangeRow } from '../db/schema.ts';
  *   error   { type, code, message }
  *   subscribed { type, orgId }
  *
+ * Tracing: `/ws?traceparent=<W3C trace context>` makes the upgrade a `realtime.connect`
+ * span of the caller's trace (each `change` carries the trace of the write that caused it).
+ *
  * Resume: connect to `/ws?lastEventId=N` (N = the last change id the client applied):
  * after hello come the missed changes in order and `synced`, or a `reset`, before any
  * live change. An event id is not a secret, so the query string is fine for it.

@@ -252,6 +252,58 @@ describe('the React client in a real browser', () => {
     await expect.poll(() => page.getByTestId('realtime-status').textContent()).toBe('open');
   });
 
+  it('switches organization: the org, its members and the socket follow', async () => {
+    const { user, home, away } = cast.bridge;
+    const page = await openTab({ userId: user.id, orgId: home });
+    const name = (id: string) => fixture.organizations.find((o) => o.id === id)!.name;
+    await expect.poll(() => page.getByTestId('org-name').textContent()).toBe(name(home));
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    await page.getByTestId('org-switcher').selectOption(away);
+    await expect.poll(() => page.getByTestId('org-name').textContent()).toBe(name(away));
+    const awayMembers = new Set(
+      fixture.memberships.filter((m) => m.orgId === away).map((m) => m.userId),
+    );
+    await expect
+      .poll(async () =>
+        (
+          await memberRows(page).evaluateAll((rows) =>
+            rows.map((r) => r.getAttribute('data-user-id')),
+          )
+        ).every((id) => id !== null && awayMembers.has(id)),
+      )
+      .toBe(true);
+    await expect.poll(() => sockets.length).toBe(1); // a new socket, for the new org
+    await expect.poll(() => page.getByTestId('realtime-status').textContent()).toBe('open');
+  });
+
+  it('every API request and the socket carry a W3C traceparent; no token in any URL', async () => {
+    const page = await openTab(asAdmin());
+    const urls: string[] = [];
+    const missing: string[] = [];
+    page.on('request', (request) => {
+      urls.push(request.url());
+      const path = new URL(request.url()).pathname;
+      if (
+        path.startsWith('/api/') &&
+        !/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/.test(request.headers().traceparent ?? '')
+      ) {
+        missing.push(path);
+      }
+    });
+    page.on('websocket', (ws) => urls.push(ws.url()));
+    await page.reload();
+    await expect.poll(() => memberRows(page).count()).toBe(50);
+    await expect.poll(() => page.getByTestId('realtime-status').textContent()).toBe('open');
+    expect(missing).toEqual([]);
+    const socket = urls.find((url) => url.startsWith('ws'))!;
+    expect(new URL(socket).searchParams.get('traceparent')).toMatch(/^00-[0-9a-f]{32}-/);
+    const { token } = JSON.parse(
+      (await page.evaluate(() => sessionStorage.getItem('dataflow.dev-session')))!,
+    ) as { token: string };
+    for (const url of urls) expect(url).not.toContain(token.slice(-20));
+  });
+
   it("never shows another organization's data", async () => {
     const page = await openTab({ userId: cast.strangerB.id, orgId: cast.orgB.id });
     await expect.poll(() => page.getByTestId('org-name').textContent()).toBe(cast.orgB.name);

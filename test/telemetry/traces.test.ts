@@ -173,6 +173,33 @@ describe('trace of a webhook through to a WebSocket client', () => {
   }
 });
 
+describe('trace of a WebSocket upgrade', () => {
+  it("the upgrade joins the client's trace (traceparent query parameter); unsampled stays out", async () => {
+    const exporter = new InMemorySpanExporter();
+    const server = await startTestServer({}, { spanExporters: [exporter] });
+    try {
+      await loadFixture(server.database, fixture);
+      const token = await server.token({ userId: cast.adminA.id, orgId: cast.orgA.id });
+      for (const flags of ['01', '00']) {
+        const client = recordingClient({
+          url: server.wsUrl,
+          token: () => token,
+          traceparent: () => `00-${CLIENT_TRACE}-${CLIENT_SPAN}-${flags}`,
+        });
+        await client.ready();
+        client.close();
+      }
+      const connects = named(exporter.getFinishedSpans(), 'realtime.connect');
+      expect(connects).toHaveLength(1);
+      expect(connects[0]!.spanContext().traceId).toBe(CLIENT_TRACE);
+      expect(connects[0]!.parentSpanContext?.spanId).toBe(CLIENT_SPAN);
+      expect(connects[0]!.attributes['http.response.status_code']).toBe(101);
+    } finally {
+      await server.cleanup();
+    }
+  });
+});
+
 describe('trace analyzer on captured runs (file exporter)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dataflow-traces-'));
   const reports: Record<string, ReturnType<typeof analyze>> = {};
