@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { userEvent } from '../../fixtures/clerk/events.ts';
 import { launchChromium } from '../../load/infra/chromium.ts';
 import { signedHeaders } from '../../load/webhook-sender.ts';
@@ -69,9 +69,7 @@ async function browserBench(ctx: SuiteContext): Promise<Figure[]> {
   const clientDir = mkdtempSync(join(tmpdir(), 'bench-client-'));
   ctx.cleanups.push(() => rmSync(clientDir, { recursive: true, force: true }));
   ctx.progress('browser: building the client, starting Chromium');
-  let browser: Browser | undefined;
-  [, browser] = await Promise.all([buildClient(clientDir), launchChromium()]);
-  const chromium = browser;
+  const [, chromium] = await Promise.all([buildClient(clientDir), launchChromium()]);
   ctx.cleanups.push(() => chromium.close());
   const presets = SERVER_PRESETS.filter((p) => options.presets.includes(p));
   const servers = await startPresetServers(ctx, 'browser', {
