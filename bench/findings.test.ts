@@ -50,7 +50,8 @@ describe('the workerd findings rows', () => {
   it('says not run when the suite did not run', () => {
     const quick = benchOptionsFromEnv({});
     const rows = buildFindings(figures, quick).filter((f) => f.finding.includes('workerd'));
-    expect(rows.map((r) => r.verdict)).toEqual(['not run', 'not run', 'not run']);
+    expect(rows.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(rows.map((r) => r.verdict))).toEqual(new Set(['not run']));
   });
 });
 

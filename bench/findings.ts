@@ -142,6 +142,27 @@ const RULES: Rule[] = [
     note: (_o, figures) => besideNode(figures, 'batch'),
   },
   {
+    finding: 'Redundant data fetching (workerd)',
+    suite: 'workerd',
+    remote: true,
+    scenario: WORKERD_SCENARIO,
+    metric: 'handler executions per burst: workerd',
+    judge: 'recommended',
+    target:
+      "informational: workerd forbids sharing one request's work with another, so nothing coalesces",
+    note: (_o, figures) => {
+      const node = figures.find(
+        (f) =>
+          f.suite === 'workerd' &&
+          f.preset === 'recommended' &&
+          f.metric === 'handler executions per burst: node',
+      )?.value;
+      return node === undefined
+        ? undefined
+        : `recommended on Node, same burst: ${node} execution(s)`;
+    },
+  },
+  {
     finding: 'Cache strategy on workerd (memory level)',
     suite: 'workerd',
     remote: true,

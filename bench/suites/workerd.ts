@@ -20,6 +20,8 @@ import {
 } from './context.ts';
 
 const EDGE_LEVEL = { DATAFLOW_CACHE_LEVEL: 'edge' };
+/** Identical requests at once in the burst scenario (as the burst suite's quick profile). */
+const WORKERD_BURST = 20;
 /** The row of the bare runtimes' JSON hello. */
 const BARE = 'bare hello';
 
@@ -55,7 +57,7 @@ export const WORKERD_SCENARIO = 'members page limit=50, Node vs workerd, remote 
  */
 export const workerdSuite: BenchSuite = {
   description:
-    'the members page on workerd (the Worker in miniflare) next to Node, both over sqld behind the RTT relay: req/s, p50/p99, workerd ÷ Node (SUITE=workerd; PROFILE=full)',
+    'the members page on workerd (the Worker in miniflare) next to Node, both over sqld behind the RTT relay: req/s, p50/p99, workerd ÷ Node, each beside its bare runtime; a cold burst of identical requests: handler executions (SUITE=workerd or RUNTIME=workerd; PROFILE=full)',
   databases: ['file', 'sqld'],
   run: workerd,
 };
@@ -168,7 +170,46 @@ async function workerd(ctx: SuiteContext): Promise<Figure[]> {
         }
       }
     }
+    // the burst scenario on both runtimes: identical requests at once on a cold key (a
+    // query parameter the route ignores makes the key new), counting the answers that were
+    // built rather than shared (neither a cache hit nor a coalesced follower)
+    const executions = new Map<string, number>();
+    for (const variant of variants) {
+      for (const [runtime, url] of [
+        ['node', nodeUrl(variant)],
+        ['workerd', workers.get(variant.label)!.url],
+      ] as const) {
+        checkAborted(ctx);
+        const path = `${setup.membersPath}&burst=${encodeURIComponent(`${variant.label}-${runtime}-${Date.now()}`)}`;
+        const answers = await Promise.all(
+          Array.from({ length: WORKERD_BURST }, async () => {
+            const res = await fetch(url + path, { headers: setup.auth });
+            await res.arrayBuffer();
+            if (res.status !== 200)
+              throw new Error(`${variant.label} on ${runtime}: burst answered ${res.status}`);
+            return (
+              res.headers.get('x-cache') === 'hit' || res.headers.get('x-coalesced') === 'follower'
+            );
+          }),
+        );
+        executions.set(`${variant.label}/${runtime}`, answers.filter((shared) => !shared).length);
+      }
+    }
     const figures: Figure[] = [];
+    for (const { label } of variants) {
+      for (const runtime of ['node', 'workerd'] as const) {
+        figures.push({
+          suite: 'workerd',
+          scenario: WORKERD_SCENARIO,
+          preset: label,
+          metric: `handler executions per burst: ${runtime}`,
+          value: executions.get(`${label}/${runtime}`)!,
+          unit: 'executions',
+          samples: WORKERD_BURST,
+          note: `${WORKERD_BURST} identical members requests at once on a cold key; answers neither a cache hit nor a coalesced follower`,
+        });
+      }
+    }
     const note = `sqld behind a ${remote.rttMs} ms relay, closed model, ${settings.connections} connections, ${rounds} interleaved rounds of ${durationSec} s`;
     const bareRps = (runtime: string) =>
       median(measured.get(`${BARE}/${runtime}`)!.map((r) => r.rps));
