@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { userEvent } from '../../fixtures/clerk/events.ts';
+import { membershipEvent, userEvent } from '../../fixtures/clerk/events.ts';
 import { generateFixture } from '../../fixtures/seed/generate.ts';
 import { loadFixture } from '../../fixtures/seed/load.ts';
 import { launchChromium } from '../../load/infra/chromium.ts';
@@ -218,6 +218,35 @@ describe('the React client in a real browser', () => {
     ).toEqual([]);
     expect(reads).toEqual([`/api/users/${userId}`]);
     expect(sockets).toBe(1); // one socket per tab
+  });
+
+  it('an ended membership leaves the list and the count at once, without a refetch', async () => {
+    const page = await openTab(asAdmin());
+    await expect.poll(() => memberRows(page).count()).toBe(50);
+    await expect.poll(() => page.getByTestId('realtime-status').textContent()).toBe('open');
+    const before = Number(await page.getByTestId('member-count').textContent());
+    const userId = (await memberRows(page).nth(7).getAttribute('data-user-id'))!;
+    const membership = fixture.memberships.find(
+      (m) => m.orgId === cast.orgA.id && m.userId === userId,
+    )!;
+    const reads = recordReads(page);
+    const now = Date.now();
+    const body = JSON.stringify(
+      membershipEvent('organizationMembership.deleted', { ...membership, updatedAt: now }, now),
+    );
+    const res = await fetch(`${server.url}/webhooks/clerk`, {
+      method: 'POST',
+      headers: signedHeaders(server.webhookSecret, `msg_browser_left_${now}`, body),
+      body,
+    });
+    expect(res.status).toBe(200);
+    await expect
+      .poll(() => page.locator(`[data-testid="members"] tr[data-user-id="${userId}"]`).count())
+      .toBe(0);
+    await expect
+      .poll(() => page.getByTestId('member-count').textContent())
+      .toBe(String(before - 1));
+    expect(reads).toEqual([]);
   });
 
   it('survives a server restart: reconnects, resumes, and shows what changed while it was down', async () => {
