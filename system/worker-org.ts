@@ -184,22 +184,12 @@ export class OrgHub {
   }
 
   #broadcast(rows: readonly ChangeRow[]): void {
-    const texts = rows.map((row) => JSON.stringify(changeMessage(row)));
+    // each row serialized once, whatever the number of sockets
+    const frames = rows.map((row) => ({ row, text: JSON.stringify(changeMessage(row)) }));
     for (const socket of this.state.getWebSockets()) {
       const held = this.#syncing.get(socket);
-      if (held) {
-        held.push(...rows);
-        continue;
-      }
-      const { userId } = socket.deserializeAttachment() as Attachment;
-      for (let i = 0; i < rows.length; i++) {
-        if (!sendText(socket, texts[i]!)) break;
-        // a socket must not outlive the membership that authorized it
-        if (revokedUser(rows[i]!) === userId) {
-          socket.close(4403, 'membership ended');
-          break;
-        }
-      }
+      if (held) held.push(...rows);
+      else sendFrames(socket, frames);
     }
   }
 
@@ -264,15 +254,12 @@ export class OrgHub {
     } finally {
       const held = this.#syncing.get(socket) ?? [];
       this.#syncing.delete(socket);
-      const { userId } = socket.deserializeAttachment() as Attachment;
-      for (const row of held) {
-        if (row.id <= sent) continue;
-        if (!sendText(socket, JSON.stringify(changeMessage(row)))) break;
-        if (revokedUser(row) === userId) {
-          socket.close(4403, 'membership ended');
-          break;
-        }
-      }
+      sendFrames(
+        socket,
+        held
+          .filter((row) => row.id > sent)
+          .map((row) => ({ row, text: JSON.stringify(changeMessage(row)) })),
+      );
     }
   }
 
@@ -337,6 +324,24 @@ export class OrgHub {
       return await work(database);
     } finally {
       database.close();
+    }
+  }
+}
+
+/**
+ * Sends change frames in order; a socket must not outlive the membership that authorized
+ * it, so it is closed (4403) right after the row that ends its user's membership.
+ */
+function sendFrames(
+  socket: HibernatableSocket,
+  frames: ReadonlyArray<{ row: ChangeRow; text: string }>,
+): void {
+  const { userId } = socket.deserializeAttachment() as Attachment;
+  for (const { row, text } of frames) {
+    if (!sendText(socket, text)) return;
+    if (revokedUser(row) === userId) {
+      socket.close(4403, 'membership ended');
+      return;
     }
   }
 }
