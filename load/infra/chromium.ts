@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium } from 'playwright-core';
+import { DEV_SESSION_KEY, type StoredSession } from '../../system/client/auth.ts';
 
 /** Debian's Chromium (scripts/ensure-tools installs it); never a browser a tool downloads. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -29,4 +30,22 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-dev-shm-usage',
     ],
   });
+}
+
+/**
+ * A fresh browser context (its own storage) whose tabs start signed in as `session`, the
+ * way the client's development sign-in keeps it (sessionStorage; a sign-out sticks).
+ */
+export async function signedInContext(
+  browser: Browser,
+  session: StoredSession,
+): Promise<BrowserContext> {
+  const context = await browser.newContext();
+  await context.addInitScript(
+    ({ key, value }) => {
+      if (!sessionStorage.getItem(key)) sessionStorage.setItem(key, value);
+    },
+    { key: DEV_SESSION_KEY, value: JSON.stringify(session) },
+  );
+  return context;
 }

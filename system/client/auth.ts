@@ -22,12 +22,15 @@ export interface TokenProvider {
   subscribe(listener: () => void): () => void;
 }
 
-interface StoredSession extends Session {
+/** What the development sign-in keeps for the tab (also what a harness may put there). */
+export interface StoredSession extends Session {
   token: string;
+  /** Epoch ms. */
   expiresAt: number;
 }
 
-const STORAGE_KEY = 'dataflow.dev-session';
+/** The tab's sessionStorage key of the development session. */
+export const DEV_SESSION_KEY = 'dataflow.dev-session';
 /** Re-mint a minute before expiry. */
 const REFRESH_MARGIN_MS = 60_000;
 
@@ -37,12 +40,12 @@ export function devTokenProvider(storage: Storage): TokenProvider & {
 } {
   const listeners = new Set<() => void>();
   let current: StoredSession | null = (() => {
-    const raw = storage.getItem(STORAGE_KEY);
+    const raw = storage.getItem(DEV_SESSION_KEY);
     return raw ? (JSON.parse(raw) as StoredSession) : null;
   })();
   const changed = () => {
-    if (current) storage.setItem(STORAGE_KEY, JSON.stringify(current));
-    else storage.removeItem(STORAGE_KEY);
+    if (current) storage.setItem(DEV_SESSION_KEY, JSON.stringify(current));
+    else storage.removeItem(DEV_SESSION_KEY);
     for (const listener of listeners) listener();
   };
   const mint = async (userId: string, orgId: string): Promise<StoredSession> => {

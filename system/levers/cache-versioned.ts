@@ -1,7 +1,7 @@
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
 import type { LoadersFactory } from '../db/loaders.ts';
 import type { Membership } from '../db/schema.ts';
-import type { CachedResponse, CacheStore } from './cache-store.ts';
+import { type CachedResponse, type CacheStore, memoryStore } from './cache-store.ts';
 
 /**
  * Caches for runtimes where no process sees every change (Workers: many isolates, many
@@ -40,15 +40,10 @@ export function versionedStore(
   };
 }
 
-/** Entries in this isolate's memory (the `memory` level). */
-export function memoryEntries(max = 10_000): EntryStore {
-  const entries = new LRUCache<string, CachedResponse>({ max });
-  return {
-    get: async (key) => entries.get(key),
-    async set(key, value, keepMs) {
-      entries.set(key, value, { ttl: Math.max(1, Math.round(keepMs)) });
-    },
-  };
+/** Entries in this isolate's memory (the `memory` level): the memory store, untagged. */
+export function memoryEntries(): EntryStore {
+  const store = memoryStore();
+  return { get: store.get, set: (key, value, keepMs) => store.set(key, value, [], keepMs) };
 }
 
 /** The part of the Workers Cache API (`caches.default`) used here. */

@@ -6,9 +6,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { membershipEvent, userEvent } from '../../fixtures/clerk/events.ts';
 import { generateFixture } from '../../fixtures/seed/generate.ts';
 import { loadFixture } from '../../fixtures/seed/load.ts';
-import { launchChromium } from '../../load/infra/chromium.ts';
+import { launchChromium, signedInContext } from '../../load/infra/chromium.ts';
 import { signedHeaders } from '../../load/webhook-sender.ts';
 import { buildClient } from '../../scripts/build-client.ts';
+import { DEV_SESSION_KEY } from '../../system/client/auth.ts';
 import { countMembers } from '../../system/db/queries/memberships.ts';
 import { getProject, insertProject } from '../../system/db/queries/projects.ts';
 import { newId } from '../../system/ids.ts';
@@ -56,9 +57,7 @@ describe('the React client in a real browser', () => {
 
   /** A fresh tab; signed in as `userId` into `orgId` when given (the dev sign-in's session). */
   const openTab = async (as?: { userId: string; orgId: string }, query = '') => {
-    const context = await browser.newContext();
-    contexts.push(context);
-    const page = await context.newPage();
+    let context: BrowserContext;
     if (as) {
       const res = await fetch(`${server.url}/dev/session`, {
         method: 'POST',
@@ -66,13 +65,12 @@ describe('the React client in a real browser', () => {
         body: JSON.stringify(as),
       });
       const { token, expiresAt } = (await res.json()) as { token: string; expiresAt: number };
-      const session = JSON.stringify({ ...as, token, expiresAt });
-      await page.addInitScript((value) => {
-        if (!sessionStorage.getItem('dataflow.dev-session')) {
-          sessionStorage.setItem('dataflow.dev-session', value);
-        }
-      }, session);
+      context = await signedInContext(browser, { ...as, token, expiresAt });
+    } else {
+      context = await browser.newContext();
     }
+    contexts.push(context);
+    const page = await context.newPage();
     await page.goto(`${server.url}/app/${query}`);
     return page;
   };
@@ -328,7 +326,7 @@ describe('the React client in a real browser', () => {
     const socket = urls.find((url) => url.startsWith('ws'))!;
     expect(new URL(socket).searchParams.get('traceparent')).toMatch(/^00-[0-9a-f]{32}-/);
     const { token } = JSON.parse(
-      (await page.evaluate(() => sessionStorage.getItem('dataflow.dev-session')))!,
+      (await page.evaluate((key) => sessionStorage.getItem(key), DEV_SESSION_KEY))!,
     ) as { token: string };
     for (const url of urls) expect(url).not.toContain(token.slice(-20));
   });
@@ -344,15 +342,18 @@ describe('the React client in a real browser', () => {
     const html = await page.content();
     expect(html).not.toContain(cast.orgA.name);
     // the tab's own token cannot read org A either
-    const status = await page.evaluate(async (orgA) => {
-      const { token } = JSON.parse(sessionStorage.getItem('dataflow.dev-session')!) as {
-        token: string;
-      };
-      const res = await fetch(`/api/orgs/${orgA}/members`, {
-        headers: { authorization: `Bearer ${token}` },
-      });
-      return res.status;
-    }, cast.orgA.id);
+    const status = await page.evaluate(
+      async ({ orgA, key }) => {
+        const { token } = JSON.parse(sessionStorage.getItem(key)!) as {
+          token: string;
+        };
+        const res = await fetch(`/api/orgs/${orgA}/members`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        return res.status;
+      },
+      { orgA: cast.orgA.id, key: DEV_SESSION_KEY },
+    );
     expect(status).toBe(404);
   });
 
