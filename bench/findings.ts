@@ -291,6 +291,17 @@ const RULES: Rule[] = [
     judge: browserLabel('recommended', 'recommended'),
     target: '<= the invalidate-and-refetch client, same server, same run',
     check: (v, base) => (base ? v <= base : null),
+    note: (_o, figures) => {
+      const frame = figures.find(
+        (f) =>
+          f.suite === 'browser' &&
+          f.preset === browserLabel('recommended', 'recommended') &&
+          f.metric === 'webhook -> socket frame p50 (anchor)',
+      )?.value;
+      return frame === undefined || frame === null
+        ? undefined
+        : `anchor: the change frame reaches the tab's socket in ${frame} ms (p50, same webhooks and tabs)`;
+    },
   },
   {
     finding: 'Connection management',

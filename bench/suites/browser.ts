@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { userEvent } from '../../fixtures/clerk/events.ts';
-import { launchChromium } from '../../load/infra/chromium.ts';
+import { launchChromium, signedInContext } from '../../load/infra/chromium.ts';
 import { signedHeaders } from '../../load/webhook-sender.ts';
 import { buildClient } from '../../scripts/build-client.ts';
 import type { PresetName } from '../../system/levers/presets.ts';
@@ -30,6 +30,17 @@ export const BROWSER_SCENARIO = 'the React client in Chromium, bench fixture, la
 const SERVER_PRESETS: readonly PresetName[] = ['baseline', 'recommended'];
 const CLIENT_CONFIGS = ['baseline', 'recommended'] as const;
 type ClientName = (typeof CLIENT_CONFIGS)[number];
+
+/** The anchor of time to data: a page with no framework, one fetch, one DOM write. */
+const BARE_PAGE = `<!doctype html><html><body><script>
+fetch('/health').then((r) => r.json()).then((body) => {
+  const el = document.createElement('div');
+  el.id = 'data';
+  el.textContent = JSON.stringify(body);
+  document.body.append(el);
+});
+</script></body></html>`;
+const BARE_LABEL = 'bare page';
 
 /** A figure's preset label: the server's preset and the client's config. */
 export const browserLabel = (server: string, client: string) => `${server} / ${client} client`;
@@ -76,20 +87,15 @@ async function browserBench(ctx: SuiteContext): Promise<Figure[]> {
     presets,
     env: { CLIENT_DIR: clientDir },
   });
-  const session = JSON.stringify({
+  const session = {
     userId: setup.admin.id,
     orgId: setup.org.id,
     token: setup.token,
     expiresAt: Date.now() + 3600_000,
-  });
+  };
   /** A tab signed in as the bench admin (the token the harness minted), `client` config. */
   const openTab = async (url: string, client: ClientName) => {
-    const context = await chromium.newContext();
-    await context.addInitScript((value) => {
-      if (!sessionStorage.getItem('dataflow.dev-session')) {
-        sessionStorage.setItem('dataflow.dev-session', value);
-      }
-    }, session);
+    const context = await signedInContext(chromium, session);
     const page = await context.newPage();
     return { page, context, open: () => page.goto(`${url}/app/?client=${client}`) };
   };
@@ -126,9 +132,22 @@ async function browserBench(ctx: SuiteContext): Promise<Figure[]> {
     });
 
   try {
-    // 1. page views, cold, interleaved view by view across the combinations
+    // 1. page views, cold, interleaved view by view across the combinations, each round
+    // beside the anchor: a bare page from the same server that fetches one JSON document
+    // and puts it on screen (the browser's own floor for navigation -> data)
     const perView = new Map<string, { requests: number; bytes: number; ms: number }[]>();
+    const bareMs: number[] = [];
+    const anchorUrl = servers.get(presets[0]!)!.url;
     for (let i = 0; i < views; i++) {
+      const bare = await chromium.newContext();
+      const barePage = await bare.newPage();
+      await barePage.route(`${anchorUrl}/bench-anchor`, (route) =>
+        route.fulfill({ contentType: 'text/html', body: BARE_PAGE }),
+      );
+      await barePage.goto(`${anchorUrl}/bench-anchor`);
+      await barePage.waitForSelector('#data');
+      bareMs.push(await barePage.evaluate(() => performance.now()));
+      await bare.close();
       for (const combo of i % 2 === 0 ? combos : [...combos].reverse()) {
         checkAborted(ctx);
         if (i === 0) ctx.progress(`browser: dashboard views, ${combo.label}`);
@@ -150,6 +169,14 @@ async function browserBench(ctx: SuiteContext): Promise<Figure[]> {
         await tab.context.close();
       }
     }
+    figure(
+      BARE_LABEL,
+      'navigation -> data on screen p50',
+      Math.round(percentile(bareMs, 50)),
+      'ms',
+      bareMs.length,
+      'a bare page from the same server: one fetch of /health, its answer put in the DOM (no framework)',
+    );
     for (const combo of combos) {
       const runs = perView.get(combo.label)!;
       const note = `${runs.length} cold views (fresh browser context each)`;
@@ -199,6 +226,29 @@ async function browserBench(ctx: SuiteContext): Promise<Figure[]> {
       const opened = await Promise.all(
         Array.from({ length: tabs }, () => openTab(url, combo.client)),
       );
+      // the anchor of webhook -> DOM: when each change frame reaches the tab's socket
+      // (before the client does anything with it), per tab, for the pass under way
+      const framesAt = opened.map(() => new Map<string, number>());
+      opened.forEach((tab, t) => {
+        tab.page.on('websocket', (ws) =>
+          ws.on('framereceived', ({ payload }) => {
+            const at = Date.now();
+            let message: { type?: string; entity?: string; entityId?: string; changes?: unknown[] };
+            try {
+              message = JSON.parse(String(payload));
+            } catch {
+              return;
+            }
+            const changes =
+              message.type === 'changes' ? (message.changes as (typeof message)[]) : [message];
+            for (const change of changes) {
+              if (change.type === 'change' && change.entity === 'user' && change.entityId) {
+                if (!framesAt[t]!.has(change.entityId)) framesAt[t]!.set(change.entityId, at);
+              }
+            }
+          }),
+        );
+      });
       for (const tab of opened) {
         await tab.page.addInitScript(() => {
           const seen: Record<string, number> = {};
@@ -226,10 +276,12 @@ async function browserBench(ctx: SuiteContext): Promise<Figure[]> {
         .filter((u) => u !== undefined);
       round += 1;
       const sentAt = new Map<string, number>();
+      const userOf = new Map<string, string>();
       const notApplied: string[] = [];
       const send = async (i: number) => {
         const user = users[i % users.length]!;
         const key = `${round}-${i}`;
+        userOf.set(key, user.id);
         const now = Date.now();
         const body = JSON.stringify(
           userEvent(
@@ -252,18 +304,20 @@ async function browserBench(ctx: SuiteContext): Promise<Figure[]> {
       // first before it is ever drawn): passes of at most one page of members
       const perPass = Math.min(events, users.length);
       const latencies: number[] = [];
+      const frameLatencies: number[] = [];
       let missing = 0;
       let applied = 0;
       for (let pass = 0; pass < Math.ceil(events / perPass); pass++) {
         round += 1;
         sentAt.clear();
+        for (const frames of framesAt) frames.clear();
         for (let i = 0; i < perPass; i++) {
           await send(i);
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
         applied += sentAt.size;
         const deadline = Date.now() + 10_000;
-        for (const tab of opened) {
+        for (const [t, tab] of opened.entries()) {
           await tab.page
             .waitForFunction(
               ({ prefix, n }) =>
@@ -282,6 +336,8 @@ async function browserBench(ctx: SuiteContext): Promise<Figure[]> {
           for (const [key, sent] of sentAt) {
             if (seen[key] !== undefined) latencies.push(seen[key]! - sent);
             else missing += 1;
+            const frame = framesAt[t]!.get(userOf.get(key)!);
+            if (frame !== undefined) frameLatencies.push(frame - sent);
           }
         }
       }
@@ -291,6 +347,14 @@ async function browserBench(ctx: SuiteContext): Promise<Figure[]> {
         );
       }
       const note = `${tabs} tabs x ${applied} applied webhooks, 50 ms apart; ${missing} renames not on screen within 10 s`;
+      figure(
+        combo.label,
+        'webhook -> socket frame p50 (anchor)',
+        frameLatencies.length ? Math.round(percentile(frameLatencies, 50)) : null,
+        'ms',
+        frameLatencies.length,
+        'the same webhooks and tabs: the change frame reaching the tab, before the client handles it',
+      );
       figure(
         combo.label,
         'webhook -> DOM p50',
