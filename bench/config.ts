@@ -141,7 +141,7 @@ export interface BenchOptions {
   rttMs: number;
   /** Where results/<run-id>/ goes. @default results */
   resultsDir: string;
-  /** `CPU_PROFILE=1`: the overhead suite writes a `.cpuprofile` per app process. */
+  /** `CPU_PROFILE=1`: the overhead, ws and webhooks suites write a `.cpuprofile` per app process. */
   cpuProfile: boolean;
 }
 

@@ -379,6 +379,7 @@ const RULES: Rule[] = [
     judge: 'recommended',
     target: '>= 0.50x raw one-commit-per-event, same disk, same run',
     check: (v) => v >= 0.5,
+    note: (_o, figures) => httpCeilingNote(figures),
   },
   {
     finding: 'Event-processing bottlenecks (sqld)',
@@ -400,6 +401,21 @@ const RULES: Rule[] = [
     check: (v) => v === 0,
   },
 ];
+
+/**
+ * The webhook rows' second anchor: what HTTP alone allows here (the same deliveries into a
+ * bare node:http server), next to the raw commits and the app.
+ */
+function httpCeilingNote(figures: readonly Figure[]): string | undefined {
+  const value = (metric: string, preset: string | null) =>
+    figures.find((f) => f.suite === 'webhooks' && f.metric === metric && f.preset === preset)
+      ?.value;
+  const ceiling = value('HTTP ceiling: bare node:http req/s', null);
+  const raw = value('raw commits/s (file)', null);
+  const share = value('ingest ÷ HTTP ceiling', 'recommended');
+  if (!ceiling || !raw || share === undefined) return undefined;
+  return `HTTP ceiling: the same deliveries into a bare node:http server reach ${ceiling} req/s (${(ceiling / raw).toFixed(2)}x the raw commits) with this generator on this machine; the app's ingest is ${share}x that ceiling`;
+}
 
 /** The Node figure of the same workerd row, for the note under it. */
 function besideNode(figures: readonly Figure[], preset: string): string | undefined {

@@ -4,21 +4,30 @@ import { join } from 'node:path';
 import { createClient } from '@libsql/client';
 import Libsql from 'libsql';
 import { buildHistory, planDeliveries } from '../../fixtures/clerk/storm.ts';
-import { startAppProcess } from '../../load/infra/server-process.ts';
+import { startAppProcess, startBundledProcess } from '../../load/infra/server-process.ts';
 import { startSqld } from '../../load/infra/sqld.ts';
 import { sendDeliveries } from '../../load/webhook-sender.ts';
 import { scrape, sum } from '../prometheus-text.ts';
 import type { Figure } from '../results.ts';
-import { type BenchSuite, checkAborted, productionEnv, type SuiteContext } from './context.ts';
+import {
+  type BenchSuite,
+  checkAborted,
+  cpuProfileArgs,
+  productionEnv,
+  type SuiteContext,
+} from './context.ts';
 
 /**
  * A webhook storm: signed Clerk events with the network's habits (10% duplicates, 20%
  * reordered), 32 concurrent deliveries into a fresh app process, per preset (baseline,
  * recommended) on an embedded database and, for `recommended`, into a real sqld. Every
  * valid delivery must be applied or deduplicated; the server's own apply time and lag
- * come from `/metrics`. Each ingest rate stands next to its anchor measured in the same
- * run on the same storage: one write transaction of two inserts per event through the
- * raw driver, back to back (the physical limit of one commit per event).
+ * come from `/metrics`. Each ingest rate stands next to its anchors measured in the same
+ * run: one write transaction of two inserts per event through the raw driver on the
+ * same storage, back to back (the physical limit of one commit per event), and the same
+ * signed deliveries from the same generator into a bare `node:http` server that answers
+ * without reading them (the HTTP ceiling: what the generator, the loopback and Node's
+ * HTTP stack allow on this machine before the app does any work).
  */
 export const webhooksSuite: BenchSuite = {
   description:
@@ -31,12 +40,15 @@ export const webhooksSuite: BenchSuite = {
     ctx.progress('webhooks: raw commits on the same disk (the anchor)');
     const rawFile = rawCommitsFile(join(dir, 'raw.db'), ctx.settings.webhookEvents);
     figures.push(anchorFigure('file', rawFile, ctx.settings.webhookEvents));
+    ctx.progress('webhooks: the same deliveries into a bare node:http server (the HTTP ceiling)');
+    const ceiling = await httpCeiling(ctx);
+    figures.push(ceiling.figure);
     for (const preset of ctx.options.presets.filter(
       (p) => p === 'baseline' || p === 'recommended',
     )) {
       checkAborted(ctx);
       const db = `file:${join(dir, `${preset}.db`)}`;
-      figures.push(...(await storm(ctx, preset, db, 'file', rawFile)));
+      figures.push(...(await storm(ctx, preset, db, 'file', rawFile, ceiling.perSecond)));
     }
     if (ctx.options.presets.includes('recommended')) {
       checkAborted(ctx);
@@ -47,7 +59,9 @@ export const webhooksSuite: BenchSuite = {
         const raw = await rawCommitsRemote(sqld.url, Math.min(ctx.settings.webhookEvents, 1000));
         figures.push(anchorFigure('sqld', raw.perSecond, raw.events));
         const rawSqld = raw.perSecond;
-        figures.push(...(await storm(ctx, 'recommended', sqld.url, 'sqld', rawSqld)));
+        figures.push(
+          ...(await storm(ctx, 'recommended', sqld.url, 'sqld', rawSqld, ceiling.perSecond)),
+        );
       } finally {
         await sqld.stop();
       }
@@ -57,6 +71,48 @@ export const webhooksSuite: BenchSuite = {
 };
 
 const SCENARIO = 'webhook storm';
+
+/** The storm's deliveries: the network's habits (some duplicates and reordering; all signed, all valid). */
+function stormDeliveries(events: number) {
+  return planDeliveries(buildHistory({ seed: 7, count: events }), {
+    seed: 7,
+    duplicates: 0.1,
+    reorder: 0.2,
+  });
+}
+
+/**
+ * The same deliveries, same generator, same concurrency, into a bare `node:http` server
+ * answering a JSON hello: twice, the first pass warming the generator (and the server),
+ * the second measured.
+ */
+async function httpCeiling(ctx: SuiteContext): Promise<{ perSecond: number; figure: Figure }> {
+  const bare = await startBundledProcess('load/infra/hello-server.ts', { HELLO: 'node' });
+  ctx.cleanups.push(() => bare.stop());
+  try {
+    const deliveries = stormDeliveries(ctx.settings.webhookEvents);
+    const send = () =>
+      sendDeliveries(deliveries, { url: bare.url, secret: ctx.webhookSecret, concurrency: 32 });
+    await send();
+    const summary = await send();
+    const perSecond = (summary.sent / summary.elapsedMs) * 1000;
+    return {
+      perSecond,
+      figure: {
+        suite: 'webhooks',
+        scenario: SCENARIO,
+        preset: null,
+        metric: 'HTTP ceiling: bare node:http req/s',
+        value: Math.round(perSecond),
+        unit: 'req/s',
+        samples: summary.sent,
+        note: 'the same signed deliveries from the same generator (concurrency 32) into a bare node:http server that answers without reading them; second of two passes',
+      },
+    };
+  } finally {
+    await bare.stop();
+  }
+}
 const RAW_TABLE =
   'CREATE TABLE IF NOT EXISTS raw_events (id TEXT PRIMARY KEY, body TEXT NOT NULL); CREATE TABLE IF NOT EXISTS raw_log (id INTEGER PRIMARY KEY, event TEXT NOT NULL)';
 
@@ -132,6 +188,7 @@ async function storm(
   databaseUrl: string,
   db: 'file' | 'sqld',
   rawPerSecond: number,
+  ceilingPerSecond: number,
 ): Promise<Figure[]> {
   const { settings } = ctx;
   const server = await startAppProcess(
@@ -140,16 +197,12 @@ async function storm(
       DB_MIGRATE_ON_START: 'true',
       DATAFLOW_PRESET: preset,
     }),
+    cpuProfileArgs(ctx, `webhooks-${db}`),
   );
   ctx.cleanups.push(() => server.stop());
   try {
     ctx.progress(`webhooks: ${settings.webhookEvents} signed events, ${preset}, ${db}`);
-    // the network's habits: some duplicates and reordering (signed, all valid)
-    const deliveries = planDeliveries(buildHistory({ seed: 7, count: settings.webhookEvents }), {
-      seed: 7,
-      duplicates: 0.1,
-      reorder: 0.2,
-    });
+    const deliveries = stormDeliveries(settings.webhookEvents);
     const summary = await sendDeliveries(deliveries, {
       url: server.url,
       secret: ctx.webhookSecret,
@@ -179,6 +232,13 @@ async function storm(
         value: Math.round((perSecond / rawPerSecond) * 100) / 100,
         unit: 'x',
         note: `raw: ${Math.round(rawPerSecond)} commits/s on the same storage, this run`,
+      },
+      {
+        ...base,
+        metric: `ingest ÷ HTTP ceiling${suffix}`,
+        value: Math.round((perSecond / ceilingPerSecond) * 100) / 100,
+        unit: 'x',
+        note: `bare node:http: ${Math.round(ceilingPerSecond)} req/s for the same deliveries, this run`,
       },
       { ...base, metric: `lost events${suffix}`, value: lost, unit: 'events' },
       {

@@ -87,6 +87,11 @@ describe('GET /metrics', () => {
     for (const pattern of expected) expect(text, String(pattern)).toMatch(pattern);
   });
 
+  it('labels write batches without their size (bounded cardinality)', () => {
+    expect(text).toMatch(/db_client_operation_duration_count\{[^}]*db_query_summary="BATCH"/);
+    expect(text).not.toMatch(/db_query_summary="BATCH \d/);
+  });
+
   it('counts exactly the traffic sent', () => {
     const members = { http_route: '/api/orgs/:orgId/members' };
     expect(sum(metrics, 'http_server_request_duration_count', members)).toBe(3);
