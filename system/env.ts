@@ -121,6 +121,15 @@ export const envSchema = z.object({
     .min(0)
     .default(5000)
     .meta(doc('Database', 'SQLite busy timeout of embedded `file:` databases')),
+  DB_WAL_CHECKPOINT: z
+    .enum(['background', 'inline'])
+    .default('background')
+    .meta(
+      doc(
+        'Database',
+        'who checkpoints the WAL of a `file:` database: a worker thread (`background`), or SQLite inside a commit every 1,000 pages (`inline`, blocking the process for the fsync)',
+      ),
+    ),
   DB_MIGRATE_ON_START: flag
     .default(true)
     .meta(doc('Database', 'apply pending migrations when the server starts')),

@@ -206,6 +206,12 @@ async function openAppDatabase(env: Env, telemetry: Telemetry, logger: Logger) {
     busyTimeoutMs: env.DB_BUSY_TIMEOUT_MS,
     guard: guard ? (operation) => guard.run(() => operation()) : undefined,
     traceQueryText: env.TRACE_DB_QUERY_TEXT,
+    walCheckpoint: env.DB_WAL_CHECKPOINT,
+    onCheckpointFailure: (error) =>
+      logger.error(
+        { err: error },
+        'WAL checkpoint worker stopped; SQLite checkpoints inside commits again',
+      ),
   });
   if (telemetry) database.onQuery(telemetry.onDbOperation);
   return database;

@@ -20,6 +20,10 @@ export interface OpenDatabaseOptions {
   guard?: DatabaseOptions['guard'];
   /** Record SQL text on DB spans. @default false */
   traceQueryText?: boolean | undefined;
+  /** Who checkpoints the WAL of a `file:` database (`embedded-client.ts`). @default 'background' */
+  walCheckpoint?: 'background' | 'inline' | undefined;
+  /** The background checkpointer stopped (the automatic checkpoint is back on). */
+  onCheckpointFailure?: ((error: Error) => void) | undefined;
 }
 
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -30,15 +34,13 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   const client =
     kind === 'remote'
       ? createClient({ url: options.url, authToken: options.authToken, intMode: 'number' })
-      : createEmbeddedClient({
+      : // WAL journal, synchronous=NORMAL, and the checkpoint off the event loop (file:)
+        createEmbeddedClient({
           path: kind === 'memory' ? ':memory:' : filePath(options.url),
           busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+          walCheckpoint: options.walCheckpoint ?? 'background',
+          onCheckpointFailure: options.onCheckpointFailure,
         });
-  if (kind === 'file') {
-    // WAL lets readers proceed while one writer commits; the mode is stored in the file.
-    await client.execute('PRAGMA journal_mode = WAL');
-    await client.execute('PRAGMA synchronous = NORMAL');
-  }
   return createDatabase(client, {
     guard: options.guard,
     traceQueryText: options.traceQueryText,

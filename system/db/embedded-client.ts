@@ -9,6 +9,7 @@ import {
   type TransactionMode,
 } from '@libsql/client';
 import Libsql from 'libsql';
+import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
 
 /**
  * The embedded (`file:` and `:memory:`) database as a libSQL `Client`, over the `libsql`
@@ -30,6 +31,16 @@ export interface EmbeddedClientOptions {
   busyTimeoutMs: number;
   /** Prepared statements kept per connection (least recently used are finalized). @default 512 */
   statementCacheSize?: number;
+  /**
+   * Who checkpoints the WAL of a file database: `background` = a worker thread, never a
+   * commit (`wal-checkpointer.ts`); `inline` = SQLite's automatic checkpoint inside the
+   * commit that crosses 1,000 pages, blocking the process for its fsync. @default 'inline'
+   */
+  walCheckpoint?: 'background' | 'inline';
+  /** How often the background checkpointer runs. @default 250 */
+  walCheckpointIntervalMs?: number;
+  /** The background checkpointer stopped: the automatic checkpoint is back on. */
+  onCheckpointFailure?: (error: Error) => void;
 }
 
 type LibsqlStatement = ReturnType<InstanceType<typeof Libsql>['prepare']>;
@@ -45,10 +56,37 @@ interface Prepared {
 
 const LIMIT_AT_END = /\blimit\s+(1|\?)\s*;?\s*$/i;
 
-export function createEmbeddedClient(options: EmbeddedClientOptions): Client {
+export function createEmbeddedClient(options: EmbeddedClientOptions): Client & {
+  /** The background WAL checkpointer, when it runs. */
+  readonly checkpointer: WalCheckpointer | undefined;
+} {
   const memory = options.path === ':memory:';
-  const open = () => new Libsql(options.path, { timeout: options.busyTimeoutMs });
-  const main = connection(open(), options.statementCacheSize ?? 512);
+  // SQLite's default; 0 while the background checkpointer runs
+  let autocheckpointPages = options.walCheckpoint === 'background' && !memory ? 0 : 1000;
+  const open = () => {
+    const db = new Libsql(options.path, { timeout: options.busyTimeoutMs });
+    if (!memory) {
+      // per connection: every connection that commits follows the same rules
+      db.exec(`PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = ${autocheckpointPages}`);
+    }
+    return db;
+  };
+  const mainDb = open();
+  // WAL lets readers proceed while one writer commits; the mode is stored in the file
+  if (!memory) mainDb.exec('PRAGMA journal_mode = WAL');
+  const main = connection(mainDb, options.statementCacheSize ?? 512);
+  const checkpointer =
+    autocheckpointPages === 0
+      ? startWalCheckpointer({
+          path: options.path,
+          intervalMs: options.walCheckpointIntervalMs,
+          onFailure(error) {
+            autocheckpointPages = 1000;
+            if (mainDb.open) mainDb.exec(`PRAGMA wal_autocheckpoint = ${autocheckpointPages}`);
+            options.onCheckpointFailure?.(error);
+          },
+        })
+      : undefined;
   let closed = false;
   const checkOpen = () => {
     if (closed) throw new LibsqlError('The client is closed', 'CLIENT_CLOSED');
@@ -96,13 +134,16 @@ export function createEmbeddedClient(options: EmbeddedClientOptions): Client {
       if (closed) return;
       closed = true;
       main.close();
+      // its connection is the last one: closing it checkpoints and removes the WAL
+      void checkpointer?.stop();
     },
     get closed() {
       return closed;
     },
     protocol: 'file',
+    checkpointer,
   };
-  return client as unknown as Client;
+  return client as unknown as Client & { readonly checkpointer: WalCheckpointer | undefined };
 }
 
 /** One connection and its statement cache. */
