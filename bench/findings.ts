@@ -44,6 +44,16 @@ const RULES: Rule[] = [
     judge: null,
     target: '>= 0.80x the bare node:http hello',
     check: (v) => v >= 0.8,
+    note: (_o, figures) => {
+      const als = figures.find(
+        (f) =>
+          f.suite === 'overhead' &&
+          f.metric === 'bare node:http hello in an AsyncLocalStorage ÷ bare node:http (req/s)',
+      )?.value;
+      return als == null
+        ? undefined
+        : `the same bare hello inside an AsyncLocalStorage per request is ${als}x: the context alone costs little; on Node 20 its cost grows with every promise a request creates`;
+    },
   },
   {
     finding: 'App overhead: members page, cache hit',

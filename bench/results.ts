@@ -122,10 +122,11 @@ export function anchorLines(results: BenchResults): string[] {
   const bare = find('overhead', 'req/s: bare node:http hello');
   if (bare !== null) {
     const hono = find('overhead', 'req/s: bare Hono hello');
+    const als = find('overhead', 'req/s: bare node:http hello in an AsyncLocalStorage');
     const health = find('overhead', 'req/s: app GET /health');
     const ratio = find('overhead', 'app GET /health ÷ bare node:http (req/s)');
     lines.push(
-      `anchor, HTTP: bare node:http ${fmt(bare)} req/s, bare Hono ${fmt(hono)}, app GET /health ${fmt(health)} (${fmt(ratio)}x the bare runtime)`,
+      `anchor, HTTP: bare node:http ${fmt(bare)} req/s, bare Hono ${fmt(hono)}, bare node:http in an AsyncLocalStorage ${fmt(als)}, app GET /health ${fmt(health)} (${fmt(ratio)}x the bare runtime)`,
     );
     const bytes = find('overhead', 'req/s: bare node:http, the members page bytes');
     const hit = find('overhead', 'req/s: members page, cache hit');

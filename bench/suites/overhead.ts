@@ -20,7 +20,9 @@ import {
 
 /**
  * The app's own cost next to its anchors, measured in one run, interleaved round by
- * round: a bare `node:http` JSON hello, the same on bare Hono, the app's `GET /health`,
+ * round: a bare `node:http` JSON hello, the same on bare Hono, the same inside an
+ * `AsyncLocalStorage` per request (the floor of per-request context on Node 20), the
+ * app's `GET /health`,
  * the members page on a cache hit (the default preset) and on the 52-query baseline,
  * and the cache-hit page with telemetry off, metrics only (the default), traces at the
  * production default sampling (10%) and at 100%. Each target reports req/s and the
@@ -85,6 +87,9 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   await Promise.all([
     start('node', () => startBundledProcess('load/infra/hello-server.ts', { HELLO: 'node' })),
     start('hono', () => startBundledProcess('load/infra/hello-server.ts', { HELLO: 'hono' })),
+    start('node-als', () =>
+      startBundledProcess('load/infra/hello-server.ts', { HELLO: 'node-als' }),
+    ),
     app('default', { DATAFLOW_PRESET: 'recommended' }),
     app('baseline', { DATAFLOW_PRESET: 'baseline' }),
     app('telemetry-off', { DATAFLOW_PRESET: 'recommended', METRICS_ENABLED: 'false' }),
@@ -142,6 +147,7 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   const targets: Target[] = [
     http('bare node:http hello', 'node', '/'),
     http('bare Hono hello', 'hono', '/'),
+    http('bare node:http hello in an AsyncLocalStorage', 'node-als', '/'),
     http('bare node:http, the members page bytes', 'node-bytes', '/'),
     http('app GET /health', 'default', '/health'),
     http('members page, cache hit', 'default', members, true, 'recommended'),

@@ -1,4 +1,5 @@
-import { createServer } from 'node:http';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createServer, type ServerResponse } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 
@@ -7,7 +8,10 @@ import { Hono } from 'hono';
  * (`HELLO=node`, the default), and the same on bare Hono over @hono/node-server
  * (`HELLO=hono`), the app's own runtime binding without the app. `HELLO_BYTES=n`
  * makes the body a JSON document of exactly n bytes: the bare cost of sending what a
- * route sends.
+ * route sends. `HELLO=node-als` is the bare hello with each request run inside an
+ * `AsyncLocalStorage` (what OpenTelemetry's context manager does): on Node 20 that turns
+ * on async hooks for every promise and async resource of the process, a cost the app
+ * pays for per-request context whatever it does.
  */
 const port = Number(process.env.PORT ?? 8788);
 const hostname = process.env.HOST ?? '127.0.0.1';
@@ -19,8 +23,19 @@ if (process.env.HELLO === 'hono') {
   app.get('/health', (c) => c.json({ status: 'ok' }));
   serve({ fetch: app.fetch, port, hostname });
 } else {
-  createServer((_req, res) => {
+  const hello = (res: ServerResponse) => {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
     res.end(body);
-  }).listen(port, hostname);
+  };
+  const storage = process.env.HELLO === 'node-als' ? new AsyncLocalStorage<object>() : undefined;
+  createServer(
+    storage
+      ? (_req, res) => storage.run({}, hello, res)
+      : (_req, res) => {
+          hello(res);
+        },
+  ).listen(port, hostname);
 }
+
+// a normal exit on SIGTERM, so `--cpu-prof` writes the anchor's profile too
+process.once('SIGTERM', () => process.exit(0));
