@@ -87,9 +87,13 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   await Promise.all([
     start('node', () => startBundledProcess('load/infra/hello-server.ts', { HELLO: 'node' })),
     start('hono', () => startBundledProcess('load/infra/hello-server.ts', { HELLO: 'hono' })),
-    start('node-als', () =>
-      startBundledProcess('load/infra/hello-server.ts', { HELLO: 'node-als' }),
-    ),
+    ...(settings.overheadContextAnchor
+      ? [
+          start('node-als', () =>
+            startBundledProcess('load/infra/hello-server.ts', { HELLO: 'node-als' }),
+          ),
+        ]
+      : []),
     app('default', { DATAFLOW_PRESET: 'recommended' }),
     app('baseline', { DATAFLOW_PRESET: 'baseline' }),
     app('telemetry-off', { DATAFLOW_PRESET: 'recommended', METRICS_ENABLED: 'false' }),
@@ -147,7 +151,9 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   const targets: Target[] = [
     http('bare node:http hello', 'node', '/'),
     http('bare Hono hello', 'hono', '/'),
-    http('bare node:http hello in an AsyncLocalStorage', 'node-als', '/'),
+    ...(settings.overheadContextAnchor
+      ? [http('bare node:http hello in an AsyncLocalStorage', 'node-als', '/')]
+      : []),
     http('bare node:http, the members page bytes', 'node-bytes', '/'),
     http('app GET /health', 'default', '/health'),
     http('members page, cache hit', 'default', members, true, 'recommended'),

@@ -305,9 +305,8 @@ async function pushRound(
   return { measured: answers.length, accepted, roundP99s: [quantile(round.latencies, 0.99)] };
 }
 
-/** Unrecorded seconds before each round, and before each side's first round. */
+/** Unrecorded seconds before each round (the first: `wsFirstWarmupSec`). */
 const ROUND_WARMUP_SEC = 0.5;
-const FIRST_WARMUP_SEC = 2;
 
 /** A side of the fan-out comparison: the app, or the bare ws server with or without the window. */
 interface Side {
@@ -377,7 +376,7 @@ async function fanOut(
           // every round warms up: a side that sat idle while the others ran starts cold;
           // the first round longer: a process that has just started runs the path cold
           // (round 1 alone had a p99 of 53 ms against 13-16 in rounds 2 and 3, raw 13-17)
-          warmupSec: round === 0 ? FIRST_WARMUP_SEC : ROUND_WARMUP_SEC,
+          warmupSec: round === 0 ? ctx.settings.wsFirstWarmupSec : ROUND_WARMUP_SEC,
         });
         const total = totals.get(side.key)!;
         total.measured += run.measured;
