@@ -282,6 +282,24 @@ describe('createHub with a frame window (data batching on the socket)', () => {
     expect(shape(a).at(-1)).toBe('change:6');
   });
 
+  it('stretches the window to the last fan-out time when writing took longer than the window', async () => {
+    // each write costs 8 ms of the hub's clock: two sockets, a 16 ms fan-out
+    class SlowSocket extends FakeSocket {
+      override send(text: string) {
+        super.send(text);
+        now += 8;
+      }
+    }
+    const a = await connect('user_a', new SlowSocket());
+    await connect('user_b', new SlowSocket());
+    hub.broadcast([row(2)]); // at once, and took 16 ms
+    hub.broadcast([row(3)]);
+    await later(10); // the 10 ms window alone would have sent it by now
+    expect(shape(a)).toEqual(['change:2']);
+    await later(6);
+    expect(shape(a)).toEqual(['change:2', 'change:3']);
+  });
+
   it('a batch that ends a membership stops at it for that user, and closes the socket', async () => {
     const leaving = await connect('user_leaving');
     const staying = await connect('user_staying');

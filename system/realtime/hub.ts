@@ -48,7 +48,10 @@ export interface HubOptions {
    * follow within this many ms wait for the window's end and go out together as one
    * `changes` frame (serialized once for every socket). At 1,000 sockets x 200 events/s
    * a frame per change is 200,000 frames a second, more than the machine can write or
-   * its clients read; a window of a few ms cuts that by the events per window.
+   * its clients read; a window of a few ms cuts that by the events per window. The
+   * window stretches to the org's last fan-out time when that is longer: a hub that
+   * spends its time writing frames to many sockets sends fewer, bigger ones, so writing
+   * takes at most about half of its time and ingest keeps up.
    * 0: every change its own `change` frame. @default 0
    */
   frameWindowMs?: number;
@@ -147,10 +150,15 @@ export function createHub(options: HubOptions): Hub {
   /** Newest change id broadcast per org: where a reset tells the client to continue. */
   const orgHead = new Map<string, number>();
   const stats = { sent: 0, dropped: 0, resets: 0 };
-  /** Per org: changes waiting for the window's end, and when the org's last frame went. */
+  /** Per org: changes waiting for the window's end, when the org's last frame went, the window. */
   const outboxes = new Map<
     string,
-    { rows: ChangeRow[]; timer: ReturnType<typeof setTimeout> | null; lastFlush: number }
+    {
+      rows: ChangeRow[];
+      timer: ReturnType<typeof setTimeout> | null;
+      lastFlush: number;
+      windowMs: number;
+    }
   >();
   let sequence = 0;
 
@@ -327,10 +335,13 @@ export function createHub(options: HubOptions): Hub {
     box.timer = null;
     const rows = box.rows;
     box.rows = [];
+    const started = now();
     if (rows.length > 0) fanOut(orgId, rows);
-    // the window starts when the frame is written: under load (a long fan-out) what
-    // arrived meanwhile goes out together, so frames per second fall as the load grows
+    // the window starts when the frame is written, and is at least as long as writing it
+    // took: under load what arrived meanwhile goes out together, so frames per second
+    // fall as the load grows
     box.lastFlush = now();
+    box.windowMs = Math.max(frameWindowMs, box.lastFlush - started);
   }
 
   /**
@@ -494,7 +505,12 @@ export function createHub(options: HubOptions): Hub {
         }
         let box = outboxes.get(row.orgId);
         if (!box) {
-          box = { rows: [], timer: null, lastFlush: Number.NEGATIVE_INFINITY };
+          box = {
+            rows: [],
+            timer: null,
+            lastFlush: Number.NEGATIVE_INFINITY,
+            windowMs: frameWindowMs,
+          };
           outboxes.set(row.orgId, box);
         }
         box.rows.push(row);
@@ -503,7 +519,7 @@ export function createHub(options: HubOptions): Hub {
       for (const orgId of touched) {
         const box = outboxes.get(orgId)!;
         if (box.timer !== null) continue; // the window's end sends it
-        const wait = box.lastFlush + frameWindowMs - now();
+        const wait = box.lastFlush + box.windowMs - now();
         if (wait <= 0) flush(orgId);
         else box.timer = setTimeout(() => flush(orgId), wait);
       }
