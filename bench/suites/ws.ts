@@ -470,11 +470,7 @@ async function fanOut(
     const measured = [perChange, windowed].filter((f): f is Figure => f !== undefined);
     figures.push(...measured);
     // the verdict's figure: the app against the faster of the bare servers in this run
-    const against = measured.reduce<Figure | undefined>(
-      (worst, f) =>
-        f.value !== null && (worst?.value == null || f.value > worst.value) ? f : worst,
-      undefined,
-    );
+    const against = measured.filter((f) => f.value !== null).sort((x, y) => y.value! - x.value!)[0];
     if (against) {
       figures.push({
         ...against,
