@@ -33,7 +33,12 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   if (kind === 'file') mkdirSync(dirname(filePath(options.url)), { recursive: true });
   const client =
     kind === 'remote'
-      ? createClient({ url: options.url, authToken: options.authToken, intMode: 'number' })
+      ? createClient({
+          url: options.url,
+          authToken: options.authToken,
+          intMode: 'number',
+          fetch: uncompressedFetch,
+        })
       : // WAL journal, synchronous=NORMAL, and the checkpoint off the event loop (file:)
         createEmbeddedClient({
           path: kind === 'memory' ? ':memory:' : filePath(options.url),
@@ -47,6 +52,18 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     // an embedded commit is synchronous: wait one event-loop turn so concurrent writes join it
     scheduleCommit: kind === 'remote' ? undefined : setImmediate,
   });
+}
+
+/**
+ * `fetch` for the sqld/Turso driver that asks for uncompressed responses. By default
+ * fetch sends `accept-encoding: gzip`, so sqld gzips every response and undici inflates
+ * it: a zlib stream per round trip on both sides, for answers of a few kilobytes. Against
+ * a local sqld that cost more CPU than the round trip (a 24-statement write batch and a
+ * read: 4.2-6.2 ms of client CPU with gzip, 2.3-3.5 ms without, same run).
+ */
+function uncompressedFetch(request: Request): Promise<Response> {
+  request.headers.set('accept-encoding', 'identity');
+  return fetch(request);
 }
 
 export type DatabaseKind = 'file' | 'memory' | 'remote';
