@@ -38,8 +38,9 @@ export function createChangePublisher(options: ChangePublisherOptions): ChangePu
   const batchSize = options.batchSize ?? 500;
   const db = options.database.db;
   let last = 0;
-  let running: Promise<void> | null = null;
-  let again = false;
+  let reading = false;
+  /** The one drain queued behind the running one, shared by everyone who asked meanwhile. */
+  let queued: { promise: Promise<void>; resolve: () => void } | null = null;
   let timer: ReturnType<typeof setInterval> | undefined;
 
   async function drainOnce(): Promise<void> {
@@ -53,24 +54,36 @@ export function createChangePublisher(options: ChangePublisherOptions): ChangePu
     }
   }
 
+  function run(): Promise<void> {
+    reading = true;
+    return drainOnce()
+      .catch((error: unknown) => options.onError?.(error))
+      .then(() => {
+        reading = false;
+        const waiting = queued;
+        if (waiting) {
+          queued = null;
+          void run().then(waiting.resolve); // starts now: no gap for a third drain to slip in
+        }
+      });
+  }
+
+  /**
+   * Resolves after a drain that began after this call. A drain already reading may have
+   * read before the caller's commit, so callers that arrive during it share ONE drain
+   * queued behind it: a group commit that answers 30 deliveries at once costs two reads
+   * of the log (a round trip each on sqld), and no two drains ever read at once.
+   */
   function drain(): Promise<void> {
-    if (running) {
-      again = true;
-      return running;
+    if (!reading) return run();
+    if (!queued) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => {
+        resolve = done;
+      });
+      queued = { promise, resolve };
     }
-    running = (async () => {
-      try {
-        do {
-          again = false;
-          await drainOnce();
-        } while (again);
-      } catch (error) {
-        options.onError?.(error);
-      } finally {
-        running = null;
-      }
-    })();
-    return running;
+    return queued.promise;
   }
 
   return {
@@ -82,14 +95,7 @@ export function createChangePublisher(options: ChangePublisherOptions): ChangePu
     poke() {
       void drain();
     },
-    async drain() {
-      // a drain already running may have read before our commit: run one more after it
-      if (running) {
-        again = true;
-        await running;
-      }
-      await drain();
-    },
+    drain,
     position: () => last,
     stop() {
       if (timer) clearInterval(timer);

@@ -1,0 +1,117 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { changeLog } from '../../system/db/schema.ts';
+import { type ChangePublisher, createChangePublisher } from '../../system/sync/publisher.ts';
+import { type OpenedBackend, openBackend } from '../support/harness.ts';
+
+/**
+ * The publisher on a real embedded database: every committed change is handed on once,
+ * in commit order; `drain()` resolves only after the changes committed before it; and
+ * callers that arrive while a drain is reading share one more read of the log.
+ */
+describe('change publisher', () => {
+  let backend: OpenedBackend;
+  let reads: number;
+  let delivered: number[];
+  let publisher: ChangePublisher | undefined;
+  /** What the cache invalidation step does (a slow sink, or one the test releases). */
+  let invalidate: () => Promise<void>;
+
+  beforeEach(async () => {
+    backend = await openBackend('memory');
+    reads = 0;
+    delivered = [];
+    invalidate = async () => {};
+    backend.database.onQuery((event) => {
+      if (event.summary === 'SELECT change_log') reads += 1;
+    });
+  });
+  afterEach(async () => {
+    publisher?.stop();
+    await backend.close();
+  });
+
+  const commit = async (count: number) => {
+    const rows = Array.from({ length: count }, (_, i) => ({
+      orgId: 'org_1',
+      entity: 'project' as const,
+      entityId: `p${i}`,
+      op: 'upsert' as const,
+      version: 1,
+      createdAt: Date.now(),
+    }));
+    await backend.database.db.insert(changeLog).values(rows);
+  };
+
+  const start = async () => {
+    publisher = createChangePublisher({
+      database: backend.database,
+      pollIntervalMs: 60_000,
+      invalidate: () => invalidate(),
+      deliver: (rows) => {
+        delivered.push(...rows.map((r) => r.id));
+      },
+    });
+    await publisher.start();
+    reads = 0; // start() reads where the log ends
+    return publisher;
+  };
+
+  it('callers arriving during a drain share one more read, and see their changes', async () => {
+    const p = await start();
+    await commit(1);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    invalidate = () => released;
+    const first = p.drain(); // reads row 1, then waits in invalidate
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(reads).toBe(1);
+    // thirty deliveries of one group commit, answered at once
+    await commit(30);
+    const later = Array.from({ length: 30 }, () => p.drain());
+    release();
+    await Promise.all([first, ...later]);
+    expect(delivered).toEqual(Array.from({ length: 31 }, (_, i) => i + 1));
+    // the first read, one shared read for the thirty callers: nothing per caller
+    expect(reads).toBe(2);
+  });
+
+  it('hands every change on once and in order, whatever the interleaving', async () => {
+    const p = await start();
+    // a slow sink: a second drain running beside the first would show here
+    let active = 0;
+    let mostActive = 0;
+    invalidate = async () => {
+      active += 1;
+      mostActive = Math.max(mostActive, active);
+      await new Promise((resolve) => setImmediate(resolve));
+      active -= 1;
+    };
+    const waits: Promise<void>[] = [];
+    let total = 0;
+    for (let round = 0; round < 40; round += 1) {
+      const count = 1 + (round % 3);
+      await commit(count);
+      total += count;
+      waits.push(p.drain());
+      if (round % 2 === 0) p.poke();
+      if (round % 4 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(waits);
+    expect(mostActive).toBe(1);
+    expect(delivered).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+  });
+
+  it('a drain resolves only after the changes committed before it were handed on', async () => {
+    const p = await start();
+    for (let round = 0; round < 20; round += 1) {
+      await commit(2);
+      const before = round * 2 + 2;
+      void p.drain(); // someone else's drain, possibly mid-read
+      await p.drain();
+      expect(delivered.length).toBeGreaterThanOrEqual(before);
+    }
+    expect(delivered).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+  });
+});
