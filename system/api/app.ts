@@ -161,7 +161,7 @@ function accessLog(logger: AppLogger) {
     await next();
     logger.info(
       {
-        requestId: c.var.requestId,
+        requestId: c.get('requestId'),
         method: c.req.method,
         route: routePath(c),
         status: c.res.status,

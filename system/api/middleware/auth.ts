@@ -6,7 +6,7 @@ import type { AppEnv } from '../context.ts';
 import { AppError } from '../errors.ts';
 
 /**
- * `Authorization: Bearer <Clerk session token>` -> `c.var.session`. Every failure is
+ * `Authorization: Bearer <Clerk session token>` -> the `session` variable. Every failure is
  * the same 401 with no detail: the reason (expired, bad signature, wrong azp...) is
  * for our logs and metrics, not for the caller.
  */
@@ -24,14 +24,14 @@ export function requireSession(verifier: SessionVerifier): MiddlewareHandler<App
 }
 
 /**
- * Org routes (`/api/orgs/:orgId/...`): `checkOrgAccess` sets `c.var.member`. Another
+ * Org routes (`/api/orgs/:orgId/...`): `checkOrgAccess` sets the `member` variable. Another
  * org's path, or an ended membership, is a 404, indistinguishable from an org that does
  * not exist.
  */
 export function requireOrgMember(): MiddlewareHandler<AppEnv> {
   return async function requireOrgMember(c, next) {
     const access = await traced('auth', 'auth.membership', () =>
-      checkOrgAccess(c.var.session, c.req.param('orgId') ?? '', c.var.loaders.membership),
+      checkOrgAccess(c.get('session'), c.req.param('orgId') ?? '', c.get('loaders').membership),
     );
     if (!access.ok) {
       if (access.reason === 'no_active_org') {
@@ -46,7 +46,7 @@ export function requireOrgMember(): MiddlewareHandler<AppEnv> {
 
 export function requireOrgAdmin(): MiddlewareHandler<AppEnv> {
   return async function requireOrgAdmin(c, next) {
-    if (!isOrgAdmin(c.var.member)) {
+    if (!isOrgAdmin(c.get('member'))) {
       throw new AppError(403, 'forbidden', 'this action needs the admin role');
     }
     await next();

@@ -40,8 +40,8 @@ export function routeCache(responses: ResponseCache | undefined): RouteCache {
           if (c.req.method !== 'GET') return next();
           const result = await responses.read(
             {
-              orgId: c.var.member.orgId,
-              userId: c.var.session.userId,
+              orgId: c.get('member').orgId,
+              userId: c.get('session').userId,
               scope,
               url: c.req.url,
               route: routePath(c, -1),
@@ -53,7 +53,8 @@ export function routeCache(responses: ResponseCache | undefined): RouteCache {
               return c.res;
             },
           );
-          if (result.kind === 'entry') c.res = respond(result.entry, c.var.requestId, result.state);
+          if (result.kind === 'entry')
+            c.res = respond(result.entry, c.get('requestId'), result.state);
           else if (result.stored) c.res.headers.set('X-Cache', 'miss');
         }
       : async function uncachedRoute(_c, next) {

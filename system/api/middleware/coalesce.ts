@@ -28,7 +28,7 @@ export function coalesce(
   return async function coalesce(c, next) {
     const method = c.req.method;
     if (method !== 'GET' && method !== 'HEAD') return next();
-    const session = c.var.session;
+    const session = c.get('session');
     const result = await coalescer.run<SharedResponse>(
       {
         scope: `${session.userId}|${session.orgId ?? '-'}`,
@@ -51,7 +51,7 @@ export function coalesce(
       },
     );
     if (result.role === 'follower' || result.role === 'window') {
-      c.res = rebuild(result.shared, c.var.requestId);
+      c.res = rebuild(result.shared, c.get('requestId'));
     }
   };
 }

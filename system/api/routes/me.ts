@@ -8,7 +8,8 @@ import { json } from '../respond.ts';
 /** `GET /api/me`: the caller's profile and organizations, as the database knows them. */
 export function meRoutes(db: Db) {
   return new Hono<AppEnv>().get('/', async (c) => {
-    const { session, loaders } = c.var;
+    const session = c.get('session');
+    const loaders = c.get('loaders');
     const [user, memberships] = await Promise.all([
       loaders.user(session.userId),
       listUserMemberships(db, session.userId),

@@ -19,7 +19,8 @@ export function orgRoutes(db: Db, cached: RouteCache) {
   return new Hono<AppEnv>()
     .get('/', cached('user', ['members']), async (c) => {
       // per user: the answer carries the caller's role; memberCount reads the members
-      const { member, loaders } = c.var;
+      const member = c.get('member');
+      const loaders = c.get('loaders');
       const [org, memberCount] = await Promise.all([
         loaders.org(member.orgId),
         countMembers(db, member.orgId),
@@ -29,7 +30,8 @@ export function orgRoutes(db: Db, cached: RouteCache) {
     })
     .get('/members', cached('org', ['members']), validate('query', membersQuery), async (c) => {
       const { limit, cursor } = c.req.valid('query');
-      const { member, loaders } = c.var;
+      const member = c.get('member');
+      const loaders = c.get('loaders');
       // N+1 queries without the batching lever, one joined read with it
       const { rows, users: people } = await loaders.membersPage(member.orgId, {
         after: cursor,

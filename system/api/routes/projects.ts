@@ -56,7 +56,7 @@ export function projectRoutes(
   return new Hono<AppEnv>()
     .get('/', cached('org', ['projects']), validate('query', listQuery), async (c) => {
       const { limit, cursor, status } = c.req.valid('query');
-      const rows = await listProjects(db, c.var.member.orgId, { after: cursor, limit, status });
+      const rows = await listProjects(db, c.get('member').orgId, { after: cursor, limit, status });
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return json(c, {
@@ -70,10 +70,10 @@ export function projectRoutes(
         db,
         {
           id: newId('proj'),
-          orgId: c.var.member.orgId,
+          orgId: c.get('member').orgId,
           name: body.name,
           status: body.status,
-          createdBy: c.var.session.userId,
+          createdBy: c.get('session').userId,
         },
         writeContext(c),
       );
@@ -81,7 +81,7 @@ export function projectRoutes(
       return json(c, projectDto(project), 201);
     })
     .get('/:projectId', cached('org', ['projects']), validate('param', projectParam), async (c) => {
-      const project = await getProject(db, c.var.member.orgId, c.req.valid('param').projectId);
+      const project = await getProject(db, c.get('member').orgId, c.req.valid('param').projectId);
       if (project === null) throw projectNotFound();
       return json(c, projectDto(project));
     })
@@ -93,7 +93,7 @@ export function projectRoutes(
         const { projectId } = c.req.valid('param');
         const project = await updateProject(
           db,
-          c.var.member.orgId,
+          c.get('member').orgId,
           projectId,
           c.req.valid('json'),
           writeContext(c),
@@ -105,7 +105,7 @@ export function projectRoutes(
     )
     .delete('/:projectId', requireOrgAdmin(), validate('param', projectParam), async (c) => {
       const { projectId } = c.req.valid('param');
-      const project = await deleteProject(db, c.var.member.orgId, projectId, writeContext(c));
+      const project = await deleteProject(db, c.get('member').orgId, projectId, writeContext(c));
       if (project === null) throw projectNotFound();
       await onCommitted();
       return c.body(null, 204);

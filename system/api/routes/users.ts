@@ -15,7 +15,8 @@ export function userRoutes(db: Db) {
     validate('param', z.object({ userId: entityId('user') })),
     async (c) => {
       const { userId } = c.req.valid('param');
-      const { session, loaders } = c.var;
+      const session = c.get('session');
+      const loaders = c.get('loaders');
       const visible = userId === session.userId || (await sharesOrg(db, session.userId, userId));
       const user = visible ? await loaders.user(userId) : null;
       if (user === null) throw new AppError(404, 'not_found', 'user not found');
