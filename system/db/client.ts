@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createClient } from '@libsql/client';
+import { type Dispatcher, request } from 'undici';
 import { createDatabase, type Database, type DatabaseOptions } from './database.ts';
 import { createEmbeddedClient } from './embedded-client.ts';
 
@@ -37,7 +38,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
           url: options.url,
           authToken: options.authToken,
           intMode: 'number',
-          fetch: uncompressedFetch,
+          fetch: driverFetch,
         })
       : // WAL journal, synchronous=NORMAL, and the checkpoint off the event loop (file:)
         createEmbeddedClient({
@@ -55,15 +56,32 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
 }
 
 /**
- * `fetch` for the sqld/Turso driver that asks for uncompressed responses. By default
- * fetch sends `accept-encoding: gzip`, so sqld gzips every response and undici inflates
- * it: a zlib stream per round trip on both sides, for answers of a few kilobytes. Against
- * a local sqld that cost more CPU than the round trip (a 24-statement write batch and a
- * read: 4.2-6.2 ms of client CPU with gzip, 2.3-3.5 ms without, same run).
+ * The sqld/Turso driver's HTTP, through undici's `request` instead of `fetch`. The driver
+ * hands over a `Request` and reads a `Response`; in between, `fetch` runs the whole
+ * Fetch algorithm, streams both bodies through web streams and asks for gzip (so sqld
+ * gzipped every answer and a zlib stream inflated it). Against a local sqld, one
+ * 24-statement write batch plus a read cost 4.2-6.2 ms of client CPU through the
+ * default `fetch`, 2.2-5.2 ms uncompressed, 1.4-2.4 ms through `request` (interleaved
+ * passes, same run). No `accept-encoding` is sent, so answers come uncompressed.
  */
-function uncompressedFetch(request: Request): Promise<Response> {
-  request.headers.set('accept-encoding', 'identity');
-  return fetch(request);
+export async function driverFetch(input: Request): Promise<Response> {
+  const body =
+    input.method === 'GET' || input.method === 'HEAD'
+      ? null
+      : Buffer.from(await input.arrayBuffer());
+  const answer = await request(input.url, {
+    method: input.method as Dispatcher.HttpMethod,
+    headers: Object.fromEntries(input.headers),
+    body,
+  });
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (Array.isArray(value)) for (const item of value) headers.append(name, item);
+    else if (value !== undefined) headers.set(name, value);
+  }
+  const bytes = await answer.body.arrayBuffer();
+  const empty = answer.statusCode === 204 || answer.statusCode === 205 || answer.statusCode === 304;
+  return new Response(empty ? null : bytes, { status: answer.statusCode, headers });
 }
 
 export type DatabaseKind = 'file' | 'memory' | 'remote';
