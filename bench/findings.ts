@@ -402,6 +402,16 @@ const RULES: Rule[] = [
     check: (v) => v >= 0.5,
   },
   {
+    finding: 'Event-processing bottlenecks (sqld rate)',
+    suite: 'webhooks',
+    on: 'sqld, no relay',
+    scenario: 'webhook storm',
+    metric: 'verified events/s (sqld)',
+    judge: 'recommended',
+    target: '>= 1,000 events/s into sqld (PROFILE=full: the quick storm is too short to warm up)',
+    check: (v) => v >= 1000,
+  },
+  {
     finding: 'Event-processing bottlenecks (lost)',
     suite: 'webhooks',
     scenario: 'webhook storm',
