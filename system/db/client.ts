@@ -50,8 +50,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   return createDatabase(client, {
     guard: options.guard,
     traceQueryText: options.traceQueryText,
-    // an embedded commit is synchronous: wait one event-loop turn so concurrent writes join it
-    scheduleCommit: kind === 'remote' ? undefined : setImmediate,
+    // wait one event-loop turn so concurrent writes join the first commit: an embedded
+    // commit is synchronous (nothing could queue during it), and a sqld round trip costs
+    // far more CPU than a turn (ingest into sqld: 4 paired A/B rounds, +0-9% events/s)
+    scheduleCommit: setImmediate,
   });
 }
 

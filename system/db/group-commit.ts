@@ -17,10 +17,10 @@ export interface GroupCommitOptions {
   /** One call per commit: how many batches it carried (telemetry, tests). */
   onCommit?: (batches: number) => void;
   /**
-   * When an idle committer starts. @default at once. An embedded database commits
-   * synchronously, so nothing else queues while it does: Node passes `setImmediate`,
-   * which lets every request whose data arrived in the same event-loop turn join the
-   * first commit, for the price of one turn.
+   * When an idle committer starts. @default at once. Node passes `setImmediate`, which
+   * lets every request whose data arrived in the same event-loop turn join the first
+   * commit, for the price of one turn: an embedded database commits synchronously, so
+   * nothing else could queue while it does, and a round trip to sqld costs more than a turn.
    */
   schedule?: (start: () => void) => void;
 }
