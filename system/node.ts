@@ -12,6 +12,7 @@ import { createSessionVerifier } from './auth/verifier.ts';
 import { databaseKind, openDatabase } from './db/client.ts';
 import type { Database } from './db/database.ts';
 import { runMigrations } from './db/migrate.ts';
+import type { ChangeRow } from './db/schema.ts';
 import {
   DEV_KEYS_DIR,
   DEV_PUBLIC_KEY_FILE,
@@ -124,7 +125,7 @@ export async function startServer(
       cache: env.AUTH_TOKEN_CACHE ? { max: env.AUTH_TOKEN_CACHE_SIZE } : false,
     });
     // this process invalidates and pushes before the write answers; the others are woken
-    const onCommitted = () => realtime.committed();
+    const onCommitted = (changes?: readonly ChangeRow[]) => realtime.committed(changes);
     const app = createApp({
       database,
       sessions,
@@ -243,7 +244,7 @@ function startLevers(
 function webhookIntake(
   env: Env,
   database: Database,
-  onCommitted: () => Promise<void>,
+  onCommitted: (changes?: readonly ChangeRow[]) => Promise<void>,
   telemetry: Telemetry,
   logger: Logger,
 ) {

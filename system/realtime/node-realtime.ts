@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { SessionVerifier } from '../auth/verifier.ts';
 import type { Database } from '../db/database.ts';
 import type { LoadersFactory } from '../db/loaders.ts';
+import type { ChangeRow } from '../db/schema.ts';
 import { type ChangePublisher, type ChangeSink, createChangePublisher } from '../sync/publisher.ts';
 import { createUpgradeAuthorizer } from './authorize.ts';
 import { changeSource } from './change-source.ts';
@@ -30,9 +31,10 @@ export interface NodeRealtime {
   readonly publisher: ChangePublisher;
   /**
    * After a local commit: wake the other processes, and resolve once this one has
-   * invalidated and pushed (the write answers after that).
+   * invalidated and pushed (the write answers after that). A writer that knows the rows
+   * its commit appended passes them: no read of the log when nothing sits between.
    */
-  committed(): Promise<void>;
+  committed(changes?: readonly ChangeRow[]): Promise<void>;
   /** `GET /ws` on `server`; its `close()` sends 1012 to every socket (clients reconnect). */
   attach(
     server: Server,
@@ -74,9 +76,9 @@ export async function startNodeRealtime(options: NodeRealtimeOptions): Promise<N
   return {
     hub,
     publisher,
-    committed() {
+    committed(changes) {
       notifier.notify();
-      return publisher.drain();
+      return changes ? publisher.handOn(changes) : publisher.drain();
     },
     attach(server, attach) {
       attachRealtime(server, {

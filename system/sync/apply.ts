@@ -1,5 +1,7 @@
 import type { InStatement } from '@libsql/client';
 import type { Database } from '../db/database.ts';
+import { CHANGE_ROW_RETURNING, changeRowOf } from '../db/queries/changes.ts';
+import type { ChangeRow } from '../db/schema.ts';
 import type { ClerkChange, ParsedEvent } from './clerk-events.ts';
 
 /**
@@ -14,6 +16,7 @@ import type { ClerkChange, ParsedEvent } from './clerk-events.ts';
  *    its user or org is stored as is: the end state matches in-order delivery.
  * 4. Each real change appends a change-log row in the same batch (`changes() > 0`
  *    reads the statement just before it), so the outbox can never disagree with the data.
+ *    The appended rows come back (`RETURNING`) for the publisher to hand on.
  *
  * The batch commits or rolls back whole; the route answers 2xx only after it resolves.
  */
@@ -31,11 +34,17 @@ export interface Delivery {
 
 export type ApplyOutcome = 'applied' | 'stale' | 'duplicate' | 'ignored' | 'dead_letter';
 
+export interface Applied {
+  outcome: ApplyOutcome;
+  /** The change-log rows this delivery appended, ids ascending (none unless applied). */
+  changes: ChangeRow[];
+}
+
 export async function applyDelivery(
   database: Database,
   delivery: Delivery,
   parsed: ParsedEvent,
-): Promise<ApplyOutcome> {
+): Promise<Applied> {
   const claim = crypto.randomUUID();
   const guard = {
     sql: 'EXISTS (SELECT 1 FROM webhook_deliveries WHERE svix_id = ? AND claim = ?)',
@@ -69,10 +78,14 @@ export async function applyDelivery(
     ];
   }
   const results = await database.client.batch([record, ...statements], 'write');
-  if (results[0]!.rowsAffected === 0) return 'duplicate';
-  if (parsed.kind !== 'change') return outcome === 'ignored' ? 'ignored' : 'dead_letter';
-  const changed = results.slice(1).some((r) => r.rowsAffected > 0);
-  return changed ? 'applied' : 'stale';
+  if (results[0]!.rowsAffected === 0) return { outcome: 'duplicate', changes: [] };
+  if (parsed.kind !== 'change') {
+    return { outcome: outcome === 'ignored' ? 'ignored' : 'dead_letter', changes: [] };
+  }
+  // only the change-log inserts return rows
+  const changes = results.flatMap((result) => result.rows.map(changeRowOf));
+  const changed = changes.length > 0 || results.slice(1).some((r) => r.rowsAffected > 0);
+  return { outcome: changed ? 'applied' : 'stale', changes };
 }
 
 interface Sql {
@@ -100,7 +113,8 @@ export function changeStatements(
     from: Sql;
   }): InStatement => ({
     sql: `INSERT INTO change_log (org_id, entity, entity_id, op, version, data, trace_context, created_at)
-          SELECT ${entry.org.sql}, ?, ?, ?, ?, ${entry.data.sql}, ?, ? ${entry.from.sql} AND changes() > 0`,
+          SELECT ${entry.org.sql}, ?, ?, ?, ?, ${entry.data.sql}, ?, ? ${entry.from.sql} AND changes() > 0
+          ${CHANGE_ROW_RETURNING}`,
     args: [
       ...entry.org.args,
       entry.entity,

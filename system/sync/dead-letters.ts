@@ -30,7 +30,7 @@ export async function replayDeadLetter(
   if (letter === null) return { ok: false, reason: `no dead letter ${id}` };
   const parsed = parseClerkEvent(letter.payload, letter.receivedAt);
   if (parsed.kind === 'unusable') return { ok: false, reason: `still unusable: ${parsed.reason}` };
-  const outcome = await applyDelivery(
+  const { outcome } = await applyDelivery(
     database,
     {
       svixId: `replay:${letter.id}`,

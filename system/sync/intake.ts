@@ -1,7 +1,8 @@
 import type { Database } from '../db/database.ts';
 import { isTransientDbError } from '../db/errors.ts';
+import type { ChangeRow } from '../db/schema.ts';
 import { currentTraceparent, traced, tracedSync, traceparentOf } from '../trace.ts';
-import { type ApplyOutcome, applyDelivery } from './apply.ts';
+import { type Applied, type ApplyOutcome, applyDelivery } from './apply.ts';
 import { eventTypeLabel, type HandledEventType, parseClerkEvent } from './clerk-events.ts';
 import type { WebhookVerifier } from './verify.ts';
 
@@ -26,8 +27,11 @@ export interface WebhookDelivery {
 export interface WebhookIntakeOptions {
   database: Database;
   verify: WebhookVerifier;
-  /** Called after a commit that changed data: the publisher invalidates caches and pushes. */
-  onCommitted: () => void | Promise<void>;
+  /**
+   * Called after a commit that changed data, with the change-log rows it appended: the
+   * publisher invalidates caches and pushes; the 2xx waits for it.
+   */
+  onCommitted: (changes: readonly ChangeRow[]) => void | Promise<void>;
   /** One call per handled delivery (telemetry, logs). */
   onDelivery?: (delivery: WebhookDelivery) => void;
   now?: () => number;
@@ -56,9 +60,9 @@ export function createWebhookIntake(options: WebhookIntakeOptions): WebhookIntak
     const receivedAt = now();
     const parsed = parseClerkEvent(body, verified.sentAt);
     const applyStarted = performance.now();
-    let outcome: ApplyOutcome;
+    let applied: Applied;
     try {
-      outcome = await traced(
+      applied = await traced(
         'sync',
         'webhook.apply',
         async (span) => {
@@ -75,7 +79,7 @@ export function createWebhookIntake(options: WebhookIntakeOptions): WebhookIntak
             },
             parsed,
           );
-          span?.setAttribute('sync.outcome', result);
+          span?.setAttribute('sync.outcome', result.outcome);
           return result;
         },
         { 'sync.event.type': parsed.type ?? 'unknown' },
@@ -84,8 +88,9 @@ export function createWebhookIntake(options: WebhookIntakeOptions): WebhookIntak
       throw new ApplyError(error);
     }
     const applyMs = performance.now() - applyStarted;
+    const { outcome } = applied;
     if (outcome === 'applied') {
-      await traced('sync', 'webhook.publish', async () => options.onCommitted());
+      await traced('sync', 'webhook.publish', async () => options.onCommitted(applied.changes));
     }
     options.onDelivery?.({
       type: eventTypeLabel(parsed.type),

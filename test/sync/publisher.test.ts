@@ -30,6 +30,7 @@ describe('change publisher', () => {
     await backend.close();
   });
 
+  /** Appends `count` change-log rows and returns them, as a writer's `RETURNING` does. */
   const commit = async (count: number) => {
     const rows = Array.from({ length: count }, (_, i) => ({
       orgId: 'org_1',
@@ -39,7 +40,7 @@ describe('change publisher', () => {
       version: 1,
       createdAt: Date.now(),
     }));
-    await backend.database.db.insert(changeLog).values(rows);
+    return backend.database.db.insert(changeLog).values(rows).returning();
   };
 
   const start = async () => {
@@ -113,5 +114,71 @@ describe('change publisher', () => {
       expect(delivered.length).toBeGreaterThanOrEqual(before);
     }
     expect(delivered).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+  });
+
+  it('a writer handing over the rows it appended costs no read of the log', async () => {
+    const p = await start();
+    for (let round = 0; round < 10; round += 1) await p.handOn(await commit(2));
+    expect(delivered).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(reads).toBe(0);
+    // a group commit answers its writers at once; they may hand over out of order
+    const first = await commit(3);
+    const second = await commit(2);
+    await Promise.all([p.handOn(second), p.handOn(first)]);
+    expect(delivered.slice(20)).toEqual([21, 22, 23, 24, 25]);
+    expect(reads).toBeLessThanOrEqual(1);
+  });
+
+  it("handed rows behind another writer's commit wait for one read, then go in order", async () => {
+    const p = await start();
+    await commit(2); // another process: no hand-over, no poke
+    const mine = await commit(3);
+    await p.handOn(mine);
+    expect(delivered).toEqual([1, 2, 3, 4, 5]);
+    expect(reads).toBe(1);
+    // the next writer continues the log again: no read
+    await p.handOn(await commit(1));
+    expect(delivered).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(reads).toBe(1);
+  });
+
+  it('rows the log does not show yet (a replica behind) end the wait instead of spinning', async () => {
+    const p = await start();
+    const [row] = await commit(1);
+    const ahead = { ...row!, id: row!.id + 5 };
+    await p.handOn([ahead]);
+    expect(delivered).toEqual([1]); // read from the log; the row it never showed is not invented
+    expect(reads).toBe(1);
+    await commit(1);
+    await p.drain();
+    expect(delivered).toEqual([1, 2]);
+  });
+
+  it('hand-overs, drains and pokes interleaved: every change once, in order', async () => {
+    const p = await start();
+    let active = 0;
+    let mostActive = 0;
+    invalidate = async () => {
+      active += 1;
+      mostActive = Math.max(mostActive, active);
+      await new Promise((resolve) => setImmediate(resolve));
+      active -= 1;
+    };
+    const waits: Promise<void>[] = [];
+    let total = 0;
+    for (let round = 0; round < 60; round += 1) {
+      const count = 1 + (round % 4);
+      const rows = await commit(count);
+      total += count;
+      // a third of the writers do not hand their rows over (another process's commit)
+      if (round % 3 !== 2) waits.push(p.handOn(rows));
+      if (round % 5 === 0) waits.push(p.drain());
+      if (round % 7 === 0) p.poke();
+      if (round % 4 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(waits);
+    await p.drain();
+    expect(mostActive).toBe(1);
+    expect(delivered).toEqual(Array.from({ length: total }, (_, i) => i + 1));
   });
 });

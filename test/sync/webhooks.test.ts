@@ -10,7 +10,9 @@ import {
 import { signedHeaders } from '../../load/webhook-sender.ts';
 import { createApp } from '../../system/api/app.ts';
 import { createSessionVerifier } from '../../system/auth/verifier.ts';
+import { changeLogBounds, changesAfter } from '../../system/db/queries/changes.ts';
 import {
+  type ChangeRow,
   changeLog,
   deadLetters,
   type Membership,
@@ -516,5 +518,57 @@ describe.each([...BACKENDS, 'workerd'] as const)('POST /webhooks/clerk on %s', (
     expect(await deliveryCount(svixId)).toBe(0);
     const remaining = await t.database.db.select({ n: sql<number>`count(*)` }).from(changeLog);
     expect(remaining[0]!.n).toBeGreaterThan(0);
+  });
+});
+
+describe.each(BACKENDS)('the rows a delivery hands to the publisher, on %s', (backend) => {
+  let t: TestContext;
+  beforeAll(async () => {
+    t = await startTestApp(backend);
+  });
+  afterAll(() => t?.close());
+
+  it('are exactly the rows its commit appended to the log, also under a group commit', async () => {
+    const handed: ChangeRow[][] = [];
+    const intake = createWebhookIntake({
+      database: t.database,
+      verify: createWebhookVerifier([t.webhookSecret]),
+      onCommitted: (rows) => {
+        handed.push([...rows]);
+      },
+    });
+    const receive = (event: object, svixId = uid('msg')) => {
+      const body = JSON.stringify(event);
+      return intake(body, new Headers(signedHeaders(t.webhookSecret, svixId, body)));
+    };
+    const start = (await changeLogBounds(t.database.db)).newest;
+    const [o, u, m1, m2] = [uid('org'), uid('user'), uid('orgmem'), uid('orgmem')];
+    const o2 = uid('org');
+    await Promise.all([
+      receive(organizationEvent('organization.created', org(o, T0), T0)),
+      receive(organizationEvent('organization.created', org(o2, T0), T0)),
+      receive(userEvent('user.created', user(u, T0), T0)),
+    ]);
+    await Promise.all([
+      receive(
+        membershipEvent('organizationMembership.created', membership(m1, o, u, T0 + 1), T0 + 1),
+      ),
+      receive(
+        membershipEvent('organizationMembership.created', membership(m2, o2, u, T0 + 1), T0 + 1),
+      ),
+    ]);
+    // one profile change, one log row per org the user is in; then a stale one: no rows
+    const together = await Promise.all([
+      receive(userEvent('user.updated', user(u, T0 + 5, 'Grace'), T0 + 5)),
+      receive(userEvent('user.updated', user(u, T0 + 2, 'Old'), T0 + 2)),
+    ]);
+    expect(together.map((r) => r.status).sort()).toEqual(['applied', 'stale']);
+    const log = await changesAfter(t.database.db, start, 100);
+    expect(log).toHaveLength(6);
+    expect(handed.flat().sort((a, b) => a.id - b.id)).toEqual(log);
+    // a new user is in no org yet: applied, nothing to log
+    expect(handed.map((rows) => rows.length).sort()).toEqual([0, 1, 1, 1, 1, 2]);
+    for (const rows of handed)
+      expect(rows.map((r) => r.id)).toEqual([...rows.map((r) => r.id)].sort((a, b) => a - b));
   });
 });

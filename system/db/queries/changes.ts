@@ -1,3 +1,4 @@
+import type { Row } from '@libsql/client';
 import { and, asc, eq, gt, lt, max, min, sql } from 'drizzle-orm';
 import type { Db } from '../database.ts';
 import { preparedPerDb } from '../prepared.ts';
@@ -17,6 +18,27 @@ const rowsAfter = preparedPerDb((db) =>
 /** Change-log rows after `afterId`, in commit order (the publisher's read). */
 export function changesAfter(db: Db, afterId: number, limit: number): Promise<ChangeRow[]> {
   return rowsAfter(db).all({ afterId, limit });
+}
+
+/**
+ * `RETURNING` this from a change-log insert and read each row with `changeRowOf`: a
+ * writer learns the rows its own commit appended without reading the log again.
+ */
+export const CHANGE_ROW_RETURNING =
+  'RETURNING id, org_id, entity, entity_id, op, version, data, trace_context, created_at';
+
+export function changeRowOf(row: Row): ChangeRow {
+  return {
+    id: Number(row.id),
+    orgId: String(row.org_id),
+    entity: String(row.entity) as ChangeRow['entity'],
+    entityId: String(row.entity_id),
+    op: String(row.op) as ChangeRow['op'],
+    version: Number(row.version),
+    data: String(row.data),
+    traceContext: row.trace_context === null ? null : String(row.trace_context),
+    createdAt: Number(row.created_at),
+  };
 }
 
 /** One org's rows after `afterId`, in order (a WebSocket resume). */
