@@ -6,7 +6,7 @@ import { createSessionVerifier } from './auth/verifier.ts';
 import { createDatabase } from './db/database.ts';
 import { directLoaders } from './db/loaders.ts';
 import { changeLogBounds, changesAfter } from './db/queries/changes.ts';
-import type { Membership } from './db/schema.ts';
+import type { ChangeRow, Membership } from './db/schema.ts';
 import { type Env, EnvError, loadEnv } from './env.ts';
 import { webCryptoSha256 } from './hash.ts';
 import { batchedLoaders } from './levers/batch.ts';
@@ -145,14 +145,21 @@ export async function buildWorkerApp(bindings: Record<string, unknown>): Promise
   // Each write drains the change log itself, from the position this isolate has handed
   // on: no shared drain to wait for and no poll timer (a Worker has no life between
   // requests). Two requests may hand on the same rows; an org object sends each row once.
+  // A webhook delivery knows the rows it appended: right after the position, nothing
+  // can sit between, so it skips the read.
   let position = await inRequestScope(async () => (await changeLogBounds(database.db)).newest);
-  const onCommitted = async () => {
+  const onCommitted = async (appended?: readonly ChangeRow[]) => {
     const touched = new Set<string>();
-    for (;;) {
-      const rows = await changesAfter(database.db, position, DRAIN_BATCH);
-      for (const row of rows) touched.add(row.orgId);
-      if (rows.length > 0) position = Math.max(position, rows.at(-1)!.id);
-      if (rows.length < DRAIN_BATCH) break;
+    if (appended && (appended.length === 0 || appended[0]!.id === position + 1)) {
+      for (const row of appended) touched.add(row.orgId);
+      if (appended.length > 0) position = Math.max(position, appended.at(-1)!.id);
+    } else {
+      for (;;) {
+        const rows = await changesAfter(database.db, position, DRAIN_BATCH);
+        for (const row of rows) touched.add(row.orgId);
+        if (rows.length > 0) position = Math.max(position, rows.at(-1)!.id);
+        if (rows.length < DRAIN_BATCH) break;
+      }
     }
     await Promise.all([...touched].map((orgId) => orgs.advance(orgId)));
     scope().generations.clear();
