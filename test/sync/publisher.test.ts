@@ -57,6 +57,18 @@ describe('change publisher', () => {
     return publisher;
   };
 
+  /** A slow sink: a second pass running beside the first would show in `mostActive`. */
+  const slowSink = () => {
+    const seen = { active: 0, mostActive: 0 };
+    invalidate = async () => {
+      seen.active += 1;
+      seen.mostActive = Math.max(seen.mostActive, seen.active);
+      await new Promise((resolve) => setImmediate(resolve));
+      seen.active -= 1;
+    };
+    return seen;
+  };
+
   it('callers arriving during a drain share one more read, and see their changes', async () => {
     const p = await start();
     await commit(1);
@@ -80,15 +92,7 @@ describe('change publisher', () => {
 
   it('hands every change on once and in order, whatever the interleaving', async () => {
     const p = await start();
-    // a slow sink: a second drain running beside the first would show here
-    let active = 0;
-    let mostActive = 0;
-    invalidate = async () => {
-      active += 1;
-      mostActive = Math.max(mostActive, active);
-      await new Promise((resolve) => setImmediate(resolve));
-      active -= 1;
-    };
+    const sink = slowSink();
     const waits: Promise<void>[] = [];
     let total = 0;
     for (let round = 0; round < 40; round += 1) {
@@ -100,7 +104,7 @@ describe('change publisher', () => {
       if (round % 4 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     await Promise.all(waits);
-    expect(mostActive).toBe(1);
+    expect(sink.mostActive).toBe(1);
     expect(delivered).toEqual(Array.from({ length: total }, (_, i) => i + 1));
   });
 
@@ -156,14 +160,7 @@ describe('change publisher', () => {
 
   it('hand-overs, drains and pokes interleaved: every change once, in order', async () => {
     const p = await start();
-    let active = 0;
-    let mostActive = 0;
-    invalidate = async () => {
-      active += 1;
-      mostActive = Math.max(mostActive, active);
-      await new Promise((resolve) => setImmediate(resolve));
-      active -= 1;
-    };
+    const sink = slowSink();
     const waits: Promise<void>[] = [];
     let total = 0;
     for (let round = 0; round < 60; round += 1) {
@@ -178,7 +175,7 @@ describe('change publisher', () => {
     }
     await Promise.all(waits);
     await p.drain();
-    expect(mostActive).toBe(1);
+    expect(sink.mostActive).toBe(1);
     expect(delivered).toEqual(Array.from({ length: total }, (_, i) => i + 1));
   });
 });
