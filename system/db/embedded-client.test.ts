@@ -36,6 +36,18 @@ describe('embedded client (libsql with reused prepared statements)', () => {
     expect(Array.prototype.slice.call(rows[0])).toHaveLength(4);
   });
 
+  it('a write with RETURNING answers its rows and counts them as affected, as sqld does', async () => {
+    await client.batch(["INSERT INTO t (name) VALUES ('a')", "INSERT INTO t (name) VALUES ('b')"]);
+    const updated = await client.execute(
+      "UPDATE t SET score = 2 WHERE name != 'zz' RETURNING name",
+    );
+    expect(updated.rows.map((r) => r.name).sort()).toEqual(['a', 'b']);
+    expect(updated.rowsAffected).toBe(2);
+    const none = await client.execute("DELETE FROM t WHERE name = 'zz' RETURNING id");
+    expect([none.rows.length, none.rowsAffected]).toEqual([0, 0]);
+    expect((await client.execute('SELECT name FROM t')).rowsAffected).toBe(0);
+  });
+
   it('a LIMIT 1 read (literal or bound) answers like the full read would', async () => {
     await client.batch(["INSERT INTO t (name) VALUES ('a')", "INSERT INTO t (name) VALUES ('b')"]);
     const one = await client.execute({ sql: 'SELECT name FROM t ORDER BY id LIMIT ?', args: [1] });

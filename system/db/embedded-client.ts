@@ -52,9 +52,12 @@ interface Prepared {
   columnTypes: string[];
   /** `LIMIT 1` or `LIMIT ?` at the end: at most one row when that argument is 1. */
   limit: 'one' | 'last-arg' | null;
+  /** A write with `RETURNING`: it returns each row it changed, once (rowsAffected, as on sqld). */
+  returningWrite: boolean;
 }
 
 const LIMIT_AT_END = /\blimit\s+(1|\?)\s*;?\s*$/i;
+const WRITE = /^\s*(insert|update|delete|replace)\b/i;
 
 export function createEmbeddedClient(options: EmbeddedClientOptions): Client & {
   /** The background WAL checkpointer, when it runs. */
@@ -167,6 +170,7 @@ function connection(db: InstanceType<typeof Libsql>, cacheSize: number) {
       columns: reader ? columns.map((c) => c.name) : null,
       columnTypes: columns.map((c) => c.type ?? ''),
       limit: limit === '1' ? 'one' : limit === '?' ? 'last-arg' : null,
+      returningWrite: reader && WRITE.test(sql),
     };
     cache.set(sql, prepared);
     if (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
@@ -175,7 +179,7 @@ function connection(db: InstanceType<typeof Libsql>, cacheSize: number) {
   return {
     execute({ sql, args }: { sql: string; args: unknown[] | Record<string, unknown> }): ResultSet {
       try {
-        const { statement, columns, columnTypes, limit } = prepare(sql);
+        const { statement, columns, columnTypes, limit, returningWrite } = prepare(sql);
         const bound = bindArgs(args);
         if (columns !== null) {
           // a single-row read steps the statement once instead of building a row iterator
@@ -189,7 +193,7 @@ function connection(db: InstanceType<typeof Libsql>, cacheSize: number) {
             columns,
             columnTypes,
             values.map((row) => toRow(row, columns)),
-            0,
+            returningWrite ? values.length : 0,
             undefined,
           );
         }

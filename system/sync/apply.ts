@@ -84,7 +84,7 @@ export async function applyDelivery(
   }
   // only the change-log inserts return rows
   const changes = results.flatMap((result) => result.rows.map(changeRowOf));
-  const changed = changes.length > 0 || results.slice(1).some((r) => r.rowsAffected > 0);
+  const changed = results.slice(1).some((r) => r.rowsAffected > 0);
   return { outcome: changed ? 'applied' : 'stale', changes };
 }
 
