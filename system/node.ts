@@ -125,7 +125,7 @@ export async function startServer(
       cache: env.AUTH_TOKEN_CACHE ? { max: env.AUTH_TOKEN_CACHE_SIZE } : false,
     });
     // this process invalidates and pushes before the write answers; the others are woken
-    const onCommitted = (changes?: readonly ChangeRow[]) => realtime.committed(changes);
+    const onCommitted = (changes: readonly ChangeRow[]) => realtime.committed(changes);
     const app = createApp({
       database,
       sessions,
@@ -244,7 +244,7 @@ function startLevers(
 function webhookIntake(
   env: Env,
   database: Database,
-  onCommitted: (changes?: readonly ChangeRow[]) => Promise<void>,
+  onCommitted: (changes: readonly ChangeRow[]) => Promise<void>,
   telemetry: Telemetry,
   logger: Logger,
 ) {

@@ -145,12 +145,12 @@ export async function buildWorkerApp(bindings: Record<string, unknown>): Promise
   // Each write drains the change log itself, from the position this isolate has handed
   // on: no shared drain to wait for and no poll timer (a Worker has no life between
   // requests). Two requests may hand on the same rows; an org object sends each row once.
-  // A webhook delivery knows the rows it appended: right after the position, nothing
-  // can sit between, so it skips the read.
+  // A write knows the rows it appended: right after the position, nothing can sit
+  // between, so it skips the read.
   let position = await inRequestScope(async () => (await changeLogBounds(database.db)).newest);
-  const onCommitted = async (appended?: readonly ChangeRow[]) => {
+  const onCommitted = async (appended: readonly ChangeRow[]) => {
     const touched = new Set<string>();
-    if (appended && (appended.length === 0 || appended[0]!.id === position + 1)) {
+    if (appended.length === 0 || appended[0]!.id === position + 1) {
       for (const row of appended) touched.add(row.orgId);
       if (appended.length > 0) position = Math.max(position, appended.at(-1)!.id);
     } else {

@@ -5,6 +5,7 @@ import type { SessionVerifier } from '../auth/verifier.ts';
 import type { Database } from '../db/database.ts';
 import { directLoaders } from '../db/loaders.ts';
 import { migrationsApplied } from '../db/readiness.ts';
+import type { ChangeRow } from '../db/schema.ts';
 import { type Sha256Hex, webCryptoSha256 } from '../hash.ts';
 import { taggingLoaders } from '../levers/cache.ts';
 import type { Levers } from '../levers/levers.ts';
@@ -55,10 +56,10 @@ export interface AppOptions {
   /** Clerk webhook intake (`createWebhookIntake`) at `POST /webhooks/clerk`; not mounted when absent. */
   webhooks?: WebhookRouteOptions;
   /**
-   * Called after every commit that appended to the change log; the write answers only
-   * once it resolves, so caches are invalidated before the caller can read again.
+   * Called after every commit with the change-log rows it appended; the write answers
+   * only once it resolves, so caches are invalidated before the caller can read again.
    */
-  onCommitted?: () => void | Promise<void>;
+  onCommitted?: (changes: readonly ChangeRow[]) => void | Promise<void>;
   /** Injected clock for writes (epoch ms). @default Date.now */
   now?: () => number;
   /** Gate calibration only: a controlled extra cost (busy CPU, ms) on one route. */

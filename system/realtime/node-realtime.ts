@@ -31,10 +31,10 @@ export interface NodeRealtime {
   readonly publisher: ChangePublisher;
   /**
    * After a local commit: wake the other processes, and resolve once this one has
-   * invalidated and pushed (the write answers after that). A writer that knows the rows
-   * its commit appended passes them: no read of the log when nothing sits between.
+   * invalidated and pushed (the write answers after that). `changes` are the rows the
+   * commit appended: no read of the log when nothing sits between them and the last.
    */
-  committed(changes?: readonly ChangeRow[]): Promise<void>;
+  committed(changes: readonly ChangeRow[]): Promise<void>;
   /** `GET /ws` on `server`; its `close()` sends 1012 to every socket (clients reconnect). */
   attach(
     server: Server,
@@ -78,7 +78,7 @@ export async function startNodeRealtime(options: NodeRealtimeOptions): Promise<N
     publisher,
     committed(changes) {
       notifier.notify();
-      return changes ? publisher.handOn(changes) : publisher.drain();
+      return publisher.handOn(changes);
     },
     attach(server, attach) {
       attachRealtime(server, {

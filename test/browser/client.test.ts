@@ -149,7 +149,7 @@ describe('the React client in a real browser', () => {
   });
 
   it('a server error rolls the optimistic rename back and says so', async () => {
-    const project = await insertProject(
+    const { row: project } = await insertProject(
       server.database.db,
       {
         id: newId('proj'),

@@ -16,13 +16,15 @@ let bundle: Promise<string> | undefined;
  * workerd runtime, over a real sqld seeded with the small fixture, `baseline` preset (the
  * test apps of `startTestApp` run without levers). Between the Worker and sqld sits a
  * counting HTTP proxy: every request to sqld is one round trip, so `database.stats()`
- * reports the Worker's round trips as the in-process database reports the Node app's,
- * and the publisher's change-log reads (one per commit signal: the Worker drains the log
- * in the writing request) stand for `commits()`. `database` itself is the test's own connection to the same sqld (direct, not counted).
+ * reports the Worker's round trips as the in-process database reports the Node app's.
+ * Each commit signal makes the org object of every org it touched read that org's new
+ * rows: those reads stand for `commits()`. `changeLogReads()` counts the isolate's own
+ * reads of the whole log (a drain, when the rows it appended do not follow its position).
+ * `database` itself is the test's own connection to the same sqld (direct, not counted).
  */
 export async function startWorkerTestApp(
   options: { preset?: string; env?: Record<string, string>; isolates?: number } = {},
-): Promise<TestContext & { worker: LocalWorker }> {
+): Promise<TestContext & { worker: LocalWorker; changeLogReads(): number }> {
   bundle ??= buildWorker('dist/test-worker.mjs');
   const backend = await openBackend('sqld');
   const fixture = generateFixture('small');
@@ -61,7 +63,8 @@ export async function startWorkerTestApp(
     // only `request` is used through it: the same call, over HTTP to workerd
     app: { request } as unknown as App,
     webhookSecret,
-    commits: () => proxy.changeLogReads(),
+    commits: () => proxy.orgReads(),
+    changeLogReads: () => proxy.changeLogReads(),
     fixture,
     keys,
     token: (opts) => mintSessionToken({ privateKeyPem: keys.privateKey, ...opts }),
@@ -76,21 +79,31 @@ export async function startWorkerTestApp(
 }
 
 /**
- * The publisher's read (`changesAfter` in system/db/queries/changes.ts), as drizzle writes
- * it, inside hrana's JSON body (so the quotes arrive escaped).
+ * The isolate's drain (`changesAfter`) and an org object's read (`orgChangesAfter`, in
+ * system/db/queries/changes.ts) as drizzle writes them, inside hrana's JSON body (so the
+ * quotes arrive escaped).
  */
 const CHANGE_LOG_READ = /from \\"change_log\\" where \\"change_log\\"\.\\"id\\" > \?/i;
+const ORG_READ =
+  /from \\"change_log\\" where \(\\"change_log\\"\.\\"org_id\\" = \? and \\"change_log\\"\.\\"id\\" > \?\)/i;
 
 /** Forwards every HTTP request to `target`, counting them and the publisher's reads. */
-async function countingProxy(
-  target: URL,
-): Promise<{ url: string; count(): number; changeLogReads(): number; server: Server }> {
+async function countingProxy(target: URL): Promise<{
+  url: string;
+  count(): number;
+  changeLogReads(): number;
+  orgReads(): number;
+  server: Server;
+}> {
   let count = 0;
   let changeLogReads = 0;
+  let orgReads = 0;
   const server = createServer((incoming, outgoing) => {
     count += 1;
     incoming.on('data', (chunk: Buffer) => {
-      if (CHANGE_LOG_READ.test(chunk.toString())) changeLogReads += 1;
+      const text = chunk.toString();
+      if (CHANGE_LOG_READ.test(text)) changeLogReads += 1;
+      if (ORG_READ.test(text)) orgReads += 1;
     });
     const upstream = httpRequest(
       {
@@ -115,6 +128,7 @@ async function countingProxy(
     url: `http://127.0.0.1:${port}`,
     count: () => count,
     changeLogReads: () => changeLogReads,
+    orgReads: () => orgReads,
     server,
   };
 }

@@ -521,12 +521,38 @@ describe.each([...BACKENDS, 'workerd'] as const)('POST /webhooks/clerk on %s', (
   });
 });
 
-describe.each(BACKENDS)('the rows a delivery hands to the publisher, on %s', (backend) => {
+describe.each(BACKENDS)('the rows a write hands to the publisher, on %s', (backend) => {
   let t: TestContext;
+  /** What the app's project writes hand over, one array per commit. */
+  const fromWrites: ChangeRow[][] = [];
   beforeAll(async () => {
-    t = await startTestApp(backend);
+    t = await startTestApp(backend, {
+      onCommitted: (rows) => {
+        fromWrites.push([...rows]);
+      },
+    });
   });
   afterAll(() => t?.close());
+
+  it('a project write hands over exactly the row it appended', async () => {
+    const { orgA, adminA } = await import('../support/people.ts').then((p) =>
+      p.castFrom(t.fixture),
+    );
+    const token = await t.token({ userId: adminA.id, orgId: orgA.id, role: 'admin' });
+    const start = (await changeLogBounds(t.database.db)).newest;
+    const res = await t.call(`/api/orgs/${orgA.id}/projects`, {
+      token,
+      method: 'POST',
+      json: { name: 'Handed' },
+    });
+    const { id } = (await res.json()) as { id: string };
+    const path = `/api/orgs/${orgA.id}/projects/${id}`;
+    await t.call(path, { token, method: 'PATCH', json: { status: 'archived' } });
+    await t.call(path, { token, method: 'DELETE' });
+    const log = await changesAfter(t.database.db, start, 100);
+    expect(log.map((r) => r.op)).toEqual(['upsert', 'upsert', 'delete']);
+    expect(fromWrites).toEqual(log.map((row) => [row]));
+  });
 
   it('are exactly the rows its commit appended to the log, also under a group commit', async () => {
     const handed: ChangeRow[][] = [];

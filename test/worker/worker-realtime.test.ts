@@ -74,12 +74,12 @@ describe('realtime on workerd: the org Durable Object as the hub', () => {
     const hello = raw.messages[0]!;
     expect(hello).toMatchObject({ type: 'hello', orgId: cast.orgA.id, heartbeatMs: 0 });
     const now = Date.now();
-    const logReads = t.commits();
+    const logReads = t.changeLogReads();
     await webhook(
       userEvent('user.updated', { ...cast.memberA, firstName: 'Pushed', updatedAt: now }, now),
     );
     // the Worker touched the org from the rows its batch returned: no read of the log
-    expect(t.commits()).toBe(logReads);
+    expect(t.changeLogReads()).toBe(logReads);
     await waitFor(() => raw.messages.some((m) => m.type === 'change'), 5000, 'the change');
     const change = raw.messages.find((m) => m.type === 'change')!;
     expect(change).toMatchObject({ entity: 'user', entityId: cast.memberA.id, op: 'upsert' });

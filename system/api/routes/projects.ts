@@ -9,7 +9,7 @@ import {
   updateProject,
   type WriteContext,
 } from '../../db/queries/projects.ts';
-import { projectStatuses } from '../../db/schema.ts';
+import { type ChangeRow, projectStatuses } from '../../db/schema.ts';
 import { newId } from '../../ids.ts';
 import { currentTraceparent, traceparentOf } from '../../trace.ts';
 import type { AppEnv } from '../context.ts';
@@ -46,7 +46,7 @@ const projectNotFound = () => new AppError(404, 'not_found', 'project not found'
 export function projectRoutes(
   db: Db,
   cached: RouteCache,
-  onCommitted: () => void | Promise<void>,
+  onCommitted: (changes: readonly ChangeRow[]) => void | Promise<void>,
   now: () => number = Date.now,
 ) {
   const writeContext = (c: Context<AppEnv>): WriteContext => ({
@@ -66,7 +66,7 @@ export function projectRoutes(
     })
     .post('/', validate('json', createBody), async (c) => {
       const body = c.req.valid('json');
-      const project = await insertProject(
+      const { row: project, changes } = await insertProject(
         db,
         {
           id: newId('proj'),
@@ -77,7 +77,7 @@ export function projectRoutes(
         },
         writeContext(c),
       );
-      await onCommitted();
+      await onCommitted(changes);
       return json(c, projectDto(project), 201);
     })
     .get('/:projectId', cached('org', ['projects']), validate('param', projectParam), async (c) => {
@@ -91,7 +91,7 @@ export function projectRoutes(
       validate('json', patchBody),
       async (c) => {
         const { projectId } = c.req.valid('param');
-        const project = await updateProject(
+        const { row: project, changes } = await updateProject(
           db,
           c.get('member').orgId,
           projectId,
@@ -99,15 +99,20 @@ export function projectRoutes(
           writeContext(c),
         );
         if (project === null) throw projectNotFound();
-        await onCommitted();
+        await onCommitted(changes);
         return json(c, projectDto(project));
       },
     )
     .delete('/:projectId', requireOrgAdmin(), validate('param', projectParam), async (c) => {
       const { projectId } = c.req.valid('param');
-      const project = await deleteProject(db, c.get('member').orgId, projectId, writeContext(c));
+      const { row: project, changes } = await deleteProject(
+        db,
+        c.get('member').orgId,
+        projectId,
+        writeContext(c),
+      );
       if (project === null) throw projectNotFound();
-      await onCommitted();
+      await onCommitted(changes);
       return c.body(null, 204);
     });
 }

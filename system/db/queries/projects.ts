@@ -1,6 +1,8 @@
+import type { Row } from '@libsql/client';
 import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../database.ts';
-import { type Project, type ProjectStatus, projects } from '../schema.ts';
+import { type ChangeRow, type Project, type ProjectStatus, projects } from '../schema.ts';
+import { CHANGE_ROW_RETURNING, changeRowOf } from './changes.ts';
 import type { Page } from './memberships.ts';
 
 export function listProjects(
@@ -44,13 +46,23 @@ export interface NewProject {
 // Writes run as one `db.batch()`, a write transaction (BEGIN IMMEDIATE, see
 // database.ts): the write and its change-log row commit together or not at all.
 
-/** Appends the project's change-log row if the statement just before changed it. */
+/**
+ * Appends the project's change-log row if the statement just before changed it, and
+ * returns it: the writer hands it to the publisher without reading the log.
+ */
 function logProjectChange(db: Db, id: string, op: 'upsert' | 'delete', write: WriteContext) {
-  return db.run(sql`
+  return db.all<Row>(sql`
     INSERT INTO change_log (org_id, entity, entity_id, op, version, data, trace_context, created_at)
     SELECT org_id, 'project', id, ${op}, version, json_object('name', name, 'status', status),
            ${write.traceContext}, ${write.now}
-    FROM projects WHERE id = ${id} AND changes() > 0`);
+    FROM projects WHERE id = ${id} AND changes() > 0
+    ${sql.raw(CHANGE_ROW_RETURNING)}`);
+}
+
+/** A write's row, and the change-log rows it appended (none when nothing changed). */
+export interface Written<T> {
+  row: T;
+  changes: ChangeRow[];
 }
 
 /** When the write happens and which request caused it (W3C traceparent). */
@@ -63,8 +75,8 @@ export async function insertProject(
   db: Db,
   input: NewProject,
   write: WriteContext,
-): Promise<Project> {
-  const [rows] = await db.batch([
+): Promise<Written<Project>> {
+  const [rows, log] = await db.batch([
     db
       .insert(projects)
       .values({
@@ -80,7 +92,7 @@ export async function insertProject(
       .returning(),
     logProjectChange(db, input.id, 'upsert', write),
   ]);
-  return rows[0]!;
+  return { row: rows[0]!, changes: log.map(changeRowOf) };
 }
 
 export interface ProjectPatch {
@@ -88,15 +100,15 @@ export interface ProjectPatch {
   status?: ProjectStatus | undefined;
 }
 
-/** Applies the patch and bumps the version; null when no live project of this org matches. */
+/** Applies the patch and bumps the version; `row` null when no live project of this org matches. */
 export async function updateProject(
   db: Db,
   orgId: string,
   id: string,
   patch: ProjectPatch,
   write: WriteContext,
-): Promise<Project | null> {
-  const [rows] = await db.batch([
+): Promise<Written<Project | null>> {
+  const [rows, log] = await db.batch([
     db
       .update(projects)
       .set({
@@ -109,17 +121,17 @@ export async function updateProject(
       .returning(),
     logProjectChange(db, id, 'upsert', write),
   ]);
-  return rows[0] ?? null;
+  return { row: rows[0] ?? null, changes: log.map(changeRowOf) };
 }
 
-/** Tombstones the project; null when no live project of this org matches. */
+/** Tombstones the project; `row` null when no live project of this org matches. */
 export async function deleteProject(
   db: Db,
   orgId: string,
   id: string,
   write: WriteContext,
-): Promise<Project | null> {
-  const [rows] = await db.batch([
+): Promise<Written<Project | null>> {
+  const [rows, log] = await db.batch([
     db
       .update(projects)
       .set({ deletedAt: write.now, updatedAt: write.now, version: sql`${projects.version} + 1` })
@@ -127,5 +139,5 @@ export async function deleteProject(
       .returning(),
     logProjectChange(db, id, 'delete', write),
   ]);
-  return rows[0] ?? null;
+  return { row: rows[0] ?? null, changes: log.map(changeRowOf) };
 }
