@@ -2,7 +2,9 @@ import {
   context,
   propagation,
   ROOT_CONTEXT,
+  type Span,
   SpanKind,
+  type SpanOptions,
   SpanStatusCode,
   type TextMapGetter,
   type Tracer,
@@ -22,6 +24,16 @@ export interface RequestRecord {
 }
 
 /**
+ * Starts the server span of a request that has no remote parent, or returns undefined
+ * when the sampler drops it (`rootSampling` in sampler.ts).
+ */
+export type RootSpanStarter = (
+  tracer: Tracer,
+  name: string,
+  options: SpanOptions,
+) => Span | undefined;
+
+/**
  * The request middleware, on every runtime: the server span (its parent from the W3C
  * `traceparent`), the per-request stage timings every layer adds to, Server-Timing, and
  * the hooks the metrics record from. Imports only `@opentelemetry/api` and Hono.
@@ -29,27 +41,32 @@ export interface RequestRecord {
 export function serverSpans(options: {
   /** Undefined: no tracer provider, timings and metrics only. */
   tracer: Tracer | undefined;
+  /**
+   * Without it every request gets a span from `tracer` (a non-recording one when not
+   * sampled); with it a request without a `traceparent` that is not sampled gets no span
+   * and no tracing context at all.
+   */
+  startRootSpan?: RootSpanStarter;
   serverTiming: boolean;
   onActive?: (delta: 1 | -1) => void;
   onRequest?: (request: RequestRecord) => void;
 }): MiddlewareHandler {
-  const { tracer } = options;
+  const { tracer, startRootSpan } = options;
   return async function telemetry(c, next) {
     const started = performance.now();
     options.onActive?.(1);
-    const parent = tracer
-      ? propagation.extract(ROOT_CONTEXT, c.req.raw.headers, headerGetter)
-      : ROOT_CONTEXT;
-    const span = tracer
-      ? tracer.startSpan(
-          c.req.method,
-          {
-            kind: SpanKind.SERVER,
-            attributes: { 'http.request.method': c.req.method, 'url.scheme': 'http' },
-          },
-          parent,
-        )
-      : undefined;
+    let parent = ROOT_CONTEXT;
+    let span: Span | undefined;
+    if (tracer) {
+      const spanOptions = serverSpanOptions(c.req.method);
+      const headers = c.req.raw.headers;
+      if (startRootSpan && !headers.has('traceparent')) {
+        span = startRootSpan(tracer, c.req.method, spanOptions);
+      } else {
+        parent = propagation.extract(ROOT_CONTEXT, headers, headerGetter);
+        span = tracer.startSpan(c.req.method, spanOptions, parent);
+      }
+    }
     const timings = new RequestTimings();
     let ctx = parent.setValue(REQUEST_TIMINGS, timings);
     if (span) ctx = trace.setSpan(ctx, span);
@@ -80,6 +97,21 @@ export function serverSpans(options: {
       if (options.serverTiming) setServerTiming(c.res.headers, timings, durationMs);
     }
   };
+}
+
+const spanOptionsByMethod = new Map<string, SpanOptions>();
+
+/** The server span's start options, made once per method (bounded: any token is a method). */
+function serverSpanOptions(method: string): SpanOptions {
+  let options = spanOptionsByMethod.get(method);
+  if (!options) {
+    options = {
+      kind: SpanKind.SERVER,
+      attributes: { 'http.request.method': method, 'url.scheme': 'http' },
+    };
+    if (spanOptionsByMethod.size < 16) spanOptionsByMethod.set(method, options);
+  }
+  return options;
 }
 
 const headerGetter: TextMapGetter<Headers> = {

@@ -13,7 +13,7 @@ import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { MiddlewareHandler } from 'hono';
 import { TRACER_NAME } from '../trace.ts';
 import { createBoundMetrics } from './bound-metrics.ts';
-import { serverSpans } from './http.ts';
+import { type RootSpanStarter, serverSpans } from './http.ts';
 import { createInstruments, type Instruments } from './metrics.ts';
 
 const METER_NAME = 'dataflow';
@@ -98,8 +98,9 @@ export function createTelemetry(
   const instruments = createInstruments(meterProvider.getMeter(METER_NAME), bound);
 
   let tracerProvider: TracerProvider | undefined;
+  let startRootSpan: RootSpanStarter | undefined;
   if (config.tracing || config.spanExporters?.length) {
-    tracerProvider = createTracerProvider(
+    const tracing = createTracerProvider(
       config.tracing ?? {
         sampler: 'parentbased_always_on',
         ratio: 1,
@@ -117,6 +118,8 @@ export function createTelemetry(
       meterProvider,
       config.spanExporters,
     );
+    tracerProvider = tracing.provider;
+    startRootSpan = tracing.startRootSpan;
     // the newest server's provider wins (one per process in production; tests start several)
     trace.disable();
     trace.setGlobalTracerProvider(tracerProvider);
@@ -126,6 +129,7 @@ export function createTelemetry(
 
   const httpMiddleware = serverSpans({
     tracer,
+    startRootSpan,
     serverTiming: config.serverTiming,
     onActive: instruments.onActive,
     onRequest: instruments.onRequest,

@@ -10,7 +10,8 @@ import {
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
 import { OtlpJsonFileExporter } from './file-exporter.ts';
-import { createSampler, type SamplerName } from './sampler.ts';
+import type { RootSpanStarter } from './http.ts';
+import { createSampler, rootSampling, type SamplerName } from './sampler.ts';
 
 export type { SamplerName };
 
@@ -35,14 +36,15 @@ export interface TracingConfig {
  * slow or unreachable collector costs memory up to the queue size, never request
  * latency; what does not fit is dropped and counted by the SDK's own
  * `otel.sdk.processor.span.processed{error_type}` metric). `extra` exporters (tests'
- * in-memory one) are synchronous.
+ * in-memory one) are synchronous. With it, `startRootSpan` for the request middleware
+ * (an unsampled request without a `traceparent` gets no span).
  */
 export function createTracerProvider(
   config: TracingConfig,
   resource: Resource,
   meterProvider: MeterProvider,
   extra: readonly SpanExporter[] = [],
-): TracerProvider {
+): { provider: TracerProvider; startRootSpan: RootSpanStarter } {
   const exporters: SpanExporter[] = config.exporters.map((kind) => {
     if (kind === 'otlp') {
       return new OTLPTraceExporter({
@@ -70,9 +72,10 @@ export function createTracerProvider(
     ),
     ...extra.map((exporter) => new SimpleSpanProcessor({ exporter })),
   ];
-  return new TracerProvider({
-    resource,
-    sampler: createSampler(config.sampler, config.ratio),
-    spanProcessors,
-  });
+  const sampler = createSampler(config.sampler, config.ratio);
+  const { idGenerator, startRootSpan } = rootSampling(sampler);
+  return {
+    provider: new TracerProvider({ resource, sampler, idGenerator, spanProcessors }),
+    startRootSpan,
+  };
 }

@@ -19,7 +19,7 @@ import {
 import type { MiddlewareHandler } from 'hono';
 import { TRACER_NAME } from '../trace.ts';
 import { serverSpans } from './http.ts';
-import { createSampler } from './sampler.ts';
+import { createSampler, rootSampling } from './sampler.ts';
 import type { TelemetryConfig } from './telemetry.ts';
 
 /**
@@ -53,15 +53,19 @@ export function createWorkerTelemetry(
     tracing.otlp.timeoutMs,
     onError,
   );
+  const sampler = createSampler(tracing.sampler, tracing.ratio);
+  const { idGenerator, startRootSpan } = rootSampling(sampler);
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': config.serviceName }),
-    sampler: createSampler(tracing.sampler, tracing.ratio),
+    sampler,
+    idGenerator,
     spanProcessors: [new SimpleSpanProcessor({ exporter: collector })],
   });
   trace.setGlobalTracerProvider(provider);
   return {
     middleware: serverSpans({
       tracer: provider.getTracer(TRACER_NAME),
+      startRootSpan,
       serverTiming: config.serverTiming,
     }),
     flush: () => collector.flush(),
