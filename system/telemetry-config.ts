@@ -34,7 +34,12 @@ export function telemetryConfig(env: Env): TelemetryConfig | undefined {
           sampler: env.OTEL_TRACES_SAMPLER,
           ratio: env.OTEL_TRACES_SAMPLER_ARG ?? (env.NODE_ENV === 'production' ? 0.1 : 1),
           exporters: traceExporters as TracingConfig['exporters'],
-          otlp: { url: tracesUrl ?? '', headers, timeoutMs: env.OTEL_EXPORTER_OTLP_TIMEOUT },
+          otlp: {
+            url: tracesUrl ?? '',
+            headers,
+            timeoutMs: env.OTEL_EXPORTER_OTLP_TIMEOUT,
+            protocol: env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL,
+          },
           file: {
             dir: env.TRACES_DIR,
             maxBytes: env.TRACES_FILE_MAX_BYTES,
@@ -53,7 +58,12 @@ export function telemetryConfig(env: Env): TelemetryConfig | undefined {
       : undefined;
   const otlpMetrics =
     !disabled && metricExporters.includes('otlp') && metricsUrl
-      ? { url: metricsUrl, headers, intervalMs: env.OTEL_METRIC_EXPORT_INTERVAL }
+      ? {
+          url: metricsUrl,
+          headers,
+          intervalMs: env.OTEL_METRIC_EXPORT_INTERVAL,
+          protocol: env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL,
+        }
       : undefined;
   const prometheus = env.METRICS_ENABLED;
   if (!prometheus && !otlpMetrics && !tracing) return undefined;

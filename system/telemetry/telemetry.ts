@@ -1,7 +1,8 @@
 import { context, diag, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as OtlpJsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as OtlpProtobufMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -18,7 +19,7 @@ import { createInstruments, type Instruments } from './metrics.ts';
 
 const METER_NAME = 'dataflow';
 
-import { createTracerProvider, type TracingConfig } from './tracing.ts';
+import { createTracerProvider, type OtlpProtocol, type TracingConfig } from './tracing.ts';
 
 /**
  * The one place the OpenTelemetry SDK is wired: meter provider (Prometheus pull at
@@ -31,7 +32,9 @@ export interface TelemetryConfig {
   /** Serve Prometheus text (`render`). */
   prometheus: boolean;
   /** OTLP/HTTP metrics push. */
-  otlpMetrics?: { url: string; headers: Record<string, string>; intervalMs: number } | undefined;
+  otlpMetrics?:
+    | { url: string; headers: Record<string, string>; intervalMs: number; protocol: OtlpProtocol }
+    | undefined;
   /** Tracing; undefined = no tracer provider (the API's no-op tracer). */
   tracing?: TracingConfig | undefined;
   serverTiming: boolean;
@@ -83,12 +86,13 @@ export function createTelemetry(
   const readers: IMetricReader[] = [];
   if (prometheus) readers.push(prometheus);
   if (config.otlpMetrics) {
+    const { url, headers, protocol } = config.otlpMetrics;
     readers.push(
       new PeriodicExportingMetricReader({
-        exporter: new OTLPMetricExporter({
-          url: config.otlpMetrics.url,
-          headers: config.otlpMetrics.headers,
-        }),
+        exporter:
+          protocol === 'http/json'
+            ? new OtlpJsonMetricExporter({ url, headers })
+            : new OtlpProtobufMetricExporter({ url, headers }),
         exportIntervalMillis: config.otlpMetrics.intervalMs,
         metricProducers,
       }),
@@ -105,7 +109,7 @@ export function createTelemetry(
         sampler: 'parentbased_always_on',
         ratio: 1,
         exporters: [],
-        otlp: { url: '', headers: {}, timeoutMs: 10_000 },
+        otlp: { url: '', headers: {}, timeoutMs: 10_000, protocol: 'http/protobuf' },
         file: { dir: 'traces/out', maxBytes: 1 << 24, maxFiles: 4 },
         batch: {
           maxQueueSize: 2048,

@@ -1,5 +1,6 @@
 import type { MeterProvider } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OtlpJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OtlpProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import type { Resource } from '@opentelemetry/resources';
 import {
   BatchSpanProcessor,
@@ -15,13 +16,21 @@ import { createSampler, rootSampling, type SamplerName } from './sampler.ts';
 
 export type { SamplerName };
 
+/** `OTEL_EXPORTER_OTLP_PROTOCOL` values this app speaks (OTLP over HTTP). */
+export type OtlpProtocol = 'http/protobuf' | 'http/json';
+
 /** The trace half of the telemetry config (the standard `OTEL_*` variables, parsed). */
 export interface TracingConfig {
   sampler: SamplerName;
   /** For the `traceidratio` samplers. */
   ratio: number;
   exporters: ReadonlyArray<'otlp' | 'file' | 'console'>;
-  otlp: { url: string; headers: Record<string, string>; timeoutMs: number };
+  otlp: {
+    url: string;
+    headers: Record<string, string>;
+    timeoutMs: number;
+    protocol: OtlpProtocol;
+  };
   file: { dir: string; maxBytes: number; maxFiles: number };
   batch: {
     maxQueueSize: number;
@@ -47,11 +56,14 @@ export function createTracerProvider(
 ): { provider: TracerProvider; startRootSpan: RootSpanStarter } {
   const exporters: SpanExporter[] = config.exporters.map((kind) => {
     if (kind === 'otlp') {
-      return new OTLPTraceExporter({
+      const options = {
         url: config.otlp.url,
         headers: config.otlp.headers,
         timeoutMillis: config.otlp.timeoutMs,
-      });
+      };
+      return config.otlp.protocol === 'http/json'
+        ? new OtlpJsonTraceExporter(options)
+        : new OtlpProtobufTraceExporter(options);
     }
     if (kind === 'file') {
       return new OtlpJsonFileExporter({

@@ -8,7 +8,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   type ReadableSpan,
@@ -21,6 +21,7 @@ import { TRACER_NAME } from '../trace.ts';
 import { serverSpans } from './http.ts';
 import { createSampler, rootSampling } from './sampler.ts';
 import type { TelemetryConfig } from './telemetry.ts';
+import type { OtlpProtocol } from './tracing.ts';
 
 /**
  * Tracing on Workers: the same spans as on Node (the server span of http.ts, every
@@ -51,6 +52,7 @@ export function createWorkerTelemetry(
     tracing.otlp.url,
     tracing.otlp.headers,
     tracing.otlp.timeoutMs,
+    tracing.otlp.protocol,
     onError,
   );
   const sampler = createSampler(tracing.sampler, tracing.ratio);
@@ -106,7 +108,7 @@ class AsyncLocalStorageContextManager implements ContextManager {
   }
 }
 
-/** Keeps ended spans until `flush` posts them as one OTLP/JSON request. */
+/** Keeps ended spans until `flush` posts them as one OTLP request (protobuf or JSON). */
 class FetchOtlpExporter implements SpanExporter {
   #pending: ReadableSpan[] = [];
   #dropped = 0;
@@ -115,6 +117,7 @@ class FetchOtlpExporter implements SpanExporter {
     private readonly url: string,
     private readonly headers: Record<string, string>,
     private readonly timeoutMs: number,
+    private readonly protocol: OtlpProtocol,
     private readonly onError: (error: unknown) => void,
   ) {}
 
@@ -132,10 +135,16 @@ class FetchOtlpExporter implements SpanExporter {
     const dropped = this.#dropped;
     this.#dropped = 0;
     try {
-      const body = JsonTraceSerializer.serializeRequest(spans) as Uint8Array<ArrayBuffer>;
+      const json = this.protocol === 'http/json';
+      const body = (json ? JsonTraceSerializer : ProtobufTraceSerializer).serializeRequest(
+        spans,
+      ) as Uint8Array<ArrayBuffer>;
       const res = await fetch(this.url, {
         method: 'POST',
-        headers: { ...this.headers, 'content-type': 'application/json' },
+        headers: {
+          ...this.headers,
+          'content-type': json ? 'application/json' : 'application/x-protobuf',
+        },
         body,
         signal: AbortSignal.timeout(this.timeoutMs),
       });

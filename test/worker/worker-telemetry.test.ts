@@ -6,35 +6,51 @@ import { type Cast, castFrom } from '../support/people.ts';
 import { waitFor } from '../support/server.ts';
 import { startWorkerTestApp } from '../support/worker.ts';
 
+/** A real HTTP server taking what the Worker posts: path, content type, raw bytes. */
+async function startCollector() {
+  const posts: { path: string; type: string; body: Buffer }[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      posts.push({
+        path: req.url ?? '',
+        type: req.headers['content-type'] ?? '',
+        body: Buffer.concat(chunks),
+      });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    traces: () => posts.filter((p) => p.path === '/v1/traces'),
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+
 /**
- * Traces from workerd: the Worker's spans reach an OTLP/HTTP collector (here a real HTTP
- * server taking what the Worker posts), joined to the caller's `traceparent`, with the
- * stages every layer records, and without the session token anywhere.
+ * Traces from workerd: the Worker's spans reach an OTLP/HTTP collector, joined to the
+ * caller's `traceparent`, with the stages every layer records, and without the session
+ * token anywhere.
  */
 describe('traces exported from the Worker (OTLP/JSON over fetch, ctx.waitUntil)', () => {
   let t: Awaited<ReturnType<typeof startWorkerTestApp>>;
-  let collector: Server;
+  let collector: Awaited<ReturnType<typeof startCollector>>;
   let cast: Cast;
-  const bodies: string[] = [];
-  const spans = () => bodies.flatMap((body, i) => parseOtlpJsonLines(body, `post ${i + 1}`));
+  const bodies = () => collector.traces().map((p) => p.body.toString());
+  const spans = () => bodies().flatMap((body, i) => parseOtlpJsonLines(body, `post ${i + 1}`));
 
   beforeAll(async () => {
-    collector = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => {
-        body += chunk.toString();
-      });
-      req.on('end', () => {
-        if (req.url === '/v1/traces') bodies.push(body);
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      });
-    });
-    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
-    const { port } = collector.address() as AddressInfo;
+    collector = await startCollector();
     t = await startWorkerTestApp({
       preset: 'batch',
       env: {
-        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
         OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
         OTEL_TRACES_SAMPLER_ARG: '0',
         OTEL_SERVICE_NAME: 'dataflow-worker',
@@ -44,12 +60,12 @@ describe('traces exported from the Worker (OTLP/JSON over fetch, ctx.waitUntil)'
   }, 60_000);
   afterAll(async () => {
     await t?.close();
-    await new Promise((resolve) => collector?.close(resolve));
+    await collector?.close();
   });
 
   it("joins the caller's sampled trace: server span, auth and db stages, no token", async () => {
     const token = await t.token({ userId: cast.adminA.id, orgId: cast.orgA.id, role: 'admin' });
-    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const traceId = TRACE_ID;
     const res = await t.call(`/api/orgs/${cast.orgA.id}/members?limit=50`, {
       token,
       headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
@@ -70,7 +86,7 @@ describe('traces exported from the Worker (OTLP/JSON over fetch, ctx.waitUntil)'
     // every other span of the request hangs under the server span
     const ids = new Set(trace.map((s) => s.spanId));
     for (const span of trace) if (span !== server) expect(ids).toContain(span.parentSpanId);
-    expect(bodies.join('\n')).not.toContain(token);
+    expect(bodies().join('\n')).not.toContain(token);
   });
 
   it('records nothing for an unsampled request (ratio 0, no sampled parent)', async () => {
@@ -83,4 +99,36 @@ describe('traces exported from the Worker (OTLP/JSON over fetch, ctx.waitUntil)'
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(spans().length).toBe(before);
   });
+});
+
+describe('the Worker exports protobuf by default (the standard OTLP default)', () => {
+  it('posts application/x-protobuf carrying the sampled trace, without the token', async () => {
+    const collector = await startCollector();
+    const t = await startWorkerTestApp({
+      preset: 'batch',
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_SERVICE_NAME: 'dataflow-worker' },
+    });
+    try {
+      const cast = castFrom(t.fixture);
+      const token = await t.token({ userId: cast.adminA.id, orgId: cast.orgA.id, role: 'admin' });
+      const res = await t.call(`/api/orgs/${cast.orgA.id}/members?limit=5`, {
+        token,
+        headers: { traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01` },
+      });
+      expect(res.status).toBe(200);
+      const traceBytes = Buffer.from(TRACE_ID, 'hex');
+      await waitFor(
+        () => collector.traces().some((p) => p.body.includes(traceBytes)),
+        5000,
+        'a protobuf post with the trace',
+      );
+      for (const post of collector.traces()) expect(post.type).toBe('application/x-protobuf');
+      const body = Buffer.concat(collector.traces().map((p) => p.body));
+      expect(body.includes(Buffer.from('GET /api/orgs/:orgId/members'))).toBe(true);
+      expect(body.includes(Buffer.from(token))).toBe(false);
+    } finally {
+      await t.close();
+      await collector.close();
+    }
+  }, 60_000);
 });
