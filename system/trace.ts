@@ -64,45 +64,67 @@ export function recordingSpan(ctx: Context = context.active()): Span | undefined
  * sampled) and a timing entry (when telemetry is on). `fn` receives the span, or
  * undefined, to add attributes it learns on the way.
  */
-export async function traced<T>(
+export function traced<T>(
   stage: Stage,
   name: string,
   fn: (span: Span | undefined) => Promise<T>,
   attributes?: Attributes,
 ): Promise<T> {
-  const run = begin(stage, name, attributes);
-  if (!run) return fn(undefined);
+  return run(begin(stage, name, attributes, true), fn);
+}
+
+/**
+ * `traced` without the timing entry, for a stage whose time its caller records through
+ * the request's own handle (the DB layer: `Database.forRequest`), so it is counted once
+ * and also where no context carries the request's timings.
+ */
+export function tracedSpan<T>(
+  stage: Stage,
+  name: string,
+  fn: (span: Span | undefined) => Promise<T>,
+  attributes?: Attributes,
+): Promise<T> {
+  return run(begin(stage, name, attributes, false), fn);
+}
+
+async function run<T>(
+  stage: ReturnType<typeof begin>,
+  fn: (span: Span | undefined) => Promise<T>,
+): Promise<T> {
+  if (!stage) return fn(undefined);
   try {
-    const { span } = run;
+    const { span } = stage;
     return await (span
-      ? context.with(trace.setSpan(run.active, span), fn, undefined, span)
+      ? context.with(trace.setSpan(stage.active, span), fn, undefined, span)
       : fn(span));
   } catch (error) {
-    failSpan(run.span, error);
+    failSpan(stage.span, error);
     throw error;
   } finally {
-    run.end();
+    stage.end();
   }
 }
 
 /** `traced` for synchronous work (serialization). */
 export function tracedSync<T>(stage: Stage, name: string, fn: () => T, attributes?: Attributes): T {
-  const run = begin(stage, name, attributes);
-  if (!run) return fn();
+  const started = begin(stage, name, attributes, true);
+  if (!started) return fn();
   try {
     return fn();
   } catch (error) {
-    failSpan(run.span, error);
+    failSpan(started.span, error);
     throw error;
   } finally {
-    run.end();
+    started.end();
   }
 }
 
 /** Starts a stage: undefined when neither a sampled span nor request timings want it. */
-function begin(stage: Stage, name: string, attributes: Attributes | undefined) {
+function begin(stage: Stage, name: string, attributes: Attributes | undefined, time: boolean) {
   const active = context.active();
-  const timings = active.getValue(REQUEST_TIMINGS) as RequestTimings | undefined;
+  const timings = time
+    ? (active.getValue(REQUEST_TIMINGS) as RequestTimings | undefined)
+    : undefined;
   const parent = recordingSpan(active);
   if (timings === undefined && parent === undefined) return undefined;
   const started = performance.now();

@@ -127,7 +127,11 @@ export function createApp(options: AppOptions) {
   const responses = levers?.responses;
   const tagging = responses ? taggingLoaders(makeLoaders) : undefined;
   app.use('/api/*', requireSession(sessions), requireJsonBody(), async (c, next) => {
-    c.set('loaders', tagging ? tagging(db, cacheTagsOf(c)) : makeLoaders(db));
+    // the request's queries are counted through its own handle, not an async context
+    const timings = c.get('timings');
+    const requestDb = timings ? database.forRequest((ms) => timings.add('db', ms)) : db;
+    c.set('db', requestDb);
+    c.set('loaders', tagging ? tagging(requestDb, cacheTagsOf(c)) : makeLoaders(requestDb));
     await next();
   });
   if (levers?.httpValidators) {
@@ -143,10 +147,10 @@ export function createApp(options: AppOptions) {
     '/api/batch',
     batchRoutes((request) => Promise.resolve(app.fetch(request))),
   );
-  app.route('/api/me', meRoutes(db));
-  app.route('/api/users', userRoutes(db));
-  app.route('/api/orgs/:orgId', orgRoutes(db, cached));
-  app.route('/api/orgs/:orgId/projects', projectRoutes(db, cached, onCommitted, options.now));
+  app.route('/api/me', meRoutes());
+  app.route('/api/users', userRoutes());
+  app.route('/api/orgs/:orgId', orgRoutes(cached));
+  app.route('/api/orgs/:orgId/projects', projectRoutes(cached, onCommitted, options.now));
   return app;
 }
 

@@ -1,6 +1,8 @@
 import type { Session } from '../auth/session.ts';
+import type { Db } from '../db/database.ts';
 import type { Loaders } from '../db/loaders.ts';
 import type { Membership } from '../db/schema.ts';
+import type { RequestTimings } from '../trace.ts';
 
 /** Per-request values set by middleware, typed for every handler. */
 export interface AppEnv {
@@ -8,6 +10,10 @@ export interface AppEnv {
     requestId: string;
     /** The verified caller (set by `requireSession`). */
     session: Session;
+    /** Where this request's stages add their time (set by the telemetry middleware when on). */
+    timings: RequestTimings | undefined;
+    /** The database for this request: its calls count in its `timings` (`Database.forRequest`). */
+    db: Db;
     /** Entity loaders for this request (direct, or batched by the batching lever). */
     loaders: Loaders;
     /** The caller's live membership in the org of the path (set by `requireOrgMember`). */

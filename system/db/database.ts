@@ -1,9 +1,8 @@
 import type { Client, InArgs, InStatement, ResultSet, TransactionMode } from '@libsql/client';
 import { Mutex } from 'async-mutex';
 import { drizzle, type LibSQLDatabase } from 'drizzle-orm/libsql';
-import { traced } from '../trace.ts';
+import { tracedSpan } from '../trace.ts';
 import { createGroupCommit } from './group-commit.ts';
-import * as schema from './schema.ts';
 
 /**
  * Runtime-neutral half of the data layer: given any libSQL client (embedded, sqld,
@@ -13,7 +12,13 @@ import * as schema from './schema.ts';
  * one round trip to the database.
  */
 
-export type Db = LibSQLDatabase<typeof schema>;
+/**
+ * The drizzle handle. Without drizzle's relational `query` API (the app builds every query
+ * with the query builder): making a handle then costs well under a microsecond, against
+ * 8-12 µs with the schema's relations extracted, so a request can have its own
+ * (`Database.forRequest`).
+ */
+export type Db = LibSQLDatabase;
 
 export interface DbStats {
   /** Round trips: statements executed alone, batches and interactive transactions. */
@@ -35,6 +40,13 @@ export type QueryListener = (event: {
 export interface Database {
   readonly db: Db;
   readonly client: Client;
+  /**
+   * A handle for one request: the same database, and each of its calls (an `execute`, a
+   * `batch`, a transaction's statements) also reported to `onCall` with its duration.
+   * How a request's queries are counted without an async context (on Node 20 an
+   * `AsyncLocalStorage` taxes every promise of the process).
+   */
+  forRequest(onCall: (durationMs: number) => void): Db;
   /** Cumulative counters since the database was opened. */
   stats(): DbStats;
   /** Adds a hook called for each round trip; returns the function that removes it. */
@@ -77,9 +89,15 @@ export function createDatabase(rawClient: Client, options: DatabaseOptions = {})
     options.scheduleCommit,
     options.sharedWrites ?? true,
   );
+  const db = drizzle(client);
   return {
-    db: drizzle(client, { schema }),
+    db,
     client,
+    forRequest(onCall) {
+      const handle = drizzle(reportingClient(client, onCall));
+      requestHandles.set(handle, { shared: db, onCall });
+      return handle;
+    },
     stats: () => ({ roundTrips, statements }),
     onQuery(listener) {
       listeners.add(listener);
@@ -172,6 +190,44 @@ function countingClient(
 
 type Statement = InStatement | [string, InArgs?];
 
+const requestHandles = new WeakMap<Db, { shared: Db; onCall: (durationMs: number) => void }>();
+
+/**
+ * For a handle from `forRequest`: the database's shared handle and the request's
+ * reporter. What process-wide work (the batching lever's DataLoaders) runs on, and
+ * charges to the request that started it.
+ */
+export function requestHandleOf(
+  db: Db,
+): { shared: Db; onCall: (durationMs: number) => void } | undefined {
+  return requestHandles.get(db);
+}
+
+/** `client`, with every call's duration also reported to `onCall` (see `forRequest`). */
+function reportingClient(client: Client, onCall: (durationMs: number) => void): Client {
+  const timed = async <T>(call: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await call();
+    } finally {
+      onCall(performance.now() - started);
+    }
+  };
+  const reporting: Client = Object.create(client);
+  reporting.execute = ((stmtOrSql: InStatement | string, args?: InArgs) =>
+    timed(() => client.execute(stmtOrSql as string, args))) as Client['execute'];
+  reporting.batch = (stmts, mode) => timed(() => client.batch(stmts, mode));
+  reporting.transaction = async (mode?: TransactionMode) => {
+    const tx = await timed(() => client.transaction(mode));
+    const execute = tx.execute.bind(tx);
+    const batch = tx.batch.bind(tx);
+    tx.execute = (stmt: InStatement) => timed(() => execute(stmt));
+    tx.batch = (stmts: InStatement[]) => timed(() => batch(stmts));
+    return tx;
+  };
+  return reporting;
+}
+
 /** Writes without a shared queue: every caller's turn is its own. */
 const OWN_TURN: Pick<Mutex, 'runExclusive' | 'acquire'> = {
   runExclusive: (callback) => Promise.resolve(callback()),
@@ -193,7 +249,8 @@ function instrumented(record: QueryListener, queryText: boolean): RoundTrip {
     // not `BATCH <size>`: group commits make every size from 2 to hundreds, and the summary
     // is a metric label and a span name (the size is `db.operation.batch.size` on the span)
     const summary = stmts.length > 1 ? 'BATCH' : summaryOf(first);
-    return traced(
+    // a span only: the request's own handle records the time (`forRequest`)
+    return tracedSpan(
       'db',
       summary,
       async (span) => {

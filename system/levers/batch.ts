@@ -1,6 +1,6 @@
 import type { Span } from '@opentelemetry/api';
 import DataLoader from 'dataloader';
-import type { Db } from '../db/database.ts';
+import { type Db, requestHandleOf } from '../db/database.ts';
 import { isTransientDbError } from '../db/errors.ts';
 import type { Loaders, LoadersFactory } from '../db/loaders.ts';
 import { getMembershipsByPairs, getOrgs, getUsers } from '../db/queries/batched.ts';
@@ -110,17 +110,22 @@ export function batchedLoaders(
 ): LoadersFactory {
   const perDb = new WeakMap<Db, SharedLoaders>();
   return (db) => {
-    let shared = perDb.get(db);
+    // a request's own handle: the batches are the database's, shared by every request,
+    // and each is charged to the request whose key opened it
+    const request = requestHandleOf(db);
+    const base = request?.shared ?? db;
+    let shared = perDb.get(base);
     if (shared === undefined) {
-      shared = createSharedLoaders(db, config, hooks);
-      perDb.set(db, shared);
+      shared = createSharedLoaders(base, config, hooks);
+      perDb.set(base, shared);
     }
-    return perRequest(db, shared);
+    return perRequest(db, shared, request?.onCall);
   };
 }
 
 export interface KeyLoader<V> {
-  load(key: string): Promise<V | null>;
+  /** `onCall`: told the duration of each query of the batch, when this key opens it. */
+  load(key: string, onCall?: (durationMs: number) => void): Promise<V | null>;
 }
 
 interface SharedLoaders {
@@ -162,7 +167,11 @@ function createSharedLoaders(
 }
 
 /** Per-request view: repeated keys within one request share one promise. */
-function perRequest(db: Db, shared: SharedLoaders): Loaders {
+function perRequest(
+  db: Db,
+  shared: SharedLoaders,
+  onCall: ((durationMs: number) => void) | undefined,
+): Loaders {
   const memo = new Map<string, Promise<unknown>>();
   const once = <T>(key: string, load: () => Promise<T>): Promise<T> => {
     let promise = memo.get(key) as Promise<T> | undefined;
@@ -173,11 +182,11 @@ function perRequest(db: Db, shared: SharedLoaders): Loaders {
     return promise;
   };
   return {
-    user: (id) => once(`u${PAIR}${id}`, () => shared.user.load(id)),
-    org: (id) => once(`o${PAIR}${id}`, () => shared.org.load(id)),
+    user: (id) => once(`u${PAIR}${id}`, () => shared.user.load(id, onCall)),
+    org: (id) => once(`o${PAIR}${id}`, () => shared.org.load(id, onCall)),
     membership: (orgId, userId) =>
       once(`m${PAIR}${orgId}${PAIR}${userId}`, () =>
-        shared.membership.load(`${orgId}${PAIR}${userId}`),
+        shared.membership.load(`${orgId}${PAIR}${userId}`, onCall),
       ),
     // the page and its users in one joined read: a batch no DataLoader needs to collect
     membersPage: (orgId, page) =>
@@ -211,10 +220,12 @@ export function createKeyLoader<V>(
       : {}),
   };
   let firstKeyAt: number | null = null;
+  let openedBy: ((durationMs: number) => void) | undefined;
   const batchFn = (keys: readonly string[]): Promise<Array<V | null>> => {
     const waitMs = firstKeyAt === null ? 0 : performance.now() - firstKeyAt;
     firstKeyAt = null;
-    return traced('batch', `batch.${loader}`, (span) => dispatch(keys, waitMs, span), {
+    const report = openedBy;
+    return traced('batch', `batch.${loader}`, (span) => dispatch(keys, waitMs, span, report), {
       'dataflow.batch.size': keys.length,
       'dataflow.batch.wait_ms': waitMs,
     });
@@ -223,13 +234,15 @@ export function createKeyLoader<V>(
     keys: readonly string[],
     waitMs: number,
     span: Span | undefined,
+    report: ((durationMs: number) => void) | undefined,
   ): Promise<Array<V | null>> => {
     const started = performance.now();
     let attempts = 0;
     for (;;) {
       attempts += 1;
+      const attemptStarted = performance.now();
       try {
-        const found = await load(keys);
+        const found = await load(keys).finally(() => report?.(performance.now() - attemptStarted));
         hooks.onBatch?.({ loader, size: keys.length, waitMs, attempts, ok: true });
         if (attempts > 1) span?.setAttribute('dataflow.batch.attempts', attempts);
         return keys.map((key) => found.get(key) ?? null);
@@ -249,8 +262,11 @@ export function createKeyLoader<V>(
   };
   const dataLoader = new DataLoader<string, V | null>(batchFn, options);
   return {
-    load(key) {
-      firstKeyAt ??= performance.now(); // when this batch started collecting
+    load(key, onCall) {
+      if (firstKeyAt === null) {
+        firstKeyAt = performance.now(); // when this batch started collecting
+        openedBy = onCall;
+      }
       return dataLoader.load(key);
     },
   };

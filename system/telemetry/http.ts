@@ -50,7 +50,7 @@ export function serverSpans(options: {
   serverTiming: boolean;
   onActive?: (delta: 1 | -1) => void;
   onRequest?: (request: RequestRecord) => void;
-}): MiddlewareHandler {
+}): MiddlewareHandler<{ Variables: { timings: RequestTimings | undefined } }> {
   const { tracer, startRootSpan } = options;
   return async function telemetry(c, next) {
     const started = performance.now();
@@ -68,6 +68,8 @@ export function serverSpans(options: {
       }
     }
     const timings = new RequestTimings();
+    // for the request's database handle (`Database.forRequest`): counted without a context
+    c.set('timings', timings);
     let ctx = parent.setValue(REQUEST_TIMINGS, timings);
     if (span) ctx = trace.setSpan(ctx, span);
     try {

@@ -58,8 +58,14 @@ export function createTelemetry(
   config: TelemetryConfig,
   log: { warn(details: object, message: string): void } = { warn() {} },
 ): Telemetry {
-  // Context (AsyncLocalStorage) and propagation are process-wide and stateless: once.
-  if (!contextManagerRegistered) {
+  // The context (AsyncLocalStorage) carries spans to child stages and stage timings to
+  // Server-Timing. On Node 20 it taxes every promise of the process once enabled (the
+  // async hooks it runs on), so metrics alone, the production default, go without it: a
+  // request's queries are counted through its own database handle instead. Process-wide
+  // and stateless: registered once.
+  const needsContext =
+    config.serverTiming || config.tracing !== undefined || (config.spanExporters?.length ?? 0) > 0;
+  if (needsContext && !contextManagerRegistered) {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
     contextManagerRegistered = true;

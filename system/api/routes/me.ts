@@ -1,18 +1,17 @@
 import { Hono } from 'hono';
-import type { Db } from '../../db/database.ts';
 import { listUserMemberships } from '../../db/queries/memberships.ts';
 import type { AppEnv } from '../context.ts';
 import { type MeView, orgDto, userDto } from '../dto.ts';
 import { json } from '../respond.ts';
 
 /** `GET /api/me`: the caller's profile and organizations, as the database knows them. */
-export function meRoutes(db: Db) {
+export function meRoutes() {
   return new Hono<AppEnv>().get('/', async (c) => {
     const session = c.get('session');
     const loaders = c.get('loaders');
     const [user, memberships] = await Promise.all([
       loaders.user(session.userId),
-      listUserMemberships(db, session.userId),
+      listUserMemberships(c.get('db'), session.userId),
     ]);
     const orgs = await Promise.all(memberships.map((m) => loaders.org(m.orgId)));
     return json(c, {

@@ -1,6 +1,5 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { Db } from '../../db/database.ts';
 import { countMembers } from '../../db/queries/memberships.ts';
 import type { AppEnv } from '../context.ts';
 import { type MemberView, memberDto, type OrgDetail, orgDto, type Page } from '../dto.ts';
@@ -15,7 +14,7 @@ const membersQuery = z.object({
 });
 
 /** Mounted under `/api/orgs/:orgId`, behind `requireOrgMember`. */
-export function orgRoutes(db: Db, cached: RouteCache) {
+export function orgRoutes(cached: RouteCache) {
   return new Hono<AppEnv>()
     .get('/', cached('user', ['members']), async (c) => {
       // per user: the answer carries the caller's role; memberCount reads the members
@@ -23,7 +22,7 @@ export function orgRoutes(db: Db, cached: RouteCache) {
       const loaders = c.get('loaders');
       const [org, memberCount] = await Promise.all([
         loaders.org(member.orgId),
-        countMembers(db, member.orgId),
+        countMembers(c.get('db'), member.orgId),
       ]);
       if (org === null) throw new AppError(404, 'not_found', 'organization not found');
       return json(c, { ...orgDto(org), memberCount, role: member.role } satisfies OrgDetail);

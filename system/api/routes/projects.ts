@@ -1,6 +1,5 @@
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
-import type { Db } from '../../db/database.ts';
 import {
   deleteProject,
   getProject,
@@ -44,7 +43,6 @@ const projectNotFound = () => new AppError(404, 'not_found', 'project not found'
  * carries the org of the verified membership, never one from the body or query.
  */
 export function projectRoutes(
-  db: Db,
   cached: RouteCache,
   onCommitted: (changes: readonly ChangeRow[]) => void | Promise<void>,
   now: () => number = Date.now,
@@ -56,7 +54,11 @@ export function projectRoutes(
   return new Hono<AppEnv>()
     .get('/', cached('org', ['projects']), validate('query', listQuery), async (c) => {
       const { limit, cursor, status } = c.req.valid('query');
-      const rows = await listProjects(db, c.get('member').orgId, { after: cursor, limit, status });
+      const rows = await listProjects(c.get('db'), c.get('member').orgId, {
+        after: cursor,
+        limit,
+        status,
+      });
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return json(c, {
@@ -67,7 +69,7 @@ export function projectRoutes(
     .post('/', validate('json', createBody), async (c) => {
       const body = c.req.valid('json');
       const { row: project, changes } = await insertProject(
-        db,
+        c.get('db'),
         {
           id: newId('proj'),
           orgId: c.get('member').orgId,
@@ -81,7 +83,11 @@ export function projectRoutes(
       return json(c, projectDto(project), 201);
     })
     .get('/:projectId', cached('org', ['projects']), validate('param', projectParam), async (c) => {
-      const project = await getProject(db, c.get('member').orgId, c.req.valid('param').projectId);
+      const project = await getProject(
+        c.get('db'),
+        c.get('member').orgId,
+        c.req.valid('param').projectId,
+      );
       if (project === null) throw projectNotFound();
       return json(c, projectDto(project));
     })
@@ -92,7 +98,7 @@ export function projectRoutes(
       async (c) => {
         const { projectId } = c.req.valid('param');
         const { row: project, changes } = await updateProject(
-          db,
+          c.get('db'),
           c.get('member').orgId,
           projectId,
           c.req.valid('json'),
@@ -106,7 +112,7 @@ export function projectRoutes(
     .delete('/:projectId', requireOrgAdmin(), validate('param', projectParam), async (c) => {
       const { projectId } = c.req.valid('param');
       const { row: project, changes } = await deleteProject(
-        db,
+        c.get('db'),
         c.get('member').orgId,
         projectId,
         writeContext(c),

@@ -1,6 +1,5 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { Db } from '../../db/database.ts';
 import { sharesOrg } from '../../db/queries/users.ts';
 import type { AppEnv } from '../context.ts';
 import { userDto } from '../dto.ts';
@@ -9,7 +8,7 @@ import { json } from '../respond.ts';
 import { entityId, validate } from '../validation.ts';
 
 /** `GET /api/users/:userId`: visible only to the user and to people sharing an org. */
-export function userRoutes(db: Db) {
+export function userRoutes() {
   return new Hono<AppEnv>().get(
     '/:userId',
     validate('param', z.object({ userId: entityId('user') })),
@@ -17,7 +16,8 @@ export function userRoutes(db: Db) {
       const { userId } = c.req.valid('param');
       const session = c.get('session');
       const loaders = c.get('loaders');
-      const visible = userId === session.userId || (await sharesOrg(db, session.userId, userId));
+      const visible =
+        userId === session.userId || (await sharesOrg(c.get('db'), session.userId, userId));
       const user = visible ? await loaders.user(userId) : null;
       if (user === null) throw new AppError(404, 'not_found', 'user not found');
       return json(c, userDto(user));
