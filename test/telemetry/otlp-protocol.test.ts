@@ -1,40 +1,22 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseOtlpJsonLines } from '../../traces/otlp.ts';
+import { startOtlpCollector } from '../support/otlp-collector.ts';
 import { startTestServer, waitFor } from '../support/server.ts';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const TRACEPARENT = `00-${TRACE_ID}-00f067aa0ba902b7-01`;
 
-/** A collector that keeps every OTLP post: path, content type and raw bytes. */
 describe('OTLP export encoding (OTEL_EXPORTER_OTLP_PROTOCOL) against a real HTTP collector', () => {
-  let collector: Server;
-  let url = '';
-  const posts: { path: string; type: string; body: Buffer }[] = [];
-
+  let collector: Awaited<ReturnType<typeof startOtlpCollector>>;
   beforeAll(async () => {
-    collector = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        posts.push({
-          path: req.url ?? '',
-          type: req.headers['content-type'] ?? '',
-          body: Buffer.concat(chunks),
-        });
-        res.writeHead(200, { 'content-type': req.headers['content-type'] ?? '' }).end();
-      });
-    });
-    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
+    collector = await startOtlpCollector();
   });
-  afterAll(() => new Promise((resolve) => collector.close(resolve)));
+  afterAll(() => collector?.close());
 
   async function exportOneTrace(env: Record<string, string>) {
-    posts.length = 0;
+    collector.posts.length = 0;
     const server = await startTestServer({
-      OTEL_EXPORTER_OTLP_ENDPOINT: url,
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
       OTEL_TRACES_SAMPLER: 'parentbased_always_off',
       OTEL_BSP_SCHEDULE_DELAY: '20',
       OTEL_METRIC_EXPORT_INTERVAL: '100',
@@ -44,18 +26,14 @@ describe('OTLP export encoding (OTEL_EXPORTER_OTLP_PROTOCOL) against a real HTTP
       const res = await fetch(`${server.url}/health`, { headers: { traceparent: TRACEPARENT } });
       expect(res.status).toBe(200);
       await waitFor(
-        () =>
-          posts.some((p) => p.path === '/v1/traces') && posts.some((p) => p.path === '/v1/metrics'),
+        () => collector.traces().length > 0 && collector.metrics().length > 0,
         5000,
         'a trace and a metrics post',
       );
     } finally {
       await server.cleanup();
     }
-    return {
-      traces: posts.filter((p) => p.path === '/v1/traces'),
-      metrics: posts.filter((p) => p.path === '/v1/metrics'),
-    };
+    return { traces: collector.traces(), metrics: collector.metrics() };
   }
 
   it('sends protobuf by default (the standard default), for traces and metrics', async () => {

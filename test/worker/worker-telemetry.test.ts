@@ -1,34 +1,9 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FlatSpan, parseOtlpJsonLines } from '../../traces/otlp.ts';
+import { startOtlpCollector } from '../support/otlp-collector.ts';
 import { type Cast, castFrom } from '../support/people.ts';
 import { waitFor } from '../support/server.ts';
 import { startWorkerTestApp } from '../support/worker.ts';
-
-/** A real HTTP server taking what the Worker posts: path, content type, raw bytes. */
-async function startCollector() {
-  const posts: { path: string; type: string; body: Buffer }[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      posts.push({
-        path: req.url ?? '',
-        type: req.headers['content-type'] ?? '',
-        body: Buffer.concat(chunks),
-      });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    traces: () => posts.filter((p) => p.path === '/v1/traces'),
-    close: () => new Promise((resolve) => server.close(resolve)),
-  };
-}
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 
@@ -39,13 +14,13 @@ const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
  */
 describe('traces exported from the Worker (OTLP/JSON over fetch, ctx.waitUntil)', () => {
   let t: Awaited<ReturnType<typeof startWorkerTestApp>>;
-  let collector: Awaited<ReturnType<typeof startCollector>>;
+  let collector: Awaited<ReturnType<typeof startOtlpCollector>>;
   let cast: Cast;
   const bodies = () => collector.traces().map((p) => p.body.toString());
   const spans = () => bodies().flatMap((body, i) => parseOtlpJsonLines(body, `post ${i + 1}`));
 
   beforeAll(async () => {
-    collector = await startCollector();
+    collector = await startOtlpCollector();
     t = await startWorkerTestApp({
       preset: 'batch',
       env: {
@@ -103,7 +78,7 @@ describe('traces exported from the Worker (OTLP/JSON over fetch, ctx.waitUntil)'
 
 describe('the Worker exports protobuf by default (the standard OTLP default)', () => {
   it('posts application/x-protobuf carrying the sampled trace, without the token', async () => {
-    const collector = await startCollector();
+    const collector = await startOtlpCollector();
     const t = await startWorkerTestApp({
       preset: 'batch',
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_SERVICE_NAME: 'dataflow-worker' },
