@@ -1,4 +1,5 @@
 import {
+  type Context,
   context,
   propagation,
   ROOT_CONTEXT,
@@ -70,10 +71,13 @@ export function serverSpans(options: {
     const timings = new RequestTimings();
     // for the request's database handle (`Database.forRequest`): counted without a context
     c.set('timings', timings);
-    let ctx = parent.setValue(REQUEST_TIMINGS, timings);
-    if (span) ctx = trace.setSpan(ctx, span);
+    // the context carries only what a stage below uses: the span (sampled, or a remote
+    // parent to propagate) and, for Server-Timing, the stage timings; else nothing at all
+    let ctx: Context | undefined;
+    if (options.serverTiming) ctx = parent.setValue(REQUEST_TIMINGS, timings);
+    if (span) ctx = trace.setSpan(ctx ?? parent, span);
     try {
-      await context.with(ctx, next);
+      await (ctx ? context.with(ctx, next) : next());
     } finally {
       options.onActive?.(-1);
       const durationMs = performance.now() - started;
