@@ -12,8 +12,13 @@ createServer((req, res) => {
   req.on('data', (chunk: Buffer) => {
     bytes += chunk.length;
   });
+  // an empty Export*ServiceResponse in the request's encoding (`{}` is not protobuf: an
+  // exporter would log every export as a response it cannot read)
   req.on('end', () => {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('{}');
+    const protobuf = req.headers['content-type'] === 'application/x-protobuf';
+    res.writeHead(200, {
+      'content-type': protobuf ? 'application/x-protobuf' : 'application/json',
+    });
+    res.end(protobuf ? '' : '{}');
   });
 }).listen(Number(process.env.PORT ?? 4318), process.env.HOST ?? '127.0.0.1');

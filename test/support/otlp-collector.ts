@@ -22,7 +22,13 @@ export async function startOtlpCollector() {
         type: req.headers['content-type'] ?? '',
         body: Buffer.concat(chunks),
       });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      // an empty Export*ServiceResponse in the request's encoding
+      const protobuf = req.headers['content-type'] === 'application/x-protobuf';
+      res
+        .writeHead(200, {
+          'content-type': protobuf ? 'application/x-protobuf' : 'application/json',
+        })
+        .end(protobuf ? '' : '{}');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
