@@ -51,7 +51,9 @@ export async function openBackend(kind: Backend): Promise<OpenedBackend> {
     async close() {
       database.close();
       await sqld?.stop();
-      if (dir) rmSync(dir, { recursive: true, force: true });
+      // the WAL checkpointer's worker closes its connection after close() returns, removing
+      // the -wal/-shm files as it does: retry while it finishes (ENOTEMPTY otherwise)
+      if (dir) rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 25 });
     },
   };
 }

@@ -58,7 +58,9 @@ export async function startTestServer(
         closed = true;
         await server.close();
       }
-      rmSync(dir, { recursive: true, force: true });
+      // the WAL checkpointer's worker closes its connection after close() returns, removing
+      // the -wal/-shm files as it does: retry while it finishes (ENOTEMPTY otherwise)
+      rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 25 });
     },
   };
 }
