@@ -330,6 +330,18 @@ function syncRealtime() {
               { expr: quantile(0.95, 'sync_webhook_lag'), legend: 'lag p95' },
             ],
           }),
+          timeseries({
+            title: 'Write batches per group commit',
+            description:
+              'Concurrent writes (webhook deliveries, project writes) sharing one transaction: near 1 means each write pays its own commit.',
+            unit: 'short',
+            queries: [
+              {
+                expr: `sum(${rate('dataflow_db_group_commit_batches_sum')}) / sum(${rate('dataflow_db_group_commit_batches_count')})`,
+                legend: 'mean',
+              },
+            ],
+          }),
         ],
       },
       {

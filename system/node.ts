@@ -208,6 +208,7 @@ async function openAppDatabase(env: Env, telemetry: Telemetry, logger: Logger) {
     guard: guard ? (operation) => guard.run(() => operation()) : undefined,
     traceQueryText: env.TRACE_DB_QUERY_TEXT,
     walCheckpoint: env.DB_WAL_CHECKPOINT,
+    onGroupCommit: telemetry?.onGroupCommit,
     onCheckpointFailure: (error) =>
       logger.error(
         { err: error },

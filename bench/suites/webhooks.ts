@@ -250,6 +250,17 @@ async function storm(
       },
       {
         ...base,
+        metric: `write batches per group commit (mean)${suffix}`,
+        value: (() => {
+          const commits = sum(metrics, 'dataflow_db_group_commit_batches_count');
+          const batches = sum(metrics, 'dataflow_db_group_commit_batches_sum');
+          return commits > 0 ? Math.round((batches / commits) * 10) / 10 : null;
+        })(),
+        unit: 'batches',
+        note: 'dataflow.db.group_commit.batches: deliveries sharing one write transaction',
+      },
+      {
+        ...base,
         metric: `webhook lag (mean)${suffix}`,
         value: meanMs('sync_webhook_lag'),
         unit: 'ms',

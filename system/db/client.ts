@@ -25,6 +25,8 @@ export interface OpenDatabaseOptions {
   walCheckpoint?: 'background' | 'inline' | undefined;
   /** The background checkpointer stopped (the automatic checkpoint is back on). */
   onCheckpointFailure?: ((error: Error) => void) | undefined;
+  /** Each group commit: how many write batches it carried. */
+  onGroupCommit?: ((batches: number) => void) | undefined;
 }
 
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -54,6 +56,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     // commit is synchronous (nothing could queue during it), and a sqld round trip costs
     // far more CPU than a turn (ingest into sqld: 4 paired A/B rounds, +0-9% events/s)
     scheduleCommit: setImmediate,
+    onGroupCommit: options.onGroupCommit,
   });
 }
 

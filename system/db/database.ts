@@ -2,7 +2,7 @@ import type { Client, InArgs, InStatement, ResultSet, TransactionMode } from '@l
 import { Mutex } from 'async-mutex';
 import { drizzle, type LibSQLDatabase } from 'drizzle-orm/libsql';
 import { tracedSpan } from '../trace.ts';
-import { createGroupCommit } from './group-commit.ts';
+import { createGroupCommit, type GroupCommitOptions } from './group-commit.ts';
 
 /**
  * Runtime-neutral half of the data layer: given any libSQL client (embedded, sqld,
@@ -64,6 +64,8 @@ export interface DatabaseOptions {
   traceQueryText?: boolean;
   /** When an idle group commit starts (see `group-commit.ts`). @default at once */
   scheduleCommit?: (start: () => void) => void;
+  /** Each group commit: how many write batches it carried (the group-commit size metric). */
+  onGroupCommit?: (batches: number) => void;
   /**
    * Concurrent write batches share one transaction (group commit) and writes take turns
    * through one queue. @default true. A Worker passes false: workerd does not let one
@@ -86,7 +88,7 @@ export function createDatabase(rawClient: Client, options: DatabaseOptions = {})
     rawClient,
     instrumented(record, options.traceQueryText ?? false),
     options.guard ?? ((operation) => operation()),
-    options.scheduleCommit,
+    { schedule: options.scheduleCommit, onCommit: options.onGroupCommit },
     options.sharedWrites ?? true,
   );
   const db = drizzle(client);
@@ -122,7 +124,7 @@ function countingClient(
   inner: Client,
   run: RoundTrip,
   guard: NonNullable<DatabaseOptions['guard']>,
-  scheduleCommit: DatabaseOptions['scheduleCommit'],
+  groupCommit: GroupCommitOptions,
   sharedWrites: boolean,
 ): Client {
   const writer = sharedWrites ? new Mutex() : OWN_TURN;
@@ -131,7 +133,7 @@ function countingClient(
   // concurrent write batches share one transaction (see group-commit.ts); the writer's
   // turn is taken per commit, so interactive transactions still take turns with them
   const groupWrite = sharedWrites
-    ? createGroupCommit<Statement, ResultSet>(write, { schedule: scheduleCommit })
+    ? createGroupCommit<Statement, ResultSet>(write, groupCommit)
     : write;
   return {
     execute(stmtOrSql: InStatement | string, args?: InArgs): Promise<ResultSet> {

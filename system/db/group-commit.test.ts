@@ -23,6 +23,23 @@ function fakeDatabase(failWhen: (stmts: string[]) => boolean = () => false) {
 }
 
 describe('group commit', () => {
+  it('tells onCommit how many batches each commit carried, including a failed group retried alone', async () => {
+    const db = fakeDatabase((stmts) => stmts.includes('bad'));
+    const sizes: number[] = [];
+    const write = createGroupCommit(db.commit, { onCommit: (n) => sizes.push(n) });
+    const outcomes = Promise.allSettled([write(['a']), write(['b']), write(['bad']), write(['c'])]);
+    for (let i = 0; i < 6; i++) await db.finishOne();
+    const settled = await outcomes;
+    expect(settled.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+    ]);
+    // a alone; b, bad, c together (rolled back); then each of the three again, alone
+    expect(sizes).toEqual([1, 3, 1, 1, 1]);
+  });
+
   it('a batch alone commits at once; batches arriving during a commit share the next one', async () => {
     const db = fakeDatabase();
     const write = createGroupCommit(db.commit);

@@ -14,6 +14,7 @@ export const METRICS = {
   dbOperationDuration: 'db.client.operation.duration',
   dbRoundTrips: 'dataflow.db.round_trips',
   dbQueriesPerRequest: 'dataflow.db.queries_per_request',
+  dbGroupCommitBatches: 'dataflow.db.group_commit.batches',
   cacheLookups: 'dataflow.cache.lookups',
   cacheInvalidations: 'dataflow.cache.invalidations',
   batchSize: 'dataflow.batch.size',
@@ -54,6 +55,8 @@ export interface Instruments {
   }): void;
   onActive(delta: 1 | -1): void;
   onDbOperation(event: { summary: string; durationMs: number; ok: boolean }): void;
+  /** A group commit: how many concurrent write batches shared its transaction. */
+  onGroupCommit(batches: number): void;
   onCacheLookup(event: { level: string; result: string }): void;
   onCacheInvalidate(event: { mode: string; entries: number }): void;
   onBatch(event: {
@@ -100,6 +103,12 @@ export function createInstruments(meter: Meter, bound: BoundMetrics): Instrument
     description: 'database round trips per request, by route template',
     boundaries: [0, 1, 2, 3, 5, 10, 20, 50, 100, 200],
   });
+  const groupCommitBatches = bound
+    .histogram(METRICS.dbGroupCommitBatches, {
+      description: 'write batches per group commit (concurrent writes sharing one transaction)',
+      boundaries: [1, 2, 3, 5, 10, 20, 50, 100, 200, 500],
+    })
+    .bind('', () => ({}));
   const batchRetries = meter.createCounter(METRICS.batchRetries, {
     description: 'batch dispatch retries after a transient error',
   });
@@ -226,6 +235,7 @@ export function createInstruments(meter: Meter, bound: BoundMetrics): Instrument
         }))
         .record(e.durationMs / 1000);
     },
+    onGroupCommit: (batches) => groupCommitBatches.record(batches),
     onCacheLookup: (e) =>
       cacheLookups
         .bind(`${e.level} ${e.result}`, () => ({

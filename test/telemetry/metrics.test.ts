@@ -68,6 +68,7 @@ describe('GET /metrics', () => {
       /dataflow_db_round_trips_total\{[^}]*\} [1-9]/,
       /db_client_operation_duration_bucket\{[^}]*db_query_summary="SELECT memberships"/,
       /dataflow_db_queries_per_request_bucket\{[^}]*http_route="\/api\/orgs\/:orgId\/members"/,
+      /dataflow_db_group_commit_batches_count\{[^}]*\} [1-9]/,
       /sync_webhook_apply_duration_count\{[^}]*sync_outcome="applied"[^}]*\} 1/,
       /realtime_delivery_lag_count\{[^}]*\} [1-9]/,
       /dataflow_cache_lookups_total\{[^}]*dataflow_cache_result="hit"[^}]*\} [1-9]/,
