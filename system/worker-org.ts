@@ -7,10 +7,10 @@ import {
   orgChangesAfter,
 } from './db/queries/changes.ts';
 import type { ChangeRow } from './db/schema.ts';
+import { clientMessage } from './realtime/client-message.ts';
 import { revokedUser } from './realtime/hub.ts';
 import {
   changeMessage,
-  clientMessage,
   PROTOCOL,
   type ResetReason,
   type ServerMessage,

@@ -1,10 +1,10 @@
 import { SpanKind } from '@opentelemetry/api';
 import type { ChangeRow } from '../db/schema.ts';
 import { STAGE_ATTRIBUTE, startFromTraceparent } from '../trace.ts';
+import { clientMessage } from './client-message.ts';
 import {
   type ChangeMessage,
   changeMessage,
-  clientMessage,
   type ResetReason,
   type ServerMessage,
 } from './protocol.ts';

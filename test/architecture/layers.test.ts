@@ -127,6 +127,37 @@ describe('layers (the import graph)', () => {
   });
 });
 
+describe('what the browser bundles', () => {
+  it("the React client's runtime imports reach no server-only package (zod, the OpenTelemetry SDK, drizzle, libsql)", () => {
+    // runtime edges only: `import type` and `export type` leave nothing in the bundle
+    const runtimeImports = (file: string) =>
+      [
+        ...(SOURCES.get(file) ?? '').matchAll(
+          /(?:^|\n)\s*(?:import|export)(?!\s+type\b)[^'";]*?from\s+['"]([^'"]+)['"]/g,
+        ),
+      ].map((m) =>
+        m[1]!.startsWith('.') ? relative(ROOT, resolve(ROOT, file, '..', m[1]!)) : m[1]!,
+      );
+    const reached = new Set<string>();
+    const queue = ['system/client/main.tsx'];
+    while (queue.length > 0) {
+      const file = queue.pop()!;
+      for (const target of runtimeImports(file)) {
+        if (reached.has(target)) continue;
+        reached.add(target);
+        if (SOURCES.has(target)) queue.push(target);
+      }
+    }
+    expect(reached.has('system/client/app.tsx')).toBe(true); // the walk follows the tree
+    const serverOnly = [...reached].filter((target) =>
+      /^(zod|drizzle-orm|libsql|@libsql\/|@opentelemetry\/sdk-|@opentelemetry\/exporter-)/.test(
+        target,
+      ),
+    );
+    expect(serverOnly).toEqual([]);
+  });
+});
+
 describe('hot-path rules', () => {
   it('request code reads context variables with c.get(), never c.var', () => {
     // Hono's `c.var` builds a new object from every variable on each access: about 3 µs
