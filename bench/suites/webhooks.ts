@@ -212,9 +212,14 @@ async function storm(
     const lost = valid.filter((r) => r.status !== 200).length + summary.unexpected.length;
     const perSecond = (valid.length / summary.elapsedMs) * 1000;
     const metrics = await scrape(server.url);
-    const meanMs = (name: string) => {
+    /** A histogram's mean over the storm, or null when it recorded nothing. */
+    const mean = (name: string) => {
       const count = sum(metrics, `${name}_count`);
-      return count > 0 ? Math.round((sum(metrics, `${name}_sum`) / count) * 1e4) / 10 : null;
+      return count > 0 ? sum(metrics, `${name}_sum`) / count : null;
+    };
+    const meanMs = (name: string) => {
+      const seconds = mean(name);
+      return seconds === null ? null : Math.round(seconds * 1e4) / 10;
     };
     const suffix = db === 'file' ? '' : ` (${db})`;
     const base = { suite: 'webhooks', scenario: SCENARIO, preset, samples: valid.length };
@@ -251,11 +256,7 @@ async function storm(
       {
         ...base,
         metric: `write batches per group commit (mean)${suffix}`,
-        value: (() => {
-          const commits = sum(metrics, 'dataflow_db_group_commit_batches_count');
-          const batches = sum(metrics, 'dataflow_db_group_commit_batches_sum');
-          return commits > 0 ? Math.round((batches / commits) * 10) / 10 : null;
-        })(),
+        value: round1(mean('dataflow_db_group_commit_batches')),
         unit: 'batches',
         note: 'dataflow.db.group_commit.batches: deliveries sharing one write transaction',
       },
@@ -270,4 +271,8 @@ async function storm(
   } finally {
     await server.stop();
   }
+}
+
+function round1(value: number | null): number | null {
+  return value === null ? null : Math.round(value * 10) / 10;
 }

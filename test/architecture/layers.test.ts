@@ -27,10 +27,16 @@ const SOURCES = new Map(
     .map((file) => [file, readFileSync(join(ROOT, file), 'utf8')]),
 );
 
-/** Every import specifier of a file, relative ones resolved to a tree path. */
-function importsOf(file: string, text: string): string[] {
+/**
+ * Every import specifier of a file, relative ones resolved to a tree path; `runtimeOnly`
+ * leaves out `import type` and `export type` (nothing of them reaches a bundle).
+ */
+function importsOf(file: string, text: string, runtimeOnly = false): string[] {
+  const statements = runtimeOnly
+    ? /(?:^|\n)\s*(?:import|export)(?!\s+type\b)[^'";]*?from\s+['"]([^'"]+)['"]/g
+    : /(?:^|\n)\s*(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]/g;
   const specifiers = [
-    ...text.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]/g),
+    ...text.matchAll(statements),
     ...text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g),
   ].map((m) => m[1]!);
   return specifiers.map((s) =>
@@ -129,15 +135,7 @@ describe('layers (the import graph)', () => {
 
 describe('what the browser bundles', () => {
   it("the React client's runtime imports reach no server-only package (zod, the OpenTelemetry SDK, drizzle, libsql)", () => {
-    // runtime edges only: `import type` and `export type` leave nothing in the bundle
-    const runtimeImports = (file: string) =>
-      [
-        ...(SOURCES.get(file) ?? '').matchAll(
-          /(?:^|\n)\s*(?:import|export)(?!\s+type\b)[^'";]*?from\s+['"]([^'"]+)['"]/g,
-        ),
-      ].map((m) =>
-        m[1]!.startsWith('.') ? relative(ROOT, resolve(ROOT, file, '..', m[1]!)) : m[1]!,
-      );
+    const runtimeImports = (file: string) => importsOf(file, SOURCES.get(file) ?? '', true);
     const reached = new Set<string>();
     const queue = ['system/client/main.tsx'];
     while (queue.length > 0) {
