@@ -1,8 +1,5 @@
 import {
   type Attributes,
-  type Context,
-  context,
-  createContextKey,
   ROOT_CONTEXT,
   type Span,
   type SpanKind,
@@ -15,10 +12,15 @@ import {
  * The tracing vocabulary every layer uses (db, auth, levers, sync, realtime, api).
  * Imports only `@opentelemetry/api`, so it is runtime-neutral and costs almost nothing
  * when no SDK is registered; the SDK itself is wired in `telemetry/`, which only the
- * composition root imports: a stage opens a
- * span only under a recording parent (the server span of a sampled request), and adds
- * its time to the request's timings (Server-Timing, queries per request) only when the
- * telemetry middleware put them in the context.
+ * composition root imports.
+ *
+ * A stage is told its request explicitly (a `RequestTrace`: the parent span when the
+ * request is sampled, the stage timings when Server-Timing is on), never through an async
+ * context: on Node 20 an `AsyncLocalStorage` runs on async hooks that tax every promise of
+ * the process once enabled, which cost a quarter of the CPU of a cached read with traces
+ * at 10% (docs/measurements.md). The HTTP adapter hands it down (the `trace` variable), the
+ * database handle of a request carries it (`Database.forRequest`), and a stage passes
+ * its own span on to the stages it runs.
  */
 
 /** Where a request's time goes; the trace analyzer's critical-path columns. */
@@ -46,45 +48,54 @@ export class RequestTimings {
   }
 }
 
-export const REQUEST_TIMINGS = createContextKey('dataflow.request-timings');
+/** What a stage reports to; both absent for most requests (unsampled, no Server-Timing). */
+export interface RequestTrace {
+  /** The parent of the stage's span: set only when the request is sampled. */
+  readonly span?: Span | undefined;
+  /** The request's stage timings, for Server-Timing. */
+  readonly timings?: RequestTimings | undefined;
+}
+
+/** A request nobody traces: its stages open no span and time nothing. */
+export const UNTRACED: RequestTrace = Object.freeze({});
 
 function tracer(): Tracer {
   // looked up per use: the global provider can change (tests, shutdown)
   return trace.getTracer(TRACER_NAME);
 }
 
-/** The active span, when it records (a sampled request); undefined otherwise. */
-export function recordingSpan(ctx: Context = context.active()): Span | undefined {
-  const span = trace.getSpan(ctx);
-  return span?.isRecording() ? span : undefined;
+/** `request` with `span` as the parent of what runs inside it (a stage's own span). */
+export function under(request: RequestTrace, span: Span | undefined): RequestTrace {
+  return span === undefined ? request : { span, timings: request.timings };
 }
 
 /**
- * Runs `fn` as one stage of the current request: a child span (when the request is
- * sampled) and a timing entry (when telemetry is on). `fn` receives the span, or
- * undefined, to add attributes it learns on the way.
+ * Runs `fn` as one stage of `request`: a child span (when the request is sampled) and a
+ * timing entry (with Server-Timing). `fn` receives the span, or undefined, to add
+ * attributes it learns on the way and to parent the stages it runs (`under`).
  */
 export function traced<T>(
+  request: RequestTrace,
   stage: Stage,
   name: string,
   fn: (span: Span | undefined) => Promise<T>,
   attributes?: Attributes,
 ): Promise<T> {
-  return run(begin(stage, name, attributes, true), fn);
+  return run(begin(request.span, request.timings, stage, name, attributes), fn);
 }
 
 /**
- * `traced` without the timing entry, for a stage whose time its caller records through
- * the request's own handle (the DB layer: `Database.forRequest`), so it is counted once
- * and also where no context carries the request's timings.
+ * `traced` without the timing entry, for the DB layer: its caller records the time
+ * through the request's own handle (`Database.forRequest`), so it is counted once.
  */
 export function tracedSpan<T>(
+  parent: Span | undefined,
   stage: Stage,
   name: string,
   fn: (span: Span | undefined) => Promise<T>,
   attributes?: Attributes,
 ): Promise<T> {
-  return run(begin(stage, name, attributes, false), fn);
+  return run(begin(parent, undefined, stage, name, attributes), fn);
 }
 
 async function run<T>(
@@ -93,10 +104,7 @@ async function run<T>(
 ): Promise<T> {
   if (!stage) return fn(undefined);
   try {
-    const { span } = stage;
-    return await (span
-      ? context.with(trace.setSpan(stage.active, span), fn, undefined, span)
-      : fn(span));
+    return await fn(stage.span);
   } catch (error) {
     failSpan(stage.span, error);
     throw error;
@@ -106,8 +114,14 @@ async function run<T>(
 }
 
 /** `traced` for synchronous work (serialization). */
-export function tracedSync<T>(stage: Stage, name: string, fn: () => T, attributes?: Attributes): T {
-  const started = begin(stage, name, attributes, true);
+export function tracedSync<T>(
+  request: RequestTrace,
+  stage: Stage,
+  name: string,
+  fn: () => T,
+  attributes?: Attributes,
+): T {
+  const started = begin(request.span, request.timings, stage, name, attributes);
   if (!started) return fn();
   try {
     return fn();
@@ -119,20 +133,24 @@ export function tracedSync<T>(stage: Stage, name: string, fn: () => T, attribute
   }
 }
 
-/** Starts a stage: undefined when neither a sampled span nor request timings want it. */
-function begin(stage: Stage, name: string, attributes: Attributes | undefined, time: boolean) {
-  const active = context.active();
-  const timings = time
-    ? (active.getValue(REQUEST_TIMINGS) as RequestTimings | undefined)
-    : undefined;
-  const parent = recordingSpan(active);
+/** Starts a stage: undefined when neither a sampled parent nor request timings want it. */
+function begin(
+  parent: Span | undefined,
+  timings: RequestTimings | undefined,
+  stage: Stage,
+  name: string,
+  attributes: Attributes | undefined,
+) {
   if (timings === undefined && parent === undefined) return undefined;
   const started = performance.now();
   const span = parent
-    ? tracer().startSpan(name, { attributes: { [STAGE_ATTRIBUTE]: stage, ...attributes } }, active)
+    ? tracer().startSpan(
+        name,
+        { attributes: { [STAGE_ATTRIBUTE]: stage, ...attributes } },
+        trace.setSpan(ROOT_CONTEXT, parent),
+      )
     : undefined;
   return {
-    active,
     span,
     end() {
       span?.end();
@@ -141,17 +159,16 @@ function begin(stage: Stage, name: string, attributes: Attributes | undefined, t
   };
 }
 
-/** Sets an attribute on the current request's span (no-op when not sampled). */
-export function annotate(attributes: Attributes): void {
-  recordingSpan()?.setAttributes(attributes);
+/** Sets attributes on the request's span (no-op when not sampled). */
+export function annotate(request: RequestTrace, attributes: Attributes): void {
+  request.span?.setAttributes(attributes);
 }
 
 /**
- * The W3C `traceparent` of the current span when it is sampled, else the caller's
- * (already validated) header: what a change-log row carries to the WebSocket message.
+ * The W3C `traceparent` of `span` when there is one (a sampled request or stage), else the
+ * caller's (already validated) header: what a change-log row carries to the WebSocket message.
  */
-export function currentTraceparent(fallback: string | null): string | null {
-  const span = recordingSpan();
+export function traceparentFor(span: Span | undefined, fallback: string | null): string | null {
   if (!span) return fallback;
   const { traceId, spanId } = span.spanContext();
   return `00-${traceId}-${spanId}-01`;
@@ -178,16 +195,25 @@ export function startFromTraceparent(
   kind: SpanKind,
   attributes?: Attributes,
 ): Span | undefined {
+  const parent = remoteParent(traceparent);
+  if (!parent) return undefined;
+  const span = tracer().startSpan(name, { kind, attributes }, trace.setSpan(ROOT_CONTEXT, parent));
+  return span.isRecording() ? span : undefined;
+}
+
+/**
+ * A sampled `traceparent` (a change-log row's) as a parent for `traced` stages, so work a
+ * change causes later joins its trace; undefined when not sampled.
+ */
+export function remoteParent(traceparent: string | null | undefined): Span | undefined {
   const match = traceparent ? TRACEPARENT.exec(traceparent) : null;
   if (!match || (Number.parseInt(match[3]!, 16) & 1) === 0) return undefined;
-  const parent = trace.setSpanContext(ROOT_CONTEXT, {
+  return trace.wrapSpanContext({
     traceId: match[1]!,
     spanId: match[2]!,
     traceFlags: 1,
     isRemote: true,
   });
-  const span = tracer().startSpan(name, { kind, attributes }, parent);
-  return span.isRecording() ? span : undefined;
 }
 
 function failSpan(span: Span | undefined, error: unknown): void {

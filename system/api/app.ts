@@ -127,9 +127,11 @@ export function createApp(options: AppOptions) {
   const responses = levers?.responses;
   const tagging = responses ? taggingLoaders(makeLoaders) : undefined;
   app.use('/api/*', requireSession(sessions), requireJsonBody(), async (c, next) => {
-    // the request's queries are counted through its own handle, not an async context
+    // the request's queries are counted and traced through its own handle, not an async context
     const timings = c.get('timings');
-    const requestDb = timings ? database.forRequest((ms) => timings.add('db', ms)) : db;
+    const requestDb = timings
+      ? database.forRequest({ onCall: (ms) => timings.add('db', ms), trace: c.get('trace') })
+      : db;
     c.set('db', requestDb);
     c.set('loaders', tagging ? tagging(requestDb, cacheTagsOf(c)) : makeLoaders(requestDb));
     await next();

@@ -25,12 +25,21 @@ export interface GroupCommitOptions {
   schedule?: (start: () => void) => void;
 }
 
-export function createGroupCommit<S, R>(
-  commit: (statements: S[]) => Promise<R[]>,
+/**
+ * `context` rides along with a batch to `commit` (the DB layer's parent span): a group
+ * commits with its first batch's.
+ */
+export function createGroupCommit<S, R, C = undefined>(
+  commit: (statements: S[], context: C | undefined) => Promise<R[]>,
   options: GroupCommitOptions = {},
-): (statements: S[]) => Promise<R[]> {
+): (statements: S[], context?: C) => Promise<R[]> {
   const maxStatements = options.maxStatements ?? 1000;
-  const queue: Array<{ statements: S[]; resolve(r: R[]): void; reject(e: unknown): void }> = [];
+  const queue: Array<{
+    statements: S[];
+    context: C | undefined;
+    resolve(r: R[]): void;
+    reject(e: unknown): void;
+  }> = [];
   let committing = false;
 
   async function drain(): Promise<void> {
@@ -50,11 +59,14 @@ export function createGroupCommit<S, R>(
         options.onCommit?.(group.length);
         if (group.length === 1) {
           const only = group[0]!;
-          await commit(only.statements).then(only.resolve, only.reject);
+          await commit(only.statements, only.context).then(only.resolve, only.reject);
           continue;
         }
         try {
-          const results = await commit(group.flatMap((g) => g.statements));
+          const results = await commit(
+            group.flatMap((g) => g.statements),
+            group[0]!.context,
+          );
           let at = 0;
           for (const g of group) {
             g.resolve(results.slice(at, at + g.statements.length));
@@ -64,7 +76,7 @@ export function createGroupCommit<S, R>(
           // isolate the failure: the group rolled back whole, so each batch runs again alone
           for (const g of group) {
             options.onCommit?.(1);
-            await commit(g.statements).then(g.resolve, g.reject);
+            await commit(g.statements, g.context).then(g.resolve, g.reject);
           }
         }
       }
@@ -74,9 +86,9 @@ export function createGroupCommit<S, R>(
   }
 
   const schedule = options.schedule ?? ((start) => start());
-  return (statements) =>
+  return (statements, context) =>
     new Promise<R[]>((resolve, reject) => {
-      queue.push({ statements, resolve, reject });
+      queue.push({ statements, context, resolve, reject });
       if (!committing) {
         committing = true; // claimed now: later arrivals queue for this start
         schedule(() => void drain());

@@ -1,6 +1,6 @@
 import type { Span } from '@opentelemetry/api';
 import DataLoader from 'dataloader';
-import { type Db, requestHandleOf } from '../db/database.ts';
+import { type Db, type RequestHandle, requestHandleOf } from '../db/database.ts';
 import { isTransientDbError } from '../db/errors.ts';
 import type { Loaders, LoadersFactory } from '../db/loaders.ts';
 import { getMembershipsByPairs, getOrgs, getUsers } from '../db/queries/batched.ts';
@@ -8,7 +8,7 @@ import { getMembership, listMembersWithUsers } from '../db/queries/memberships.t
 import { getOrg } from '../db/queries/organizations.ts';
 import { getUser } from '../db/queries/users.ts';
 import type { Membership, Organization, User } from '../db/schema.ts';
-import { traced } from '../trace.ts';
+import { traced, UNTRACED } from '../trace.ts';
 import { invalidOption } from './invalid-option.ts';
 
 /**
@@ -119,13 +119,18 @@ export function batchedLoaders(
       shared = createSharedLoaders(base, config, hooks);
       perDb.set(base, shared);
     }
-    return perRequest(db, shared, request?.onCall);
+    return perRequest(db, shared, request);
   };
 }
 
+/**
+ * The request whose key opens a batch (its handle, `requestHandleOf`): the batch's span is
+ * a child of its span, and the batch's queries run on its handle, so they count as its.
+ */
+export type BatchOpener = Pick<RequestHandle, 'trace' | 'under'>;
+
 export interface KeyLoader<V> {
-  /** `onCall`: told the duration of each query of the batch, when this key opens it. */
-  load(key: string, onCall?: (durationMs: number) => void): Promise<V | null>;
+  load(key: string, opener?: BatchOpener): Promise<V | null>;
 }
 
 interface SharedLoaders {
@@ -143,19 +148,19 @@ function createSharedLoaders(
 ): SharedLoaders {
   const dispatcher = <V>(
     loader: BatchEvent['loader'],
-    load: (keys: readonly string[]) => Promise<Map<string, V>>,
-  ) => createKeyLoader(loader, load, config, hooks);
+    load: (keys: readonly string[], db: Db) => Promise<Map<string, V>>,
+  ) => createKeyLoader(loader, (keys, opened) => load(keys, opened ?? db), config, hooks);
   // A batch of one uses the prepared single-row lookup: building an `IN (...)` query
   // costs more than the query itself, and a lone key is common (the membership check).
   const byKey = <V>(rows: Array<V | null>, keyOf: (row: V) => string) =>
     new Map(rows.flatMap((row) => (row === null ? [] : [[keyOf(row), row] as const])));
-  const user = dispatcher('user', async (ids) =>
+  const user = dispatcher('user', async (ids, db) =>
     byKey(ids.length === 1 ? [await getUser(db, ids[0]!)] : await getUsers(db, ids), (u) => u.id),
   );
-  const org = dispatcher('org', async (ids) =>
+  const org = dispatcher('org', async (ids, db) =>
     byKey(ids.length === 1 ? [await getOrg(db, ids[0]!)] : await getOrgs(db, ids), (o) => o.id),
   );
-  const membership = dispatcher('membership', async (keys) => {
+  const membership = dispatcher('membership', async (keys, db) => {
     const pairs = keys.map((key) => key.split(PAIR) as [string, string]);
     const rows =
       pairs.length === 1
@@ -167,11 +172,7 @@ function createSharedLoaders(
 }
 
 /** Per-request view: repeated keys within one request share one promise. */
-function perRequest(
-  db: Db,
-  shared: SharedLoaders,
-  onCall: ((durationMs: number) => void) | undefined,
-): Loaders {
+function perRequest(db: Db, shared: SharedLoaders, request: RequestHandle | undefined): Loaders {
   const memo = new Map<string, Promise<unknown>>();
   const once = <T>(key: string, load: () => Promise<T>): Promise<T> => {
     let promise = memo.get(key) as Promise<T> | undefined;
@@ -182,16 +183,16 @@ function perRequest(
     return promise;
   };
   return {
-    user: (id) => once(`u${PAIR}${id}`, () => shared.user.load(id, onCall)),
-    org: (id) => once(`o${PAIR}${id}`, () => shared.org.load(id, onCall)),
+    user: (id) => once(`u${PAIR}${id}`, () => shared.user.load(id, request)),
+    org: (id) => once(`o${PAIR}${id}`, () => shared.org.load(id, request)),
     membership: (orgId, userId) =>
       once(`m${PAIR}${orgId}${PAIR}${userId}`, () =>
-        shared.membership.load(`${orgId}${PAIR}${userId}`, onCall),
+        shared.membership.load(`${orgId}${PAIR}${userId}`, request),
       ),
     // the page and its users in one joined read: a batch no DataLoader needs to collect
     membersPage: (orgId, page) =>
-      traced('batch', 'batch.members_page', async () => {
-        const joined = await listMembersWithUsers(db, orgId, page);
+      traced(request?.trace ?? UNTRACED, 'batch', 'batch.members_page', async (span) => {
+        const joined = await listMembersWithUsers(request?.under(span) ?? db, orgId, page);
         return {
           rows: joined.map((r) => r.membership),
           users: joined.slice(0, page.limit).map((r) => r.user),
@@ -206,7 +207,7 @@ function perRequest(
  */
 export function createKeyLoader<V>(
   loader: BatchEvent['loader'],
-  load: (keys: readonly string[]) => Promise<Map<string, V>>,
+  load: (keys: readonly string[], db: Db | undefined) => Promise<Map<string, V>>,
   config: ResolvedBatchConfig,
   hooks: BatchHooks = {},
 ): KeyLoader<V> {
@@ -220,29 +221,32 @@ export function createKeyLoader<V>(
       : {}),
   };
   let firstKeyAt: number | null = null;
-  let openedBy: ((durationMs: number) => void) | undefined;
+  let openedBy: BatchOpener | undefined;
   const batchFn = (keys: readonly string[]): Promise<Array<V | null>> => {
     const waitMs = firstKeyAt === null ? 0 : performance.now() - firstKeyAt;
     firstKeyAt = null;
-    const report = openedBy;
-    return traced('batch', `batch.${loader}`, (span) => dispatch(keys, waitMs, span, report), {
-      'dataflow.batch.size': keys.length,
-      'dataflow.batch.wait_ms': waitMs,
-    });
+    const opener = openedBy;
+    openedBy = undefined;
+    return traced(
+      opener?.trace ?? UNTRACED,
+      'batch',
+      `batch.${loader}`,
+      (span) => dispatch(keys, waitMs, span, opener?.under(span)),
+      { 'dataflow.batch.size': keys.length, 'dataflow.batch.wait_ms': waitMs },
+    );
   };
   const dispatch = async (
     keys: readonly string[],
     waitMs: number,
     span: Span | undefined,
-    report: ((durationMs: number) => void) | undefined,
+    db: Db | undefined,
   ): Promise<Array<V | null>> => {
     const started = performance.now();
     let attempts = 0;
     for (;;) {
       attempts += 1;
-      const attemptStarted = performance.now();
       try {
-        const found = await load(keys).finally(() => report?.(performance.now() - attemptStarted));
+        const found = await load(keys, db);
         hooks.onBatch?.({ loader, size: keys.length, waitMs, attempts, ok: true });
         if (attempts > 1) span?.setAttribute('dataflow.batch.attempts', attempts);
         return keys.map((key) => found.get(key) ?? null);
@@ -262,10 +266,10 @@ export function createKeyLoader<V>(
   };
   const dataLoader = new DataLoader<string, V | null>(batchFn, options);
   return {
-    load(key, onCall) {
+    load(key, opener) {
       if (firstKeyAt === null) {
         firstKeyAt = performance.now(); // when this batch started collecting
-        openedBy = onCall;
+        openedBy = opener;
       }
       return dataLoader.load(key);
     },

@@ -2,7 +2,7 @@ import { ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import type { Loaders, LoadersFactory } from '../db/loaders.ts';
 import type { ChangeRow } from '../db/schema.ts';
 import type { Sha256Hex } from '../hash.ts';
-import { annotate, traced } from '../trace.ts';
+import { annotate, type RequestTrace, remoteParent, traced, UNTRACED } from '../trace.ts';
 import type { CachedResponse, CacheStore } from './cache-store.ts';
 import { invalidOption } from './invalid-option.ts';
 
@@ -159,6 +159,8 @@ export interface CacheRead {
   route: string;
   /** Collections the route declared it reads (tags for precise invalidation). */
   reads: readonly OrgCollection[];
+  /** The request's span and timings (the lookup's result is set on its span). */
+  trace?: RequestTrace;
 }
 
 /**
@@ -221,13 +223,14 @@ export function createResponseCache(
     request: CacheRead,
     load: (tags: Set<string>) => Promise<Response>,
   ): Promise<CacheReadResult> {
-    const { orgId, route } = request;
+    const { orgId, route, trace = UNTRACED } = request;
     const who = request.scope === 'org' ? '*' : request.userId;
     const lookup = (result: CacheResult) => {
       hooks.onLookup?.({ level: store.level, result, route });
-      annotate({ [CACHE_RESULT]: result });
+      annotate(trace, { [CACHE_RESULT]: result });
     };
     const { key, cached } = await traced(
+      trace,
       'cache',
       'cache.get',
       async (span) => {
@@ -320,7 +323,9 @@ export function createResponseCache(
     invalidate(rows) {
       invalidations += 1;
       const mode = config.invalidation;
+      // under the change that caused it (its change-log row's traceparent), as the broadcast is
       return traced(
+        { span: remoteParent(rows[0]?.traceContext) },
         'cache',
         'cache.invalidate',
         async (span) => {

@@ -1,4 +1,4 @@
-import { annotate, traced } from '../trace.ts';
+import { annotate, type RequestTrace, traced, UNTRACED } from '../trace.ts';
 import { invalidOption } from './invalid-option.ts';
 
 /** Span attribute: this request's coalescing role. */
@@ -97,6 +97,8 @@ export interface CoalesceRequest {
   key: string;
   /** Low-cardinality label for hooks (the route template). */
   route: string;
+  /** The request's span and timings (its role is set on its span). */
+  trace?: RequestTrace;
 }
 
 export interface Coalescer {
@@ -131,7 +133,7 @@ export function createCoalescer(
 
   return {
     async run<T>(
-      { scope, key: requestKey, route }: CoalesceRequest,
+      { scope, key: requestKey, route, trace = UNTRACED }: CoalesceRequest,
       lead: () => Promise<LeaderOutcome<T>>,
     ): Promise<Coalesced<T>> {
       const key = `${scope}|${requestKey}`;
@@ -141,6 +143,7 @@ export function createCoalescer(
         const role = existing.done ? 'window' : 'follower';
         hooks.onCoalesce?.({ role, route });
         const shared = await traced(
+          trace,
           'coalesce',
           'coalesce.wait',
           () => withDeadline(existing.result, config.deadlineMs).catch(() => null),
@@ -154,7 +157,7 @@ export function createCoalescer(
       }
       if (existing) {
         hooks.onCoalesce?.({ role: 'overflow', route });
-        annotate({ [COALESCE_ROLE]: 'overflow' });
+        annotate(trace, { [COALESCE_ROLE]: 'overflow' });
         await lead();
         return { role: 'overflow' };
       }
@@ -172,7 +175,7 @@ export function createCoalescer(
       flight.result.catch(() => {}); // a failure nobody waits for is not unhandled
       flights.set(key, flight as Flight<unknown>);
       hooks.onCoalesce?.({ role: 'leader', route });
-      annotate({ [COALESCE_ROLE]: 'leader' });
+      annotate(trace, { [COALESCE_ROLE]: 'leader' });
       const release = () => {
         if (flights.get(key) === flight) flights.delete(key);
       };

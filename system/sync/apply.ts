@@ -1,5 +1,4 @@
-import type { InStatement } from '@libsql/client';
-import type { Database } from '../db/database.ts';
+import type { Client, InStatement } from '@libsql/client';
 import { CHANGE_ROW_RETURNING, changeRowOf } from '../db/queries/changes.ts';
 import type { ChangeRow } from '../db/schema.ts';
 import type { ClerkChange, ParsedEvent } from './clerk-events.ts';
@@ -40,8 +39,9 @@ export interface Applied {
   changes: ChangeRow[];
 }
 
+/** `client`: the database's, or one whose spans nest under the caller's (`Database.clientUnder`). */
 export async function applyDelivery(
-  database: Database,
+  client: Pick<Client, 'batch'>,
   delivery: Delivery,
   parsed: ParsedEvent,
 ): Promise<Applied> {
@@ -77,7 +77,7 @@ export async function applyDelivery(
       },
     ];
   }
-  const results = await database.client.batch([record, ...statements], 'write');
+  const results = await client.batch([record, ...statements], 'write');
   if (results[0]!.rowsAffected === 0) return { outcome: 'duplicate', changes: [] };
   if (parsed.kind !== 'change') {
     return { outcome: outcome === 'ignored' ? 'ignored' : 'dead_letter', changes: [] };

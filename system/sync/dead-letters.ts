@@ -31,7 +31,7 @@ export async function replayDeadLetter(
   const parsed = parseClerkEvent(letter.payload, letter.receivedAt);
   if (parsed.kind === 'unusable') return { ok: false, reason: `still unusable: ${parsed.reason}` };
   const { outcome } = await applyDelivery(
-    database,
+    database.client,
     {
       svixId: `replay:${letter.id}`,
       sentAt: now,

@@ -1,7 +1,14 @@
 import type { Database } from '../db/database.ts';
 import { isTransientDbError } from '../db/errors.ts';
 import type { ChangeRow } from '../db/schema.ts';
-import { currentTraceparent, traced, tracedSync, traceparentOf } from '../trace.ts';
+import {
+  type RequestTrace,
+  traced,
+  tracedSync,
+  traceparentFor,
+  traceparentOf,
+  UNTRACED,
+} from '../trace.ts';
 import { type Applied, type ApplyOutcome, applyDelivery } from './apply.ts';
 import { eventTypeLabel, type HandledEventType, parseClerkEvent } from './clerk-events.ts';
 import type { WebhookVerifier } from './verify.ts';
@@ -47,33 +54,39 @@ export class ApplyError extends Error {
   }
 }
 
+/** `trace`: the delivery request's span and timings (its stages nest under them). */
 export type WebhookIntake = (
   body: string,
   headers: Headers,
+  trace?: RequestTrace,
 ) => Promise<{ status: ApplyOutcome; svixId: string }>;
 
 export function createWebhookIntake(options: WebhookIntakeOptions): WebhookIntake {
   const now = options.now ?? Date.now;
-  return async function receive(body, headers) {
+  return async function receive(body, headers, trace = UNTRACED) {
     // throws SignatureError before anything is parsed or written
-    const verified = tracedSync('sync', 'webhook.verify', () => options.verify(body, headers));
+    const verified = tracedSync(trace, 'sync', 'webhook.verify', () =>
+      options.verify(body, headers),
+    );
     const receivedAt = now();
     const parsed = parseClerkEvent(body, verified.sentAt);
     const applyStarted = performance.now();
     let applied: Applied;
     try {
       applied = await traced(
+        trace,
         'sync',
         'webhook.apply',
         async (span) => {
           const result = await applyDelivery(
-            options.database,
+            options.database.clientUnder(span),
             {
               svixId: verified.svixId,
               sentAt: verified.sentAt,
               receivedAt,
               body,
-              traceContext: currentTraceparent(
+              traceContext: traceparentFor(
+                span,
                 traceparentOf(headers.get('traceparent') ?? undefined),
               ),
             },
@@ -90,7 +103,9 @@ export function createWebhookIntake(options: WebhookIntakeOptions): WebhookIntak
     const applyMs = performance.now() - applyStarted;
     const { outcome } = applied;
     if (outcome === 'applied') {
-      await traced('sync', 'webhook.publish', async () => options.onCommitted(applied.changes));
+      await traced(trace, 'sync', 'webhook.publish', async () =>
+        options.onCommitted(applied.changes),
+      );
     }
     options.onDelivery?.({
       type: eventTypeLabel(parsed.type),

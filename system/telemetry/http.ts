@@ -1,6 +1,4 @@
 import {
-  type Context,
-  context,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -9,11 +7,10 @@ import {
   SpanStatusCode,
   type TextMapGetter,
   type Tracer,
-  trace,
 } from '@opentelemetry/api';
 import type { MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
-import { REQUEST_TIMINGS, RequestTimings, type Stage } from '../trace.ts';
+import { RequestTimings, type RequestTrace, type Stage, UNTRACED } from '../trace.ts';
 
 /** What one finished request tells the metrics (RED and queries per request). */
 export interface RequestRecord {
@@ -51,12 +48,13 @@ export function serverSpans(options: {
   serverTiming: boolean;
   onActive?: (delta: 1 | -1) => void;
   onRequest?: (request: RequestRecord) => void;
-}): MiddlewareHandler<{ Variables: { timings: RequestTimings | undefined } }> {
+}): MiddlewareHandler<{
+  Variables: { timings: RequestTimings | undefined; trace: RequestTrace | undefined };
+}> {
   const { tracer, startRootSpan } = options;
   return async function telemetry(c, next) {
     const started = performance.now();
     options.onActive?.(1);
-    let parent = ROOT_CONTEXT;
     let span: Span | undefined;
     if (tracer) {
       const spanOptions = serverSpanOptions(c.req.method);
@@ -64,20 +62,23 @@ export function serverSpans(options: {
       if (startRootSpan && !headers.has('traceparent')) {
         span = startRootSpan(tracer, c.req.method, spanOptions);
       } else {
-        parent = propagation.extract(ROOT_CONTEXT, headers, headerGetter);
+        const parent = propagation.extract(ROOT_CONTEXT, headers, headerGetter);
         span = tracer.startSpan(c.req.method, spanOptions, parent);
       }
     }
     const timings = new RequestTimings();
-    // for the request's database handle (`Database.forRequest`): counted without a context
+    // for the request's database handle (`Database.forRequest`), which counts its queries
     c.set('timings', timings);
-    // the context carries only what a stage below uses: the span (sampled, or a remote
-    // parent to propagate) and, for Server-Timing, the stage timings; else nothing at all
-    let ctx: Context | undefined;
-    if (options.serverTiming) ctx = parent.setValue(REQUEST_TIMINGS, timings);
-    if (span) ctx = trace.setSpan(ctx ?? parent, span);
+    // handed to every stage (no async context): the span only when sampled (an unsampled
+    // one with a remote parent has nothing to give children), the timings for Server-Timing
+    const stageParent = span?.isRecording() ? span : undefined;
+    const stageTimings = options.serverTiming ? timings : undefined;
+    c.set(
+      'trace',
+      stageParent || stageTimings ? { span: stageParent, timings: stageTimings } : UNTRACED,
+    );
     try {
-      await (ctx ? context.with(ctx, next) : next());
+      await next();
     } finally {
       options.onActive?.(-1);
       const durationMs = performance.now() - started;

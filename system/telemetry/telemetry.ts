@@ -1,5 +1,4 @@
-import { context, diag, propagation, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { diag, propagation, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPMetricExporter as OtlpJsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as OtlpProtobufMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
@@ -52,23 +51,16 @@ export interface Telemetry extends Omit<Instruments, 'onRequest' | 'onActive' | 
   shutdown(): Promise<void>;
 }
 
-let contextManagerRegistered = false;
-
 export function createTelemetry(
   config: TelemetryConfig,
   log: { warn(details: object, message: string): void } = { warn() {} },
 ): Telemetry {
-  // The context (AsyncLocalStorage) carries spans to child stages and stage timings to
-  // Server-Timing. On Node 20 it taxes every promise of the process once enabled (the
-  // async hooks it runs on), so metrics alone, the production default, go without it: a
-  // request's queries are counted through its own database handle instead. Process-wide
-  // and stateless: registered once.
-  const needsContext =
-    config.serverTiming || config.tracing !== undefined || (config.spanExporters?.length ?? 0) > 0;
-  if (needsContext && !contextManagerRegistered) {
-    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  // No OpenTelemetry context manager: every stage is handed its request's span and
+  // timings explicitly (trace.ts). On Node 20 an AsyncLocalStorage taxes every promise of
+  // the process once enabled (the async hooks it runs on). The propagator reads and
+  // writes `traceparent` (process-wide and stateless).
+  if (config.tracing !== undefined || (config.spanExporters?.length ?? 0) > 0) {
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-    contextManagerRegistered = true;
   }
   // SDK problems (an unreachable collector, a full queue) are logged, never thrown at requests
   diag.setLogger(

@@ -1,12 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
-import {
-  type Context,
-  type ContextManager,
-  context,
-  propagation,
-  ROOT_CONTEXT,
-  trace,
-} from '@opentelemetry/api';
+import { propagation, trace } from '@opentelemetry/api';
 import { ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -46,7 +38,6 @@ export function createWorkerTelemetry(
 ): WorkerTelemetry | undefined {
   const tracing = config.tracing;
   if (!tracing?.exporters.includes('otlp')) return undefined;
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   const collector = new FetchOtlpExporter(
     tracing.otlp.url,
@@ -72,40 +63,6 @@ export function createWorkerTelemetry(
     }),
     flush: () => collector.flush(),
   };
-}
-
-/**
- * The OpenTelemetry context in workerd's AsyncLocalStorage (`nodejs_compat`).
- * `@opentelemetry/context-async-hooks` has the same manager, but it loads `async_hooks`
- * with a CommonJS `require`, which a Worker's ES module bundle cannot resolve.
- */
-class AsyncLocalStorageContextManager implements ContextManager {
-  readonly #storage = new AsyncLocalStorage<Context>();
-  active(): Context {
-    return this.#storage.getStore() ?? ROOT_CONTEXT;
-  }
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
-    ctx: Context,
-    fn: F,
-    thisArg?: ThisParameterType<F>,
-    ...args: A
-  ): ReturnType<F> {
-    return this.#storage.run(ctx, () => fn.apply(thisArg, args));
-  }
-  bind<T>(ctx: Context, target: T): T {
-    if (typeof target !== 'function') return target;
-    const manager = this;
-    return function bound(this: unknown, ...args: unknown[]) {
-      return manager.with(ctx, () => (target as (...a: unknown[]) => unknown).apply(this, args));
-    } as T;
-  }
-  enable(): this {
-    return this;
-  }
-  disable(): this {
-    this.#storage.disable();
-    return this;
-  }
 }
 
 /** Keeps ended spans until `flush` posts them as one OTLP request (protobuf or JSON). */

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { context, createContextKey, ROOT_CONTEXT } from '@opentelemetry/api';
 import { WebSocket } from 'ws';
 import { generateWebhookSecret } from '../../fixtures/auth/keys.ts';
 import { DEV_AZP, mintSessionToken, type SessionTokenOptions } from '../../fixtures/auth/token.ts';
@@ -137,3 +138,17 @@ export async function waitFor(
 }
 
 export { DEV_AZP };
+
+/**
+ * Whether an OpenTelemetry context manager carries a value across an await in this
+ * process: the app registers none (its stages are handed their parent span), since on
+ * Node 20 one taxes every promise of the process.
+ */
+export async function asyncContextCarries(): Promise<boolean> {
+  const key = createContextKey('probe');
+  const seen = await context.with(ROOT_CONTEXT.setValue(key, 1), async () => {
+    await Promise.resolve();
+    return context.active().getValue(key);
+  });
+  return seen !== undefined;
+}

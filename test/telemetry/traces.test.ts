@@ -10,7 +10,12 @@ import { signedHeaders } from '../../load/webhook-sender.ts';
 import { analyze } from '../../traces/analyze.ts';
 import { readTraceFiles } from '../../traces/cli.ts';
 import { castFrom } from '../support/people.ts';
-import { recordingClient, startTestServer, waitFor } from '../support/server.ts';
+import {
+  asyncContextCarries,
+  recordingClient,
+  startTestServer,
+  waitFor,
+} from '../support/server.ts';
 
 const fixture = generateFixture('small');
 const cast = castFrom(fixture);
@@ -89,6 +94,8 @@ describe('trace of a members request', () => {
 
   it('recommended: coalescing leader, a cache miss, the page joined with its users; then a hit with no DB', async () => {
     const { first, second } = await membersTrace('recommended');
+    // every stage below was handed its parent: traces and Server-Timing without an async context
+    expect(await asyncContextCarries()).toBe(false);
     const root = first.find((s) => s.kind === 1)!;
     expect(root.attributes['dataflow.coalesce.role']).toBe('leader');
     const [lookup] = named(first, 'cache.get');

@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from 'hono';
 import { bearerToken, checkOrgAccess, isOrgAdmin } from '../../auth/org-access.ts';
 import type { SessionVerifier } from '../../auth/verifier.ts';
 import { traced } from '../../trace.ts';
-import type { AppEnv } from '../context.ts';
+import { type AppEnv, traceOf } from '../context.ts';
 import { AppError } from '../errors.ts';
 
 /**
@@ -15,7 +15,10 @@ export function requireSession(verifier: SessionVerifier): MiddlewareHandler<App
     const token = bearerToken(c.req.header('authorization'));
     if (token === null) throw unauthenticated();
     try {
-      c.set('session', await traced('auth', 'auth.session', () => verifier.verify(token)));
+      c.set(
+        'session',
+        await traced(traceOf(c), 'auth', 'auth.session', () => verifier.verify(token)),
+      );
     } catch (error) {
       throw unauthenticated(error);
     }
@@ -30,7 +33,7 @@ export function requireSession(verifier: SessionVerifier): MiddlewareHandler<App
  */
 export function requireOrgMember(): MiddlewareHandler<AppEnv> {
   return async function requireOrgMember(c, next) {
-    const access = await traced('auth', 'auth.membership', () =>
+    const access = await traced(traceOf(c), 'auth', 'auth.membership', () =>
       checkOrgAccess(c.get('session'), c.req.param('orgId') ?? '', c.get('loaders').membership),
     );
     if (!access.ok) {

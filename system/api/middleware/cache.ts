@@ -10,7 +10,7 @@ import {
   strongEtag,
 } from '../../levers/cache.ts';
 import type { CachedResponse } from '../../levers/cache-store.ts';
-import type { AppEnv } from '../context.ts';
+import { type AppEnv, traceOf } from '../context.ts';
 
 /**
  * The HTTP adapter of the caching lever. A route opts in where it is defined, by
@@ -46,6 +46,7 @@ export function routeCache(responses: ResponseCache | undefined): RouteCache {
               url: c.req.url,
               route: routePath(c, -1),
               reads,
+              trace: traceOf(c),
             },
             async (tags) => {
               c.set('cacheTags', tags);

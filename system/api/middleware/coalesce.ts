@@ -5,7 +5,7 @@ import {
   defaultCoalesceKey,
   type ResolvedCoalesceConfig,
 } from '../../levers/coalesce.ts';
-import type { AppEnv } from '../context.ts';
+import { type AppEnv, traceOf } from '../context.ts';
 
 /** What a follower receives: the leader's response, copied once. */
 export interface SharedResponse {
@@ -35,6 +35,7 @@ export function coalesce(
         key: keyOf(c.req.raw),
         // the handler's route template (bounded cardinality, for telemetry)
         route: routePath(c, -1),
+        trace: traceOf(c),
       },
       async () => {
         // Hono turns a thrown error into the error response here, so a failure is a 5xx

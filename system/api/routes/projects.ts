@@ -10,8 +10,8 @@ import {
 } from '../../db/queries/projects.ts';
 import { type ChangeRow, projectStatuses } from '../../db/schema.ts';
 import { newId } from '../../ids.ts';
-import { currentTraceparent, traceparentOf } from '../../trace.ts';
-import type { AppEnv } from '../context.ts';
+import { traceparentFor, traceparentOf } from '../../trace.ts';
+import { type AppEnv, traceOf } from '../context.ts';
 import { type Page, type ProjectView, projectDto } from '../dto.ts';
 import { AppError } from '../errors.ts';
 import { requireOrgAdmin } from '../middleware/auth.ts';
@@ -49,7 +49,7 @@ export function projectRoutes(
 ) {
   const writeContext = (c: Context<AppEnv>): WriteContext => ({
     now: now(),
-    traceContext: currentTraceparent(traceparentOf(c.req.header('traceparent'))),
+    traceContext: traceparentFor(traceOf(c).span, traceparentOf(c.req.header('traceparent'))),
   });
   return new Hono<AppEnv>()
     .get('/', cached('org', ['projects']), validate('query', listQuery), async (c) => {

@@ -1,7 +1,7 @@
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { ApplyError, type WebhookIntake } from '../../sync/intake.ts';
 import { SignatureError } from '../../sync/verify.ts';
-import type { AppEnv } from '../context.ts';
+import { type AppEnv, traceOf } from '../context.ts';
 import { AppError } from '../errors.ts';
 import { bodyLimit } from '../middleware/limits.ts';
 
@@ -43,7 +43,7 @@ export function webhookRoutes(options: WebhookRouteOptions) {
   return new Hono<AppEnv>().post('/clerk', limit, async (c) => {
     try {
       const body = c.get('rawBody') ?? (await c.req.text());
-      return c.json(await options.intake(body, c.req.raw.headers));
+      return c.json(await options.intake(body, c.req.raw.headers, traceOf(c)));
     } catch (error) {
       if (error instanceof SignatureError) {
         throw new AppError(
