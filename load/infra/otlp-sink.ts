@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import { answerOtlpExport } from './otlp-response.ts';
 
 // A stand-in OpenTelemetry collector for overhead runs: accepts OTLP/HTTP, answers 200,
 // keeps nothing (so the app pays the real export cost and the sink stays cheap).
@@ -12,13 +13,5 @@ createServer((req, res) => {
   req.on('data', (chunk: Buffer) => {
     bytes += chunk.length;
   });
-  // an empty Export*ServiceResponse in the request's encoding (`{}` is not protobuf: an
-  // exporter would log every export as a response it cannot read)
-  req.on('end', () => {
-    const protobuf = req.headers['content-type'] === 'application/x-protobuf';
-    res.writeHead(200, {
-      'content-type': protobuf ? 'application/x-protobuf' : 'application/json',
-    });
-    res.end(protobuf ? '' : '{}');
-  });
+  req.on('end', () => answerOtlpExport(req, res));
 }).listen(Number(process.env.PORT ?? 4318), process.env.HOST ?? '127.0.0.1');

@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { answerOtlpExport } from '../../load/infra/otlp-response.ts';
 
 export interface OtlpPost {
   path: string;
@@ -22,13 +23,7 @@ export async function startOtlpCollector() {
         type: req.headers['content-type'] ?? '',
         body: Buffer.concat(chunks),
       });
-      // an empty Export*ServiceResponse in the request's encoding
-      const protobuf = req.headers['content-type'] === 'application/x-protobuf';
-      res
-        .writeHead(200, {
-          'content-type': protobuf ? 'application/x-protobuf' : 'application/json',
-        })
-        .end(protobuf ? '' : '{}');
+      answerOtlpExport(req, res);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
