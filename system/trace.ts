@@ -17,7 +17,7 @@ import {
  * A stage is told its request explicitly (a `RequestTrace`: the parent span when the
  * request is sampled, the stage timings when Server-Timing is on), never through an async
  * context: on Node 20 an `AsyncLocalStorage` runs on async hooks that tax every promise of
- * the process once enabled, which cost a quarter of the CPU of a cached read with traces
+ * the process once enabled, which cost about a sixth of the CPU of a cached read with traces
  * at 10% (docs/measurements.md). The HTTP adapter hands it down (the `trace` variable), the
  * database handle of a request carries it (`Database.forRequest`), and a stage passes
  * its own span on to the stages it runs.
