@@ -26,6 +26,7 @@ import { connectRedisStore } from './levers/cache-redis.ts';
 import { createLevers } from './levers/levers.ts';
 import { createDbGuard } from './levers/recovery.ts';
 import { readNodeBody } from './node-body.ts';
+import { nodeEarlyHeaders } from './node-headers.ts';
 import type { Hub } from './realtime/hub.ts';
 import { startNodeRealtime } from './realtime/node-realtime.ts';
 import { createWebhookIntake } from './sync/intake.ts';
@@ -138,6 +139,7 @@ export async function startServer(
       headerLimitBytes: env.HEADER_LIMIT_BYTES,
       calibration: { route: env.CALIBRATION_ROUTE, extraMs: env.CALIBRATION_EXTRA_MS },
       sha256: nodeSha256,
+      earlyHeaders: nodeEarlyHeaders,
       logger,
       onCommitted,
       webhooks: webhookIntake(env, database, onCommitted, telemetry, logger),

@@ -11,6 +11,7 @@ import {
 } from '../../levers/cache.ts';
 import type { CachedResponse } from '../../levers/cache-store.ts';
 import { type AppEnv, traceOf } from '../context.ts';
+import { type EarlyHeaders, honoEarlyHeaders } from './headers.ts';
 
 /**
  * The HTTP adapter of the caching lever. A route opts in where it is defined, by
@@ -33,7 +34,10 @@ export type CacheDeclaration = MiddlewareHandler<AppEnv> & {
 };
 
 /** Declarations backed by `responses`, or inert ones when the server-side cache is off. */
-export function routeCache(responses: ResponseCache | undefined): RouteCache {
+export function routeCache(
+  responses: ResponseCache | undefined,
+  early: EarlyHeaders = honoEarlyHeaders,
+): RouteCache {
   return (scope, reads = []) => {
     const middleware: MiddlewareHandler<AppEnv> = responses
       ? async function cachedRoute(c, next) {
@@ -54,9 +58,9 @@ export function routeCache(responses: ResponseCache | undefined): RouteCache {
               return c.res;
             },
           );
-          if (result.kind === 'entry')
-            c.res = respond(result.entry, c.get('requestId'), result.state);
-          else if (result.stored) c.res.headers.set('X-Cache', 'miss');
+          if (result.kind === 'entry') {
+            c.res = respond(c, early, result.entry, result.state);
+          } else if (result.stored) c.res.headers.set('X-Cache', 'miss');
         }
       : async function uncachedRoute(_c, next) {
           await next();
@@ -65,16 +69,18 @@ export function routeCache(responses: ResponseCache | undefined): RouteCache {
   };
 }
 
+/** A cached entry as this request's answer, with its own request id and the early headers. */
 function respond(
+  c: Context<AppEnv>,
+  early: EarlyHeaders,
   entry: CachedResponse,
-  requestId: string,
   state: 'hit' | 'miss' | 'stale',
 ): Response {
-  const headers = new Headers(entry.headers);
-  headers.set('X-Request-Id', requestId);
-  headers.set('X-Cache', state);
-  if (state === 'stale') headers.set('Warning', '110 - "Response is Stale"');
-  return new Response(entry.body, { status: entry.status, headers });
+  const headers: Record<string, string> = Object.fromEntries(entry.headers);
+  headers['x-request-id'] = c.get('requestId');
+  headers['x-cache'] = state;
+  if (state === 'stale') headers.warning = '110 - "Response is Stale"';
+  return early.respond(c, entry.body, entry.status, headers);
 }
 
 /** The per-request tag set the tagging loaders write into (undefined outside a cached read). */

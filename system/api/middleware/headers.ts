@@ -1,5 +1,31 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { AppEnv } from '../context.ts';
+
+/**
+ * Response headers every answer carries (the request id, the security and CORS headers),
+ * set before the handler runs. By default through Hono (`c.header()`); on Node the entry
+ * passes `nodeEarlyHeaders` (`system/node-headers.ts`), which writes them straight on the
+ * `ServerResponse`: through Hono, the first `c.header()` of a request makes an undici
+ * `Headers` object, each set is validated there and again by Node, and @hono/node-server
+ * must turn it back into a plain object (about 12% of a `GET /health`,
+ * docs/measurements.md). Headers of the handler's response win over them.
+ */
+export interface EarlyHeaders {
+  set(c: Context, name: string, value: string): void;
+  /**
+   * A response a middleware answers with instead of running the handler (a cache hit),
+   * with the early headers on it: through Hono they are only in the context until a
+   * response is made from it (`c.body`), a `new Response` would drop them.
+   */
+  respond(c: Context, body: string, status: number, headers: Record<string, string>): Response;
+}
+
+export const honoEarlyHeaders: EarlyHeaders = {
+  set: (c, name, value) => c.header(name, value),
+  respond: (c, body, status, headers) => c.body(body, status as ContentfulStatusCode, headers),
+};
 
 /*
  * Why not hono's `cors()` and `secureHeaders()` as they are: both touch `c.res` (before
@@ -11,7 +37,10 @@ import { cors } from 'hono/cors';
  */
 
 /** CORS for an allowlist: simple requests get their headers up front; preflights go to hono's `cors()`. */
-export function corsAllowlist(origins: readonly string[]): MiddlewareHandler {
+export function corsAllowlist(
+  origins: readonly string[],
+  early: EarlyHeaders = honoEarlyHeaders,
+): MiddlewareHandler {
   const allowed = new Set(origins);
   const preflight = cors({
     origin: [...origins],
@@ -20,15 +49,15 @@ export function corsAllowlist(origins: readonly string[]): MiddlewareHandler {
     exposeHeaders: ['X-Request-Id'],
     maxAge: 600,
   });
-  return async function corsAllowlist(c, next) {
+  return function corsAllowlist(c, next) {
     if (c.req.method === 'OPTIONS') return preflight(c, next);
     const origin = c.req.header('origin');
     if (origin !== undefined && allowed.has(origin)) {
-      c.header('Access-Control-Allow-Origin', origin);
-      c.header('Access-Control-Expose-Headers', 'X-Request-Id');
+      early.set(c, 'Access-Control-Allow-Origin', origin);
+      early.set(c, 'Access-Control-Expose-Headers', 'X-Request-Id');
     }
-    c.header('Vary', 'Origin');
-    await next();
+    early.set(c, 'Vary', 'Origin');
+    return next();
   };
 }
 
@@ -47,9 +76,25 @@ const SECURITY_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ['X-XSS-Protection', '0'],
 ];
 
-export function securityHeaders(): MiddlewareHandler {
-  return async function securityHeaders(c, next) {
-    for (const [name, value] of SECURITY_HEADERS) c.header(name, value);
-    await next();
+export function securityHeaders(early: EarlyHeaders = honoEarlyHeaders): MiddlewareHandler {
+  return function securityHeaders(c, next) {
+    for (const [name, value] of SECURITY_HEADERS) early.set(c, name, value);
+    return next();
+  };
+}
+
+const REQUEST_ID = /^[\w\-=]{1,255}$/;
+
+/**
+ * The `requestId` variable and `X-Request-Id` response header: the caller's id when it is
+ * a plain token of at most 255 characters, else a new UUID (hono's `requestId()` rules).
+ */
+export function requestIds(early: EarlyHeaders = honoEarlyHeaders): MiddlewareHandler<AppEnv> {
+  return function requestIds(c, next) {
+    const given = c.req.header('x-request-id');
+    const id = given !== undefined && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    c.set('requestId', id);
+    early.set(c, 'X-Request-Id', id);
+    return next();
   };
 }
