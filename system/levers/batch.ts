@@ -226,7 +226,6 @@ export function createKeyLoader<V>(
     const waitMs = firstKeyAt === null ? 0 : performance.now() - firstKeyAt;
     firstKeyAt = null;
     const opener = openedBy;
-    openedBy = undefined;
     return traced(
       opener?.trace ?? UNTRACED,
       'batch',
