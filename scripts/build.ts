@@ -40,6 +40,11 @@ export async function buildServer(
       platform: 'node',
       format: 'esm',
       target: 'node20',
+      // a package's ES module build where it has one (esbuild's node default is `main`
+      // first): the OpenTelemetry SDK's CommonJS build reached `@opentelemetry/api` through
+      // esbuild's interop getters on every access (`api.trace`, `api.context`...), a few µs
+      // per sampled request; the bundle is also 17% smaller
+      mainFields: ['module', 'main'],
       external: EXTERNAL,
       banner: { js: REQUIRE_SHIM },
       sourcemap: 'linked',
