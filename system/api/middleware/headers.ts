@@ -32,7 +32,7 @@ export const honoEarlyHeaders: EarlyHeaders = {
  * and after `next()` respectively). On @hono/node-server that turns the lightweight
  * response into a full undici Response whose body is streamed back through a
  * ReadableStream: measured here at 3-4x fewer requests/s on a cached read. The
- * headers below are static per request, so they are set up front with `c.header()`
+ * headers below do not depend on the response, so they are set up front (`EarlyHeaders`)
  * and ride on whatever response the handler builds (errors included).
  */
 
