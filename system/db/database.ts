@@ -2,7 +2,7 @@ import type { Client, InArgs, InStatement, ResultSet, TransactionMode } from '@l
 import type { Span } from '@opentelemetry/api';
 import { Mutex } from 'async-mutex';
 import { drizzle, type LibSQLDatabase } from 'drizzle-orm/libsql';
-import { type RequestTrace, tracedSpan, UNTRACED } from '../trace.ts';
+import { type RequestTrace, tracedSpan, UNTRACED, under } from '../trace.ts';
 import { createGroupCommit, type GroupCommitOptions } from './group-commit.ts';
 
 /**
@@ -281,16 +281,15 @@ export class RequestHandle {
    * the garbage collector an ephemeron cycle per request.
    */
   under(span: Span | undefined): Db {
-    const { onCall, trace } = this;
-    return this.open({ onCall, trace: span ? { span, timings: trace.timings } : trace });
+    return this.open({ onCall: this.onCall, trace: under(this.trace, span) });
   }
 }
 
 const requestHandles = new WeakMap<Db, RequestHandle>();
 
 /**
- * For a handle from `forRequest`: the database's shared handle and the request's
- * reporter. What process-wide work (the batching lever's DataLoaders) runs on, and
+ * For a handle from `forRequest`: the database's shared handle, the request's reporter and
+ * trace. What process-wide work (the batching lever's DataLoaders) runs on, and
  * charges to the request that started it.
  */
 export function requestHandleOf(db: Db): RequestHandle | undefined {
