@@ -8,8 +8,9 @@ import {
   type TextMapGetter,
   type Tracer,
 } from '@opentelemetry/api';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
+import { requestHeader } from '../request-headers.ts';
 import { RequestTimings, type RequestTrace, type Stage, UNTRACED } from '../trace.ts';
 
 /** What one finished request tells the metrics (RED and queries per request). */
@@ -58,11 +59,10 @@ export function serverSpans(options: {
     let span: Span | undefined;
     if (tracer) {
       const spanOptions = serverSpanOptions(c.req.method);
-      const headers = c.req.raw.headers;
-      if (startRootSpan && !headers.has('traceparent')) {
+      if (startRootSpan && requestHeader(c, 'traceparent') === undefined) {
         span = startRootSpan(tracer, c.req.method, spanOptions);
       } else {
-        const parent = propagation.extract(ROOT_CONTEXT, headers, headerGetter);
+        const parent = propagation.extract(ROOT_CONTEXT, c, headerGetter);
         span = tracer.startSpan(c.req.method, spanOptions, parent);
       }
     }
@@ -121,9 +121,9 @@ function serverSpanOptions(method: string): SpanOptions {
   return options;
 }
 
-const headerGetter: TextMapGetter<Headers> = {
-  keys: (headers) => [...headers.keys()],
-  get: (headers, key) => headers.get(key) ?? undefined,
+const headerGetter: TextMapGetter<Context> = {
+  keys: (c) => [...c.req.raw.headers.keys()],
+  get: (c, key) => requestHeader(c, key),
 };
 
 const TIMING_ORDER: readonly Stage[] = [

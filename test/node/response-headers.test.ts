@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateFixture } from '../../fixtures/seed/generate.ts';
 import { loadFixture } from '../../fixtures/seed/load.ts';
@@ -85,6 +86,82 @@ describe('response headers on the Node server', () => {
     expect(hit.headers.get('x-request-id')).toBe('second');
     expect(hit.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
     expect(hit.headers.get('access-control-expose-headers')).toBe('X-Request-Id');
+  });
+});
+
+/** A GET through `node:http`, which builds no `Headers` in this process (fetch would). */
+function plainGet(url: string, headers: Record<string, string>) {
+  return new Promise<{ status: number; headers: Record<string, unknown> }>((resolve, reject) => {
+    request(url, { headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/**
+ * On Node the request's headers are read from what Node parsed (`system/request-headers.ts`):
+ * the first `c.req.header()` would make @hono/node-server build an undici `Headers` from
+ * them, about 5 µs a request. A hot answer, traced or not, builds none at all (nor does
+ * its response, without Server-Timing).
+ */
+describe('request headers on the Node server', () => {
+  let server: Awaited<ReturnType<typeof startTestServer>>;
+  beforeAll(async () => {
+    server = await startTestServer({
+      DATAFLOW_PRESET: 'recommended',
+      // every request sampled, to an endpoint never reached while the test runs
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '1',
+      OTEL_BSP_SCHEDULE_DELAY: '600000',
+      OTEL_METRIC_EXPORT_INTERVAL: '600000',
+      // Server-Timing is a header on the response's `Headers`: off, as in production
+      SERVER_TIMING: 'false',
+    });
+    await loadFixture(server.database, fixture);
+  });
+  afterAll(() => server?.cleanup());
+
+  it('GET /health and a cache hit build no Headers object', async () => {
+    const token = await server.token({ userId: cast.adminA.id, orgId: cast.orgA.id });
+    const members = `${server.url}/api/orgs/${cast.orgA.id}/members?limit=5`;
+    const caller = {
+      authorization: `Bearer ${token}`,
+      origin: 'http://localhost:5173',
+      'x-request-id': 'req-1',
+    };
+    expect((await plainGet(members, caller)).headers['x-cache']).toBe('miss');
+    const Original = globalThis.Headers;
+    let built = 0;
+    globalThis.Headers = class extends Original {
+      constructor(init?: HeadersInit) {
+        super(init);
+        built += 1;
+      }
+    };
+    try {
+      const health = await plainGet(`${server.url}/health`, caller);
+      const hit = await plainGet(members, caller);
+      const parented = await plainGet(members, {
+        ...caller,
+        traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      });
+      expect([health.status, hit.status, parented.status]).toEqual([200, 200, 200]);
+      expect([hit.headers['x-cache'], parented.headers['x-cache']]).toEqual(['hit', 'hit']);
+      expect(hit.headers['access-control-allow-origin']).toBe('http://localhost:5173');
+      expect(hit.headers['x-request-id']).toBe('req-1');
+      expect(built).toBe(0);
+    } finally {
+      globalThis.Headers = Original;
+    }
+  });
+
+  it('the header limit still counts every header line', async () => {
+    const res = await plainGet(`${server.url}/health`, { 'x-padding': 'x'.repeat(9 * 1024) });
+    expect(res.status).toBe(431);
   });
 });
 

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { bearerToken, checkOrgAccess, isOrgAdmin } from '../../auth/org-access.ts';
 import type { SessionVerifier } from '../../auth/verifier.ts';
+import { requestHeader } from '../../request-headers.ts';
 import { traced } from '../../trace.ts';
 import { type AppEnv, traceOf } from '../context.ts';
 import { AppError } from '../errors.ts';
@@ -12,7 +13,7 @@ import { AppError } from '../errors.ts';
  */
 export function requireSession(verifier: SessionVerifier): MiddlewareHandler<AppEnv> {
   return async function requireSession(c, next) {
-    const token = bearerToken(c.req.header('authorization'));
+    const token = bearerToken(requestHeader(c, 'authorization'));
     if (token === null) throw unauthenticated();
     try {
       c.set(

@@ -10,6 +10,7 @@ import {
   strongEtag,
 } from '../../levers/cache.ts';
 import type { CachedResponse } from '../../levers/cache-store.ts';
+import { requestHeader } from '../../request-headers.ts';
 import { type AppEnv, traceOf } from '../context.ts';
 import { type EarlyHeaders, honoEarlyHeaders } from './headers.ts';
 
@@ -99,7 +100,7 @@ export function httpValidators(
     await next();
     if (c.req.method !== 'GET' || c.res.status !== 200) return;
     const etag = await strongEtag(await c.res.clone().arrayBuffer(), sha256);
-    const matches = (c.req.header('if-none-match') ?? '')
+    const matches = (requestHeader(c, 'if-none-match') ?? '')
       .split(',')
       .map((tag) => tag.trim().replace(/^W\//, ''))
       .includes(etag);

@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { requestHeader } from '../../request-headers.ts';
 import type { AppEnv } from '../context.ts';
 
 /**
@@ -51,7 +52,7 @@ export function corsAllowlist(
   });
   return function corsAllowlist(c, next) {
     if (c.req.method === 'OPTIONS') return preflight(c, next);
-    const origin = c.req.header('origin');
+    const origin = requestHeader(c, 'origin');
     if (origin !== undefined && allowed.has(origin)) {
       early.set(c, 'Access-Control-Allow-Origin', origin);
       early.set(c, 'Access-Control-Expose-Headers', 'X-Request-Id');
@@ -91,7 +92,7 @@ const REQUEST_ID = /^[\w\-=]{1,255}$/;
  */
 export function requestIds(early: EarlyHeaders = honoEarlyHeaders): MiddlewareHandler<AppEnv> {
   return function requestIds(c, next) {
-    const given = c.req.header('x-request-id');
+    const given = requestHeader(c, 'x-request-id');
     const id = given !== undefined && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     c.set('requestId', id);
     early.set(c, 'X-Request-Id', id);

@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit as honoBodyLimit } from 'hono/body-limit';
+import { requestHeader, requestHeaderBytes } from '../../request-headers.ts';
 import { AppError } from '../errors.ts';
 
 /**
@@ -8,11 +9,7 @@ import { AppError } from '../errors.ts';
  */
 export function headerLimit(maxBytes: number): MiddlewareHandler {
   return async function headerLimit(c, next) {
-    let size = 0;
-    c.req.raw.headers.forEach((value, name) => {
-      size += name.length + value.length + 4;
-    });
-    if (size > maxBytes) {
+    if (requestHeaderBytes(c) > maxBytes) {
       throw new AppError(431, 'headers_too_large', `request headers exceed ${maxBytes} bytes`);
     }
     await next();
@@ -45,7 +42,7 @@ export function requireJsonBody(): MiddlewareHandler {
   return async function requireJsonBody(c, next) {
     const method = c.req.method;
     if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
-      const type = c.req.header('content-type') ?? '';
+      const type = requestHeader(c, 'content-type') ?? '';
       if (!/^application\/(.+\+)?json\s*(;|$)/i.test(type)) {
         throw new AppError(415, 'unsupported_media_type', 'content-type must be application/json');
       }

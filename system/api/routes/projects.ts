@@ -10,6 +10,7 @@ import {
 } from '../../db/queries/projects.ts';
 import { type ChangeRow, projectStatuses } from '../../db/schema.ts';
 import { newId } from '../../ids.ts';
+import { requestHeader } from '../../request-headers.ts';
 import { traceparentFor, traceparentOf } from '../../trace.ts';
 import { type AppEnv, traceOf } from '../context.ts';
 import { type Page, type ProjectView, projectDto } from '../dto.ts';
@@ -49,7 +50,7 @@ export function projectRoutes(
 ) {
   const writeContext = (c: Context<AppEnv>): WriteContext => ({
     now: now(),
-    traceContext: traceparentFor(traceOf(c).span, traceparentOf(c.req.header('traceparent'))),
+    traceContext: traceparentFor(traceOf(c).span, traceparentOf(requestHeader(c, 'traceparent'))),
   });
   return new Hono<AppEnv>()
     .get('/', cached('org', ['projects']), validate('query', listQuery), async (c) => {
