@@ -16,8 +16,19 @@ import { PRESET_NAMES, type PresetName } from '../system/levers/presets.ts';
  *   not gated;
  * - relative budgets (`make gate BASE=…`): the head may not be worse than the base by
  *   more than `maxRegression`, decided with a confidence interval (see `stats.ts`).
+ *   Server CPU per request (`cpu_us`) is only relative: the CPU the server process used in
+ *   a round (Linux `/proc`) over its answers. It moves with what the app does, not with
+ *   the load generator's share of the machine, so it is the steadier figure of an A/B.
  */
-export const TIMING_METRICS = ['p50', 'p95', 'p99', 'rps', 'error_rate', 'vs_bare'] as const;
+export const TIMING_METRICS = [
+  'p50',
+  'p95',
+  'p99',
+  'rps',
+  'error_rate',
+  'vs_bare',
+  'cpu_us',
+] as const;
 export const DETERMINISTIC_METRICS = [
   'queries_cold',
   'queries_warm',
@@ -64,6 +75,7 @@ export const METRIC_LABELS: Record<GateMetric, { label: string; unit: string }> 
   rps: { label: 'throughput', unit: 'req/s' },
   error_rate: { label: 'error rate', unit: '%' },
   vs_bare: { label: 'throughput ÷ bare node:http', unit: 'x' },
+  cpu_us: { label: 'server CPU per request', unit: 'µs' },
   queries_cold: { label: 'DB queries/request, cold', unit: 'queries' },
   queries_warm: { label: 'DB queries/request, warm', unit: 'queries' },
   page_round_trips: { label: 'DB round trips per page', unit: 'round trips' },

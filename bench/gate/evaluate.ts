@@ -29,6 +29,7 @@ const DIRECTION: Record<TimingMetric, Direction> = {
   rps: 'higher-is-better',
   error_rate: 'lower-is-better',
   vs_bare: 'higher-is-better',
+  cpu_us: 'lower-is-better',
 };
 
 const DETERMINISTIC_BUDGET: Record<DeterministicMetric, keyof Budget['deterministic']> = {
@@ -128,6 +129,17 @@ export function evaluate(
           ? decide(estimate, DIRECTION[metric], maxRegression)
           : 'insufficient samples',
         ...(enough ? {} : { note: tooFew }),
+      });
+    } else if (metric === 'cpu_us') {
+      // no absolute budget: CPU time per answer is a property of the machine as much as the app
+      row(metric, {
+        base: null,
+        head: round3(median(headValues)),
+        ratio: null,
+        interval: null,
+        budget: 'vs base only',
+        verdict: 'skipped',
+        note: 'compared with a base: make gate BASE=<ref>',
       });
     } else {
       const value = percentile ? pooled('head', q) : median(headValues);

@@ -89,7 +89,7 @@ export async function measureEntry(
       await Promise.all(
         names.map((name) => {
           const s = servers.get(name)!;
-          return round(s.server.url, s.vars, options.warmupSec);
+          return round(s.server, s.vars, options.warmupSec);
         }),
       );
       for (let i = 0; i < options.rounds; i++) {
@@ -105,7 +105,7 @@ export async function measureEntry(
           const s = servers.get(name)!;
           // the anchor right before each side: both see the same machine weather
           const bare = anchor ? await anchorRound(anchor.url, options.roundSec) : undefined;
-          got[name] = await round(s.server.url, s.vars, options.roundSec);
+          got[name] = await round(s.server, s.vars, options.roundSec);
           const vsBare = bare === undefined ? Number.NaN : got[name]!.values.rps / bare;
           measured.rounds[name].push({ ...got[name]!.values, vs_bare: vsBare, block });
         }
@@ -168,9 +168,10 @@ export async function measureEntry(
     return r.rps;
   }
 
-  async function round(url: string, vars: ScenarioVars, seconds: number) {
+  async function round(server: ServerProcess, vars: ScenarioVars, seconds: number) {
+    const cpuBefore = server.cpuMs();
     const r = await runLoad({
-      baseUrl: url,
+      baseUrl: server.url,
       headers: setup.auth,
       scenario,
       vars,
@@ -186,6 +187,8 @@ export async function measureEntry(
       rps: r.rps,
       error_rate: r.requests > 0 ? (100 * r.errors) / r.requests : 100,
       vs_bare: Number.NaN,
+      // the round's whole run: its connections' setup and teardown are CPU per request too
+      cpu_us: r.requests > 0 ? ((server.cpuMs() - cpuBefore) * 1000) / r.requests : Number.NaN,
       requests: r.requests,
     };
     return { values, samples: r.samples ?? new Float64Array() };

@@ -36,6 +36,7 @@ function rounds(p95: number, noise: readonly number[]): RoundValues[] {
     rps: 1000 / (p95 * 0.6 * f),
     error_rate: 0,
     vs_bare: 0.8 / (p95 * f),
+    cpu_us: 40 * p95 * f,
     requests: 800,
   }));
 }
@@ -145,6 +146,20 @@ describe('gate verdicts', () => {
     expect(slower.find((r) => r.metric === 'vs_bare')).toMatchObject({
       verdict: 'regression',
       budget: '−5% vs base',
+    });
+    // the server's CPU per answer, paired round by round
+    const cpu = slower.find((r) => r.metric === 'cpu_us')!;
+    expect(cpu).toMatchObject({ verdict: 'regression', budget: '+5% vs base' });
+    expect(cpu.ratio).toBeCloseTo(1.2, 1);
+    expect(same.find((r) => r.metric === 'cpu_us')!.verdict).toBe('pass');
+  });
+
+  it('reports the CPU per request without a base, gating nothing on it', () => {
+    const rows = evaluate(budget, measured(2, 8), all, ['ref-2core'], false);
+    expect(rows.find((r) => r.metric === 'cpu_us')).toMatchObject({
+      head: expect.closeTo(320, -1),
+      verdict: 'skipped',
+      note: 'compared with a base: make gate BASE=<ref>',
     });
   });
 
