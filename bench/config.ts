@@ -43,6 +43,12 @@ export interface ProfileSettings {
    */
   overheadRounds: number;
   overheadSec: number;
+  /**
+   * Blocks of fresh processes, each with its own warm-up and `overheadRounds` rounds: a
+   * process keeps a speed of its own for its life (the gate's finding, `bench/stats.ts`),
+   * and with one process per target that speed reads as the target's cost.
+   */
+  overheadBlocks: number;
   overheadWarmupSec: number;
   /** The bare hello inside an AsyncLocalStorage as a third HTTP anchor (its CPU differs by a few %: full rounds only). */
   overheadContextAnchor: boolean;
@@ -74,6 +80,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     projectsOpen: true,
     overheadRounds: 2,
     overheadSec: 1,
+    overheadBlocks: 1,
     overheadWarmupSec: 1,
     overheadContextAnchor: false,
     burstRequests: 20,
@@ -99,6 +106,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     projectsOpen: false,
     overheadRounds: 3,
     overheadSec: 1,
+    overheadBlocks: 1,
     overheadWarmupSec: 1,
     overheadContextAnchor: false,
     burstRequests: 20,
@@ -119,8 +127,10 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     rounds: 3,
     openSec: 10,
     projectsOpen: true,
+    // short rounds: a pair's two rounds run closer in time; three blocks of fresh processes
     overheadRounds: 6,
-    overheadSec: 3,
+    overheadSec: 1,
+    overheadBlocks: 3,
     overheadWarmupSec: 2,
     overheadContextAnchor: true,
     burstRequests: 200,

@@ -28,6 +28,8 @@ import {
  * production default sampling (10%) and at 100%. Each target reports req/s and the
  * server's CPU per request (from `/proc`, so the load generator's share of the two
  * cores does not count); each ratio comes with a 95% interval over the paired rounds.
+ * With `overheadBlocks` > 1 (full profile) every process is started afresh for each block
+ * of rounds, so one process's own speed does not pass for its target's cost.
  * In process: one indexed single-row lookup through the raw driver (a `libsql`
  * prepared statement) against the same lookup through the app's database layer.
  *
@@ -64,9 +66,9 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   const { settings, setup } = ctx;
   const dbFile = copyBenchDatabase(ctx, 'overhead');
 
-  ctx.progress('overhead: starting the anchors, an OTLP sink and five app processes');
+  const blocks = settings.overheadBlocks;
   const servers = new Map<string, ServerProcess>();
-  const started: ServerProcess[] = [];
+  let started: ServerProcess[] = [];
   ctx.cleanups.push(async () => {
     await Promise.all(started.map((s) => s.stop()));
   });
@@ -75,55 +77,74 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
     started.push(server);
     servers.set(name, server);
   };
-  const app = (name: string, env: Record<string, string>) =>
-    start(name, () =>
-      startAppProcess(
-        productionEnv(ctx, { DATABASE_URL: `file:${dbFile}`, ...env }),
-        cpuProfileArgs(ctx, name),
-      ),
+  // not under test: one for every block, stopped last so the apps' final exports are answered
+  const sinkProcess = await startBundledProcess('load/infra/otlp-sink.ts', {});
+  ctx.cleanups.push(() => sinkProcess.stop());
+  const sink = sinkProcess.url;
+  let pageBytes = 0;
+
+  /** Fresh anchors and apps: every process of a block starts together. */
+  const startBlock = async (block: number) => {
+    ctx.progress(`overhead: block ${block}/${blocks}, starting the anchors and six app processes`);
+    const app = (name: string, env: Record<string, string>) =>
+      start(name, () =>
+        startAppProcess(
+          productionEnv(ctx, { DATABASE_URL: `file:${dbFile}`, ...env }),
+          cpuProfileArgs(ctx, blocks > 1 ? `${name}-block${block}` : name),
+        ),
+      );
+    await Promise.all([
+      start('node', () => startBundledProcess('load/infra/hello-server.ts', { HELLO: 'node' })),
+      start('hono', () => startBundledProcess('load/infra/hello-server.ts', { HELLO: 'hono' })),
+      ...(settings.overheadContextAnchor
+        ? [
+            start('node-als', () =>
+              startBundledProcess('load/infra/hello-server.ts', { HELLO: 'node-als' }),
+            ),
+          ]
+        : []),
+      app('default', { DATAFLOW_PRESET: 'recommended' }),
+      app('baseline', { DATAFLOW_PRESET: 'baseline' }),
+      // each telemetry variant its own process, each loaded once a round: sharing the
+      // default process (loaded three times a round) made metrics read 12% cheaper than off
+      app('telemetry-off', { DATAFLOW_PRESET: 'recommended', METRICS_ENABLED: 'false' }),
+      app('telemetry-metrics', { DATAFLOW_PRESET: 'recommended' }),
+      // spans are exported every 500 ms (5 s by default), so the export pipeline is warm
+      // before the first round and each round pays for the spans it produced
+      app('telemetry-10', {
+        DATAFLOW_PRESET: 'recommended',
+        OTEL_EXPORTER_OTLP_ENDPOINT: sink,
+        OTEL_METRIC_EXPORT_INTERVAL: '60000',
+        OTEL_BSP_SCHEDULE_DELAY: '500',
+      }),
+      app('telemetry-100', {
+        DATAFLOW_PRESET: 'recommended',
+        OTEL_EXPORTER_OTLP_ENDPOINT: sink,
+        OTEL_METRIC_EXPORT_INTERVAL: '60000',
+        OTEL_BSP_SCHEDULE_DELAY: '500',
+        OTEL_TRACES_SAMPLER_ARG: '1',
+      }),
+    ]);
+    // the bare runtime sending as many bytes as the members page: the payload's own cost
+    if (pageBytes === 0) {
+      const page = await fetch(servers.get('default')!.url + setup.membersPath, {
+        headers: setup.auth,
+      });
+      pageBytes = (await page.arrayBuffer()).byteLength;
+    }
+    await start('node-bytes', () =>
+      startBundledProcess('load/infra/hello-server.ts', {
+        HELLO: 'node',
+        HELLO_BYTES: String(pageBytes),
+      }),
     );
-  await start('sink', () => startBundledProcess('load/infra/otlp-sink.ts', {}));
-  const sink = servers.get('sink')!.url;
-  await Promise.all([
-    start('node', () => startBundledProcess('load/infra/hello-server.ts', { HELLO: 'node' })),
-    start('hono', () => startBundledProcess('load/infra/hello-server.ts', { HELLO: 'hono' })),
-    ...(settings.overheadContextAnchor
-      ? [
-          start('node-als', () =>
-            startBundledProcess('load/infra/hello-server.ts', { HELLO: 'node-als' }),
-          ),
-        ]
-      : []),
-    app('default', { DATAFLOW_PRESET: 'recommended' }),
-    app('baseline', { DATAFLOW_PRESET: 'baseline' }),
-    app('telemetry-off', { DATAFLOW_PRESET: 'recommended', METRICS_ENABLED: 'false' }),
-    // spans are exported every 500 ms (5 s by default), so the export pipeline is warm
-    // before the first round and each round pays for the spans it produced
-    app('telemetry-10', {
-      DATAFLOW_PRESET: 'recommended',
-      OTEL_EXPORTER_OTLP_ENDPOINT: sink,
-      OTEL_METRIC_EXPORT_INTERVAL: '60000',
-      OTEL_BSP_SCHEDULE_DELAY: '500',
-    }),
-    app('telemetry-100', {
-      DATAFLOW_PRESET: 'recommended',
-      OTEL_EXPORTER_OTLP_ENDPOINT: sink,
-      OTEL_METRIC_EXPORT_INTERVAL: '60000',
-      OTEL_BSP_SCHEDULE_DELAY: '500',
-      OTEL_TRACES_SAMPLER_ARG: '1',
-    }),
-  ]);
-  // the bare runtime sending as many bytes as the members page: the payload's own cost
-  const page = await fetch(servers.get('default')!.url + setup.membersPath, {
-    headers: setup.auth,
-  });
-  const pageBytes = (await page.arrayBuffer()).byteLength;
-  await start('node-bytes', () =>
-    startBundledProcess('load/infra/hello-server.ts', {
-      HELLO: 'node',
-      HELLO_BYTES: String(pageBytes),
-    }),
-  );
+  };
+  // the profiles are written when the app processes exit
+  const stopBlock = async () => {
+    await Promise.all(started.map((s) => s.stop()));
+    started = [];
+    servers.clear();
+  };
   const server = (name: string) => () => servers.get(name)!;
   const members = setup.membersPath;
   const http = (
@@ -159,7 +180,7 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
     http('members page, cache hit', 'default', members, true, 'recommended'),
     http('members page, baseline (52 queries)', 'baseline', members, true, 'baseline'),
     telemetry('telemetry off', 'telemetry-off'),
-    telemetry('metrics only (default)', 'default'),
+    telemetry('metrics only (default)', 'telemetry-metrics'),
     telemetry('traces 10% (production default)', 'telemetry-10'),
     telemetry('traces 100%', 'telemetry-100'),
   ];
@@ -185,26 +206,33 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
       errors: result.errors + result.timeouts + result.non2xx,
     };
   };
-  // warm-up (JIT, pools, caches), one target at a time: warming them all at once left
-  // this process's load generator slower afterwards, and the bare anchors are bound by it
-  for (const target of targets) {
-    checkAborted(ctx);
-    ctx.progress(`overhead: warm-up, ${target.name}`);
-    // the tracing processes warm up their export pipeline too (a few 500 ms exports)
-    const traced = target.name.startsWith('traces');
-    await load(target, settings.overheadWarmupSec * (traced ? 2 : 1));
-  }
-  for (let round = 1; round <= settings.overheadRounds; round++) {
+  for (let block = 1; block <= blocks; block++) {
+    await startBlock(block);
+    // warm-up (JIT, pools, caches), one target at a time: warming them all at once left
+    // this process's load generator slower afterwards, and the bare anchors are bound by it
     for (const target of targets) {
       checkAborted(ctx);
-      ctx.progress(`overhead: round ${round}/${settings.overheadRounds}, ${target.name}`);
-      rounds.set(target, [...(rounds.get(target) ?? []), await load(target, settings.overheadSec)]);
+      ctx.progress(`overhead: block ${block}/${blocks}, warm-up, ${target.name}`);
+      // the tracing processes warm up their export pipeline too (a few 500 ms exports)
+      const traced = target.name.startsWith('traces');
+      await load(target, settings.overheadWarmupSec * (traced ? 2 : 1));
     }
+    for (let round = 1; round <= settings.overheadRounds; round++) {
+      // every other round backwards (ABBA): a target always run right after the heavy
+      // baseline page measured slower for it (telemetry off came out 12% dearer than
+      // metrics on, in both of two full runs)
+      const order = round % 2 === 1 ? targets : [...targets].reverse();
+      for (const target of order) {
+        checkAborted(ctx);
+        ctx.progress(
+          `overhead: block ${block}/${blocks}, round ${round}/${settings.overheadRounds}, ${target.name}`,
+        );
+        const got = await load(target, settings.overheadSec);
+        rounds.set(target, [...(rounds.get(target) ?? []), got]);
+      }
+    }
+    await stopBlock();
   }
-  // the profiles are written when the app processes exit; the sink last, so the apps'
-  // final span exports are answered
-  const sinkProcess = servers.get('sink')!;
-  await Promise.all(started.filter((s) => s !== sinkProcess).map((s) => s.stop()));
   await sinkProcess.stop();
 
   const figures: Figure[] = [];
@@ -222,7 +250,7 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
         metric: `req/s: ${target.name}`,
         value: Math.round(median(runs.map((r) => r.rps))),
         unit: 'req/s',
-        note: `closed model, ${settings.connections} connections, median of ${runs.length} interleaved rounds; ${errors} errors`,
+        note: `closed model, ${settings.connections} connections, median of ${runs.length} interleaved rounds (${blocks} block${blocks > 1 ? 's' : ''} of fresh processes); ${errors} errors`,
       },
       {
         ...base,
