@@ -114,6 +114,8 @@ interface Flight<T> {
   followers: number;
   /** Set once completed successfully, while the window lasts. */
   done: boolean;
+  /** When the leader started (`Date.now()`): past `deadlineMs` the key is free again. */
+  startedAt: number;
 }
 
 /** Method, path (route with its parameters) and the query with sorted parameters. */
@@ -137,7 +139,15 @@ export function createCoalescer(
       lead: () => Promise<LeaderOutcome<T>>,
     ): Promise<Coalesced<T>> {
       const key = `${scope}|${requestKey}`;
-      const existing = flights.get(key) as Flight<T> | undefined;
+      const now = Date.now();
+      let existing = flights.get(key) as Flight<T> | undefined;
+      // a leader past its deadline has released the key: checked on arrival, not by a
+      // timer per leader (a Timeout object and two timer-list updates on every read). A
+      // hung leader's entry then stays until the next arrival for its key replaces it.
+      if (existing && !existing.done && now - existing.startedAt > config.deadlineMs) {
+        flights.delete(key);
+        existing = undefined;
+      }
       if (existing && existing.followers < config.maxRequests) {
         existing.followers += 1;
         const role = existing.done ? 'window' : 'follower';
@@ -171,6 +181,7 @@ export function createCoalescer(
         }),
         followers: 0,
         done: false,
+        startedAt: now,
       };
       flight.result.catch(() => {}); // a failure nobody waits for is not unhandled
       flights.set(key, flight as Flight<unknown>);
@@ -179,7 +190,6 @@ export function createCoalescer(
       const release = () => {
         if (flights.get(key) === flight) flights.delete(key);
       };
-      const deadline = setTimeout(release, config.deadlineMs);
       try {
         const outcome = await lead();
         const keep = outcome.ok && config.window > 0;
@@ -196,8 +206,6 @@ export function createCoalescer(
         release();
         fail(error);
         throw error;
-      } finally {
-        clearTimeout(deadline);
       }
     },
   };
