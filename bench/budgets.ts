@@ -49,9 +49,13 @@ export const GATE_METRICS = [
   ...CAPACITY_METRICS,
   ...BUILD_METRICS,
 ] as const;
-/** What `make gate` checks when METRICS is not given. */
+/**
+ * What `make gate` checks when METRICS is not given. Not `cpu_us`: two unchanged-code runs
+ * here put one entry at 1.25x (0.996–1.28), a pair of fresh processes' own speeds, so it
+ * is asked for by name until `make gate-calibrate` has measured its false alarms.
+ */
 export const DEFAULT_GATE_METRICS = [
-  ...TIMING_METRICS,
+  ...TIMING_METRICS.filter((m) => m !== 'cpu_us'),
   ...DETERMINISTIC_METRICS,
   ...BUILD_METRICS,
 ] as const;

@@ -64,10 +64,16 @@ export interface BootstrapOptions {
   seed?: number;
 }
 
+/**
+ * `blocks`: the block of fresh processes each pair ran in. Given, the resampling is
+ * hierarchical as in `pooledBootstrapRatio` (blocks, then the pairs of each chosen
+ * block), so the interval carries the process-to-process spread: resampling the pairs
+ * alone treats a pair of slow processes as twelve independent observations.
+ */
 export function pairedBootstrapRatio(
   base: readonly number[],
   head: readonly number[],
-  options: BootstrapOptions = {},
+  options: BootstrapOptions & { blocks?: readonly number[] } = {},
 ): RatioEstimate {
   if (base.length !== head.length || base.length === 0) {
     throw new Error(`paired rounds needed: base has ${base.length}, head ${head.length}`);
@@ -77,10 +83,19 @@ export function pairedBootstrapRatio(
   const rng = xoroshiro128plus(options.seed ?? 1);
   const ratios = base.map((b, i) => head[i]! / b);
   const n = ratios.length;
+  const blockOf = options.blocks ?? new Array<number>(n).fill(0);
+  const blocks = [...new Set(blockOf)].map((b) => ratios.filter((_, i) => blockOf[i] === b));
   const estimates = new Float64Array(iterations);
-  const sample = new Array<number>(n);
+  const sample: number[] = [];
   for (let i = 0; i < iterations; i++) {
-    for (let j = 0; j < n; j++) sample[j] = ratios[uniformInt(rng, 0, n - 1)]!;
+    sample.length = 0;
+    for (let b = 0; b < blocks.length; b++) {
+      // one block: no draw for it, so the pairs-only resampling stays what it was
+      const block =
+        blocks.length === 1 ? blocks[0]! : blocks[uniformInt(rng, 0, blocks.length - 1)]!;
+      for (let j = 0; j < block.length; j++)
+        sample.push(block[uniformInt(rng, 0, block.length - 1)]!);
+    }
     estimates[i] = median(sample);
   }
   const sorted = [...estimates].sort((x, y) => x - y);

@@ -118,7 +118,12 @@ export function evaluate(
       }
       const estimate = percentile
         ? pooledBootstrapRatio(measured.pairs, q)
-        : pairedBootstrapRatio(baseValues, headValues);
+        : metric === 'cpu_us'
+          ? // a process's own speed shows in its CPU per answer: resample blocks too
+            pairedBootstrapRatio(baseValues, headValues, {
+              blocks: measured.rounds.head.map((r) => r.block ?? 0),
+            })
+          : pairedBootstrapRatio(baseValues, headValues);
       row(metric, {
         base: round3(percentile ? pooled('base', q) : median(baseValues)),
         head: round3(percentile ? pooled('head', q) : median(headValues)),

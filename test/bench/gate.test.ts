@@ -67,7 +67,12 @@ function measured(baseP95: number, headP95: number, det: Partial<Record<string, 
     capacity: [],
   } satisfies Measured;
 }
-const all = { metrics: gateOptionsFromEnv({}).metrics, timing: true, rounds: 12 };
+const all = {
+  // the defaults and `cpu_us`, asked for by name
+  metrics: [...gateOptionsFromEnv({}).metrics, 'cpu_us' as const],
+  timing: true,
+  rounds: 12,
+};
 
 describe('gate statistics', () => {
   it('median and the paired bootstrap are exact on known data', () => {
@@ -83,6 +88,21 @@ describe('gate statistics', () => {
       pairedBootstrapRatio([1, 3, 2, 5], [2, 3, 1, 4]),
     );
     expect(() => pairedBootstrapRatio([1, 2], [1])).toThrow(/paired rounds/);
+  });
+
+  it('the paired bootstrap by blocks: one block is the pairs alone; two levels both stay in', () => {
+    const base = new Array(12).fill(100);
+    const head = [104, 105, 106, 105, 104.5, 105.5, 119, 120, 121, 120, 119.5, 120.5];
+    const one = new Array(12).fill(0);
+    expect(pairedBootstrapRatio(base, head, { blocks: one })).toEqual(
+      pairedBootstrapRatio(base, head),
+    );
+    // a pair of fast processes (block 0) and a pair of slow ones (block 1)
+    const blocks = [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1];
+    const estimate = pairedBootstrapRatio(base, head, { blocks });
+    expect(estimate.ratio).toBeCloseTo(1.125, 10);
+    expect(estimate.low).toBeLessThanOrEqual(1.05);
+    expect(estimate.high).toBeGreaterThanOrEqual(1.2);
   });
 
   it('quickselect agrees with sorting; the pooled ratio is exact on scaled data', () => {
