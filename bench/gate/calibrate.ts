@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { budgetFor, GATE_METRICS } from '../budgets.ts';
+import { budgetFor, DETERMINISTIC_METRICS, TIMING_METRICS } from '../budgets.ts';
 import { median, pooledBootstrapRatio, select } from '../stats.ts';
 import { evaluate } from './evaluate.ts';
 import { measureEntry } from './measure.ts';
@@ -25,6 +25,8 @@ interface Tally {
   runs: number;
   /** Runs where the gate's p95 verdict was `regression`. */
   p95Flagged: number;
+  /** Runs where the server CPU per request (`cpu_us`) was decided a regression. */
+  cpuFlagged: number;
   /** Runs where any metric of the gate failed (the gate's exit code would be 1). */
   gateFailed: number;
   ratios: number[];
@@ -80,6 +82,7 @@ export async function calibrate(
       extraMs: Math.round(level * referenceP95 * scale * 1000) / 1000,
       runs: 0,
       p95Flagged: 0,
+      cpuFlagged: 0,
       gateFailed: 0,
       ratios: [],
       measurements: [],
@@ -102,6 +105,7 @@ export async function calibrate(
         const p95 = rows.find((r) => r.metric === 'p95');
         tally.runs++;
         if (p95?.verdict === 'regression') tally.p95Flagged++;
+        if (rows.find((r) => r.metric === 'cpu_us')?.verdict === 'regression') tally.cpuFlagged++;
         if (rows.some((r) => r.verdict === 'regression')) tally.gateFailed++;
         if (p95?.ratio) tally.ratios.push(p95.ratio);
         tally.measurements.push(measured.rounds);
@@ -132,7 +136,7 @@ export function renderCalibration(result: Awaited<ReturnType<typeof calibrate>>)
     const what =
       t.level === 0 ? 'unchanged code (false alarms)' : `+${t.level * 100}% p95 injected`;
     const sorted = [...t.ratios].sort((a, b) => a - b);
-    return `| ${what} | ${t.extraMs} | ${t.p95Flagged} / ${t.runs} | ${t.gateFailed} / ${t.runs} | ${median(sorted).toFixed(3)} | ${sorted[0]?.toFixed(3)}–${sorted.at(-1)?.toFixed(3)} |`;
+    return `| ${what} | ${t.extraMs} | ${t.p95Flagged} / ${t.runs} | ${t.cpuFlagged} / ${t.runs} | ${t.gateFailed} / ${t.runs} | ${median(sorted).toFixed(3)} | ${sorted[0]?.toFixed(3)}–${sorted.at(-1)?.toFixed(3)} |`;
   });
   const s = result.settings;
   return [
@@ -141,8 +145,8 @@ export function renderCalibration(result: Awaited<ReturnType<typeof calibrate>>)
     `Route: members page (members/recommended, 1 connection). Reference p95 ${result.referenceP95Ms.toFixed(3)} ms. The knob burns CPU in every request: level × reference p95 × ${result.sizing.scale.toFixed(2)} (a pilot with ${result.sizing.pilotExtraMs.toFixed(3)} ms moved p95 by ×${result.sizing.pilotRatio.toFixed(3)}; the scale makes the measured effect match the level).`,
     `Gate settings: ${s.blocks} blocks of fresh processes × ${s.rounds} interleaved rounds × ${s.roundSec}s per side, ${s.warmupSec}s warm-up; ${s.runs} runs per level, levels interleaved.`,
     '',
-    '| condition | extra ms | p95 flagged | gate failed | median p95 ratio | range |',
-    '|---|---:|---:|---:|---:|---|',
+    '| condition | extra ms | p95 flagged | cpu_us flagged | gate failed | median p95 ratio | range |',
+    '|---|---:|---:|---:|---:|---:|---|',
     ...rows,
     '',
     'Targets: at most 1 false alarm in 20 unchanged runs; a 10% p95 regression detected in at least 19 of 20.',
@@ -152,13 +156,25 @@ export function renderCalibration(result: Awaited<ReturnType<typeof calibrate>>)
   ].join('\n');
 }
 
+/**
+ * The gate's options for a calibration: every timing metric (`cpu_us` too) and the
+ * deterministic ones, as `make gate BASE=…` would decide them. Not the capacity and
+ * build metrics: they are not what the knob moves, and capacity needs a real base.
+ */
+export function calibrationOptions(env: Record<string, string | undefined>): GateOptions {
+  return gateOptionsFromEnv({
+    ...env,
+    METRICS: [...TIMING_METRICS, ...DETERMINISTIC_METRICS].join(','),
+  });
+}
+
 async function main(): Promise<number> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     // exiting kills the app servers this run started (load/servers.ts)
     process.on(signal, () => process.exit(130));
   }
   try {
-    const options = gateOptionsFromEnv({ ...process.env, METRICS: GATE_METRICS.join(',') });
+    const options = calibrationOptions(process.env);
     const runsRaw = process.env.RUNS || '20';
     const runs = Number(runsRaw);
     if (!Number.isInteger(runs) || runs < 1 || runs > 200) {

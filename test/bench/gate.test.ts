@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BUDGETS, type Budget, sloLines, validateBudgets } from '../../bench/budgets.ts';
+import { calibrationOptions } from '../../bench/gate/calibrate.ts';
 import { evaluate } from '../../bench/gate/evaluate.ts';
 import { gateOptionsFromEnv } from '../../bench/gate/options.ts';
 import { renderGateJUnit, renderGateMarkdown } from '../../bench/gate/report.ts';
@@ -281,6 +282,14 @@ describe('gate inputs', () => {
     expect(() => gateOptionsFromEnv({ ROUNDS: '1' })).toThrow(/ROUNDS="1" must be a number from 2/);
     expect(() => gateOptionsFromEnv({ TIMING: 'yes' })).toThrow(/TIMING="yes"/);
     expect(gateOptionsFromEnv({ SCENARIO: 'members', PRESET: 'batch' }).budgets).toHaveLength(1);
+  });
+
+  it('make gate-calibrate asks for every timing and deterministic metric, and can', () => {
+    // it asked for every metric once, capacity included, which needs a BASE: a usage error
+    const metrics = calibrationOptions({}).metrics;
+    expect(metrics).toEqual(expect.arrayContaining(['p95', 'rps', 'cpu_us', 'queries_cold']));
+    expect(metrics).not.toContain('x_max');
+    expect(() => calibrationOptions({ ROUNDS: '0' })).toThrow(/ROUNDS="0"/);
   });
 
   it('validates a budgets file and names the entry and field', () => {
