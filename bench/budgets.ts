@@ -52,7 +52,8 @@ export const GATE_METRICS = [
 /**
  * What `make gate` checks when METRICS is not given. Not `cpu_us`: two unchanged-code runs
  * here put one entry at 1.25x (0.996–1.28), a pair of fresh processes' own speeds, so it
- * is asked for by name until `make gate-calibrate` has measured its false alarms.
+ * is asked for by name until a `make gate-calibrate RUNS=20` shows at most 1 false alarm
+ * in 20 (RUNS=8 on 2026-12-02: none in 8; docs/measurements.md).
  */
 export const DEFAULT_GATE_METRICS = [
   ...TIMING_METRICS.filter((m) => m !== 'cpu_us'),

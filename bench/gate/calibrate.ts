@@ -151,7 +151,7 @@ export function renderCalibration(result: Awaited<ReturnType<typeof calibrate>>)
     '',
     'Targets: at most 1 false alarm in 20 unchanged runs; a 10% p95 regression detected in at least 19 of 20.',
     '',
-    `Reproduce: \`make gate-calibrate RUNS=${s.runs}\` (same as \`RUNS=${s.runs} npx tsx bench/calibrate.ts\`).`,
+    `Reproduce: \`make gate-calibrate RUNS=${s.runs}\` (same as \`RUNS=${s.runs} npx tsx bench/gate/calibrate.ts\`).`,
     '',
   ].join('\n');
 }
