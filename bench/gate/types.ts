@@ -74,7 +74,7 @@ export interface GateReport {
 export const METHOD =
   'Blocks of fresh base and head processes, interleaved rounds (ABBA) in each; latency percentiles over every request ' +
   'of a side (pooled), estimate = pooled head/base ratio with a 95% hierarchical bootstrap CI (blocks, then pairs; seeded); ' +
-  'throughput and server CPU per request: median of paired round ratios, bootstrap CI over pairs; capacity (x_max, n_star): USL fits of ' +
+  'throughput: median of paired round ratios, bootstrap CI over pairs; server CPU per request (cpu_us): the same, bootstrap over blocks then pairs; capacity (x_max, n_star): USL fits of ' +
   'interleaved step loads, head/base with a stratified paired bootstrap CI. Regression when the estimate is worse ' +
   'than the budget maxRegression AND the whole CI is on the worse side of 1. Deterministic figures: ' +
   'exact (head > base or head > ceiling fails).';
