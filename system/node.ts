@@ -8,6 +8,7 @@ import { serveStatic } from '@hono/node-server/serve-static';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { pino } from 'pino';
 import { createApp } from './api/app.ts';
+import { documentSecurityHeaders } from './api/middleware/headers.ts';
 import { createSessionVerifier } from './auth/verifier.ts';
 import { databaseKind, openDatabase } from './db/client.ts';
 import type { Database } from './db/database.ts';
@@ -307,6 +308,8 @@ function serveClient(app: ReturnType<typeof createApp>, dir: string): boolean {
   const index = join(dir, 'index.html');
   if (!existsSync(index)) return false;
   app.get('/', (c) => c.redirect('/app/'));
+  // the pages are documents: the API's security headers are not all a browser needs there
+  app.use('/app/*', documentSecurityHeaders(nodeEarlyHeaders));
   app.use(
     '/app/assets/*',
     serveStatic({ root: dir, rewriteRequestPath: (path) => path.replace(/^\/app/, '') }),

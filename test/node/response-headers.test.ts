@@ -1,4 +1,7 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateFixture } from '../../fixtures/seed/generate.ts';
 import { loadFixture } from '../../fixtures/seed/load.ts';
@@ -8,16 +11,21 @@ import { startTestServer } from '../support/server.ts';
 
 const fixture = generateFixture('small');
 const cast = castFrom(fixture);
+/** OWASP's REST set (and CORP) on every answer */
 const SECURITY = {
-  'cross-origin-opener-policy': 'same-origin',
+  'content-security-policy': "frame-ancestors 'none'",
   'cross-origin-resource-policy': 'same-origin',
-  'origin-agent-cluster': '?1',
-  'referrer-policy': 'no-referrer',
   'strict-transport-security': 'max-age=15552000; includeSubDomains',
   'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+};
+/** helmet's other defaults: on the client's pages only */
+const DOCUMENT = {
+  'cross-origin-opener-policy': 'same-origin',
+  'origin-agent-cluster': '?1',
+  'referrer-policy': 'no-referrer',
   'x-dns-prefetch-control': 'off',
   'x-download-options': 'noopen',
-  'x-frame-options': 'SAMEORIGIN',
   'x-permitted-cross-domain-policies': 'none',
   'x-xss-protection': '0',
 };
@@ -27,6 +35,7 @@ const expectSecure = (res: Response) => {
   for (const [name, value] of Object.entries(SECURITY)) {
     expect(res.headers.get(name), name).toBe(value);
   }
+  for (const name of Object.keys(DOCUMENT)) expect(res.headers.get(name), name).toBeNull();
   expect(res.headers.get('vary')).toBe('Origin');
 };
 
@@ -86,6 +95,26 @@ describe('response headers on the Node server', () => {
     expect(hit.headers.get('x-request-id')).toBe('second');
     expect(hit.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
     expect(hit.headers.get('access-control-expose-headers')).toBe('X-Request-Id');
+  });
+});
+
+describe("the client's pages", () => {
+  let server: Awaited<ReturnType<typeof startTestServer>>;
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dataflow-client-'));
+    writeFileSync(join(dir, 'index.html'), '<!doctype html><title>client</title>');
+    server = await startTestServer({ CLIENT_DIR: dir });
+  });
+  afterAll(() => server?.cleanup());
+
+  it("are documents: the API set and the rest of helmet's, each once", async () => {
+    const res = await fetch(`${server.url}/app/members`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('<title>client</title>');
+    for (const [name, value] of Object.entries({ ...SECURITY, ...DOCUMENT })) {
+      expect(res.headers.get(name), name).toBe(value);
+    }
+    expect(res.headers.get('x-request-id')).toMatch(UUID);
   });
 });
 
