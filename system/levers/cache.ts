@@ -5,6 +5,7 @@ import type { Sha256Hex } from '../hash.ts';
 import { annotate, type RequestTrace, remoteParent, traced, UNTRACED } from '../trace.ts';
 import type { CachedResponse, CacheStore } from './cache-store.ts';
 import { invalidOption } from './invalid-option.ts';
+import { pathAndSortedQuery } from './request-key.ts';
 
 /** Span attribute: hit, miss, stale or error. */
 const CACHE_RESULT = 'dataflow.cache.result';
@@ -345,13 +346,6 @@ export function createResponseCache(
       );
     },
   };
-}
-
-/** `/path?b=2&a=1` -> `/path?a=1&b=2`: one key whatever the parameter order. */
-function pathAndSortedQuery(url: string): string {
-  const parsed = new URL(url);
-  parsed.searchParams.sort();
-  return `${parsed.pathname}?${parsed.searchParams}`;
 }
 
 /**

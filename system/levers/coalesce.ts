@@ -1,5 +1,6 @@
 import { annotate, type RequestTrace, traced, UNTRACED } from '../trace.ts';
 import { invalidOption } from './invalid-option.ts';
+import { pathAndSortedQuery } from './request-key.ts';
 
 /** Span attribute: this request's coalescing role. */
 const COALESCE_ROLE = 'dataflow.coalesce.role';
@@ -118,13 +119,9 @@ interface Flight<T> {
   startedAt: number;
 }
 
-/** Method, path (route with its parameters) and the query with sorted parameters. */
+/** Method, path and the query with its parameters sorted by name (`pathAndSortedQuery`). */
 export function defaultCoalesceKey(request: Request): string {
-  const url = new URL(request.url);
-  const params = [...url.searchParams].sort(([a, av], [b, bv]) =>
-    a === b ? av.localeCompare(bv) : a.localeCompare(b),
-  );
-  return `${request.method} ${url.pathname} ${new URLSearchParams(params).toString()}`;
+  return `${request.method} ${pathAndSortedQuery(request.url)}`;
 }
 
 export function createCoalescer(
