@@ -38,8 +38,9 @@ export interface ProfileSettings {
   projectsOpen: boolean;
   /**
    * The overhead suite: interleaved rounds per target, seconds per round (whole seconds:
-   * autocannon samples once a second), and seconds of warm-up per target (twice that for
-   * the tracing processes, whose export pipeline warms up too).
+   * autocannon samples once a second), and seconds of warm-up per app target (a fresh
+   * production bundle needs about three before a cache hit costs what it will; the bare
+   * anchors get one).
    */
   overheadRounds: number;
   overheadSec: number;
@@ -107,7 +108,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     overheadRounds: 3,
     overheadSec: 1,
     overheadBlocks: 1,
-    overheadWarmupSec: 1,
+    overheadWarmupSec: 3,
     overheadContextAnchor: false,
     burstRequests: 20,
     zipfOps: 1500,
@@ -131,7 +132,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     overheadRounds: 6,
     overheadSec: 1,
     overheadBlocks: 3,
-    overheadWarmupSec: 2,
+    overheadWarmupSec: 4,
     overheadContextAnchor: true,
     burstRequests: 200,
     zipfOps: 10_000,
