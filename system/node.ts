@@ -27,7 +27,6 @@ import { connectRedisStore } from './levers/cache-redis.ts';
 import { createLevers } from './levers/levers.ts';
 import { createDbGuard } from './levers/recovery.ts';
 import { readNodeBody } from './node-body.ts';
-import { nodeEarlyHeaders } from './node-headers.ts';
 import type { Hub } from './realtime/hub.ts';
 import { startNodeRealtime } from './realtime/node-realtime.ts';
 import { createWebhookIntake } from './sync/intake.ts';
@@ -140,7 +139,6 @@ export async function startServer(
       headerLimitBytes: env.HEADER_LIMIT_BYTES,
       calibration: { route: env.CALIBRATION_ROUTE, extraMs: env.CALIBRATION_EXTRA_MS },
       sha256: nodeSha256,
-      earlyHeaders: nodeEarlyHeaders,
       logger,
       onCommitted,
       webhooks: webhookIntake(env, database, onCommitted, telemetry, logger),
@@ -309,7 +307,7 @@ function serveClient(app: ReturnType<typeof createApp>, dir: string): boolean {
   if (!existsSync(index)) return false;
   app.get('/', (c) => c.redirect('/app/'));
   // the pages are documents: the API's security headers are not all a browser needs there
-  app.use('/app/*', documentSecurityHeaders(nodeEarlyHeaders));
+  app.use('/app/*', documentSecurityHeaders());
   app.use(
     '/app/assets/*',
     serveStatic({ root: dir, rewriteRequestPath: (path) => path.replace(/^\/app/, '') }),

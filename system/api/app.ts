@@ -13,13 +13,7 @@ import { createErrorHandler, notFound } from './errors.ts';
 import { requireOrgMember, requireSession } from './middleware/auth.ts';
 import { cacheTagsOf, httpValidators, routeCache } from './middleware/cache.ts';
 import { coalesce } from './middleware/coalesce.ts';
-import {
-  corsAllowlist,
-  type EarlyHeaders,
-  honoEarlyHeaders,
-  requestIds,
-  securityHeaders,
-} from './middleware/headers.ts';
+import { corsAllowlist, requestIds, securityHeaders } from './middleware/headers.ts';
 import { bodyLimit, headerLimit, requireJsonBody } from './middleware/limits.ts';
 import { batchRoutes } from './routes/batch.ts';
 import { devRoutes } from './routes/dev.ts';
@@ -71,11 +65,6 @@ export interface AppOptions {
   calibration?: { route: string; extraMs: number };
   /** SHA-256 for ETags. @default Web Crypto (Node passes `node:crypto`) */
   sha256?: Sha256Hex;
-  /**
-   * How the request id, security and CORS headers are set before the handler runs.
-   * @default through Hono (Node passes `nodeEarlyHeaders`, straight on the `ServerResponse`)
-   */
-  earlyHeaders?: EarlyHeaders;
 }
 
 const silentLogger: AppLogger = { info() {}, warn() {}, error() {} };
@@ -101,14 +90,13 @@ export function createApp(options: AppOptions) {
       );
     }
   }
-  const early = options.earlyHeaders ?? honoEarlyHeaders;
-  app.use(requestIds(early));
+  app.use(requestIds());
   // a per-request line costs even when its level is off (the route, the timing): only when on
   if (options.logger?.isLevelEnabled?.('info') ?? options.logger !== undefined) {
     app.use(accessLog(logger));
   }
-  app.use(securityHeaders(early));
-  app.use(corsAllowlist(options.corsOrigins ?? ['http://localhost:5173'], early));
+  app.use(securityHeaders());
+  app.use(corsAllowlist(options.corsOrigins ?? ['http://localhost:5173']));
   app.use(headerLimit(options.headerLimitBytes ?? 8 * 1024));
   const calibration = options.calibration;
   if (calibration && calibration.extraMs > 0) {
@@ -155,7 +143,7 @@ export function createApp(options: AppOptions) {
   // `/api/orgs/:orgId/*` also matches `/api/orgs/:orgId` itself: register once
   app.use('/api/orgs/:orgId/*', requireOrgMember());
   // each route declares its own cache scope (api/middleware/cache.ts)
-  const cached = routeCache(responses, early);
+  const cached = routeCache(responses);
   app.route(
     '/api/batch',
     batchRoutes((request) => Promise.resolve(app.fetch(request))),

@@ -41,7 +41,7 @@ const expectSecure = (res: Response) => {
 
 /**
  * On Node the request id, security and CORS headers go straight on the `ServerResponse`
- * (`system/node-headers.ts`), not through Hono's `c.header()`: every kind of response
+ * (`system/response-headers.ts`), not through Hono's `c.header()`: every kind of response
  * still carries each of them exactly once (a duplicate would read `a, a` here).
  */
 describe('response headers on the Node server', () => {

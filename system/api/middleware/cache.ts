@@ -11,8 +11,8 @@ import {
 } from '../../levers/cache.ts';
 import type { CachedResponse } from '../../levers/cache-store.ts';
 import { requestHeader } from '../../request-headers.ts';
+import { respondWithEarlyHeaders } from '../../response-headers.ts';
 import { type AppEnv, traceOf } from '../context.ts';
-import { type EarlyHeaders, honoEarlyHeaders } from './headers.ts';
 
 /**
  * The HTTP adapter of the caching lever. A route opts in where it is defined, by
@@ -35,10 +35,7 @@ export type CacheDeclaration = MiddlewareHandler<AppEnv> & {
 };
 
 /** Declarations backed by `responses`, or inert ones when the server-side cache is off. */
-export function routeCache(
-  responses: ResponseCache | undefined,
-  early: EarlyHeaders = honoEarlyHeaders,
-): RouteCache {
+export function routeCache(responses: ResponseCache | undefined): RouteCache {
   return (scope, reads = []) => {
     const middleware: MiddlewareHandler<AppEnv> = responses
       ? async function cachedRoute(c, next) {
@@ -60,7 +57,7 @@ export function routeCache(
             },
           );
           if (result.kind === 'entry') {
-            c.res = respond(c, early, result.entry, result.state);
+            c.res = respond(c, result.entry, result.state);
           } else if (result.stored) c.res.headers.set('X-Cache', 'miss');
         }
       : async function uncachedRoute(_c, next) {
@@ -73,7 +70,6 @@ export function routeCache(
 /** A cached entry as this request's answer, with its own request id and the early headers. */
 function respond(
   c: Context<AppEnv>,
-  early: EarlyHeaders,
   entry: CachedResponse,
   state: 'hit' | 'miss' | 'stale',
 ): Response {
@@ -81,7 +77,7 @@ function respond(
   headers['x-request-id'] = c.get('requestId');
   headers['x-cache'] = state;
   if (state === 'stale') headers.warning = '110 - "Response is Stale"';
-  return early.respond(c, entry.body, entry.status, headers);
+  return respondWithEarlyHeaders(c, entry.body, entry.status, headers);
 }
 
 /** The per-request tag set the tagging loaders write into (undefined outside a cached read). */

@@ -1,47 +1,20 @@
-import type { Context, MiddlewareHandler } from 'hono';
+import type { MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { requestHeader } from '../../request-headers.ts';
+import { setEarlyHeader } from '../../response-headers.ts';
 import type { AppEnv } from '../context.ts';
-
-/**
- * Response headers every answer carries (the request id, the security and CORS headers),
- * set before the handler runs. By default through Hono (`c.header()`); on Node the entry
- * passes `nodeEarlyHeaders` (`system/node-headers.ts`), which writes them straight on the
- * `ServerResponse`: through Hono, the first `c.header()` of a request makes an undici
- * `Headers` object, each set is validated there and again by Node, and @hono/node-server
- * must turn it back into a plain object (about 12% of a `GET /health`,
- * docs/measurements.md). Headers of the handler's response win over them.
- */
-export interface EarlyHeaders {
-  set(c: Context, name: string, value: string): void;
-  /**
-   * A response a middleware answers with instead of running the handler (a cache hit),
-   * with the early headers on it: through Hono they are only in the context until a
-   * response is made from it (`c.body`), a `new Response` would drop them.
-   */
-  respond(c: Context, body: string, status: number, headers: Record<string, string>): Response;
-}
-
-export const honoEarlyHeaders: EarlyHeaders = {
-  set: (c, name, value) => c.header(name, value),
-  respond: (c, body, status, headers) => c.body(body, status as ContentfulStatusCode, headers),
-};
 
 /*
  * Why not hono's `cors()` and `secureHeaders()` as they are: both touch `c.res` (before
  * and after `next()` respectively). On @hono/node-server that turns the lightweight
  * response into a full undici Response whose body is streamed back through a
  * ReadableStream: measured here at 3-4x fewer requests/s on a cached read. The
- * headers below do not depend on the response, so they are set up front (`EarlyHeaders`)
+ * headers below do not depend on the response, so they are set up front (`setEarlyHeader`)
  * and ride on whatever response the handler builds (errors included).
  */
 
 /** CORS for an allowlist: simple requests get their headers up front; preflights go to hono's `cors()`. */
-export function corsAllowlist(
-  origins: readonly string[],
-  early: EarlyHeaders = honoEarlyHeaders,
-): MiddlewareHandler {
+export function corsAllowlist(origins: readonly string[]): MiddlewareHandler {
   const allowed = new Set(origins);
   const preflight = cors({
     origin: [...origins],
@@ -54,10 +27,10 @@ export function corsAllowlist(
     if (c.req.method === 'OPTIONS') return preflight(c, next);
     const origin = requestHeader(c, 'origin');
     if (origin !== undefined && allowed.has(origin)) {
-      early.set(c, 'Access-Control-Allow-Origin', origin);
-      early.set(c, 'Access-Control-Expose-Headers', 'X-Request-Id');
+      setEarlyHeader(c, 'Access-Control-Allow-Origin', origin);
+      setEarlyHeader(c, 'Access-Control-Expose-Headers', 'X-Request-Id');
     }
-    early.set(c, 'Vary', 'Origin');
+    setEarlyHeader(c, 'Vary', 'Origin');
     return next();
   };
 }
@@ -91,23 +64,20 @@ const DOCUMENT_SECURITY_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ['X-XSS-Protection', '0'],
 ];
 
-const setAll = (
-  headers: ReadonlyArray<readonly [string, string]>,
-  early: EarlyHeaders,
-): MiddlewareHandler =>
+const setAll = (headers: ReadonlyArray<readonly [string, string]>): MiddlewareHandler =>
   function securityHeaders(c, next) {
-    for (const [name, value] of headers) early.set(c, name, value);
+    for (const [name, value] of headers) setEarlyHeader(c, name, value);
     return next();
   };
 
 /** On every answer: the API's security headers. */
-export function securityHeaders(early: EarlyHeaders = honoEarlyHeaders): MiddlewareHandler {
-  return setAll(API_SECURITY_HEADERS, early);
+export function securityHeaders(): MiddlewareHandler {
+  return setAll(API_SECURITY_HEADERS);
 }
 
 /** On the client's pages, after `securityHeaders`: the headers only a document needs. */
-export function documentSecurityHeaders(early: EarlyHeaders = honoEarlyHeaders): MiddlewareHandler {
-  return setAll(DOCUMENT_SECURITY_HEADERS, early);
+export function documentSecurityHeaders(): MiddlewareHandler {
+  return setAll(DOCUMENT_SECURITY_HEADERS);
 }
 
 const REQUEST_ID = /^[\w\-=]{1,255}$/;
@@ -116,12 +86,12 @@ const REQUEST_ID = /^[\w\-=]{1,255}$/;
  * The `requestId` variable and `X-Request-Id` response header: the caller's id when it is
  * a plain token of at most 255 characters, else a new UUID (hono's `requestId()` rules).
  */
-export function requestIds(early: EarlyHeaders = honoEarlyHeaders): MiddlewareHandler<AppEnv> {
+export function requestIds(): MiddlewareHandler<AppEnv> {
   return function requestIds(c, next) {
     const given = requestHeader(c, 'x-request-id');
     const id = given !== undefined && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     c.set('requestId', id);
-    early.set(c, 'X-Request-Id', id);
+    setEarlyHeader(c, 'X-Request-Id', id);
     return next();
   };
 }
