@@ -69,8 +69,7 @@ function measured(baseP95: number, headP95: number, det: Partial<Record<string, 
   } satisfies Measured;
 }
 const all = {
-  // the defaults and `cpu_us`, asked for by name
-  metrics: [...gateOptionsFromEnv({}).metrics, 'cpu_us' as const],
+  metrics: gateOptionsFromEnv({}).metrics,
   timing: true,
   rounds: 12,
 };
