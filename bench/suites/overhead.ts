@@ -46,15 +46,12 @@ export const HTTP_SCENARIO = 'app overhead vs the bare runtime';
 export const TELEMETRY_SCENARIO = 'telemetry overhead, members cache hit';
 export const DB_SCENARIO = 'DB layer vs the raw driver, one indexed row';
 
-const APP_PROCESSES = new Set(['default', 'baseline']);
-
 interface Target {
   name: string;
   scenario: string;
   preset: string | null;
-  server: () => ServerProcess;
-  /** An app process (not a bare anchor): it needs a longer warm-up. */
-  app: boolean;
+  /** The name of the process that answers it (`start`). */
+  process: string;
   path: string;
   auth: boolean;
 }
@@ -72,6 +69,8 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
 
   const blocks = settings.overheadBlocks;
   const servers = new Map<string, ServerProcess>();
+  /** The app processes' names (not the bare anchors'): they need a longer warm-up. */
+  const appProcesses = new Set<string>();
   let started: ServerProcess[] = [];
   ctx.cleanups.push(async () => {
     await Promise.all(started.map((s) => s.stop()));
@@ -90,13 +89,15 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   /** Fresh anchors and apps: every process of a block starts together. */
   const startBlock = async (block: number) => {
     ctx.progress(`overhead: block ${block}/${blocks}, starting the anchors and six app processes`);
-    const app = (name: string, env: Record<string, string>) =>
-      start(name, () =>
+    const app = (name: string, env: Record<string, string>) => {
+      appProcesses.add(name);
+      return start(name, () =>
         startAppProcess(
           productionEnv(ctx, { DATABASE_URL: `file:${dbFile}`, ...env }),
           cpuProfileArgs(ctx, blocks > 1 ? `${name}-block${block}` : name),
         ),
       );
+    };
     await Promise.all([
       start('node', () => startBundledProcess('load/infra/hello-server.ts', { HELLO: 'node' })),
       start('hono', () => startBundledProcess('load/infra/hello-server.ts', { HELLO: 'hono' })),
@@ -149,7 +150,6 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
     started = [];
     servers.clear();
   };
-  const server = (name: string) => () => servers.get(name)!;
   const members = setup.membersPath;
   const http = (
     name: string,
@@ -161,8 +161,7 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
     name,
     scenario: HTTP_SCENARIO,
     preset,
-    server: server(s),
-    app: APP_PROCESSES.has(s),
+    process: s,
     path,
     auth,
   });
@@ -170,8 +169,7 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
     name,
     scenario: TELEMETRY_SCENARIO,
     preset: 'recommended',
-    server: server(s),
-    app: true,
+    process: s,
     path: members,
     auth: true,
   });
@@ -193,7 +191,7 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
 
   const rounds = new Map<Target, Round[]>();
   const load = async (target: Target, seconds: number) => {
-    const s = target.server();
+    const s = servers.get(target.process)!;
     const cpuBefore = s.cpuMs();
     const result = await closedLoad(
       {
@@ -223,7 +221,7 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
       // cache hit: about 1,000, 300, 150 us of CPU per request in its first three
       // seconds, steady from the fourth), and the tracing processes warm up their
       // export pipeline too (a few 500 ms exports)
-      await load(target, target.app ? settings.overheadWarmupSec : 1);
+      await load(target, appProcesses.has(target.process) ? settings.overheadWarmupSec : 1);
     }
     for (let round = 1; round <= settings.overheadRounds; round++) {
       // every other round backwards (ABBA): a target always run right after the heavy
