@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ContentfulStatusCode, StatusCode } from 'hono/utils/http-status';
 
 /**
  * Response headers set before the handler runs (the request id, the security and CORS
@@ -23,11 +23,34 @@ function outgoingOf(c: Context): NodeOutgoing | undefined {
   return typeof outgoing?.setHeader === 'function' ? outgoing : undefined;
 }
 
+/**
+ * Through Hono the early headers end up in the handler's response with its own: which
+ * names were early, per request, so a copy of that response can leave them out.
+ */
+const earlyThroughHono = new WeakMap<Context, Set<string>>();
+
 /** One header on this request's answer, whatever response the handler builds (errors too). */
 export function setEarlyHeader(c: Context, name: string, value: string): void {
   const outgoing = outgoingOf(c);
-  if (outgoing !== undefined && !outgoing.headersSent) outgoing.setHeader(name, value);
-  else c.header(name, value);
+  if (outgoing !== undefined && !outgoing.headersSent) {
+    outgoing.setHeader(name, value);
+    return;
+  }
+  c.header(name, value);
+  const names = earlyThroughHono.get(c);
+  if (names === undefined) earlyThroughHono.set(c, new Set([name.toLowerCase()]));
+  else names.add(name.toLowerCase());
+}
+
+/**
+ * The headers of `response` (this request's) that are not early ones: what another
+ * request may be given along with the body (a coalesced follower), since the request
+ * id and the CORS answer belong to the request that set them.
+ */
+export function headersWithoutEarly(c: Context, response: Response): Array<[string, string]> {
+  const early = earlyThroughHono.get(c);
+  const headers = [...response.headers];
+  return early === undefined ? headers : headers.filter(([name]) => !early.has(name));
 }
 
 /**
@@ -39,10 +62,13 @@ export function setEarlyHeader(c: Context, name: string, value: string): void {
  */
 export function respondWithEarlyHeaders(
   c: Context,
-  body: string,
+  body: string | null,
   status: number,
   headers: Record<string, string>,
 ): Response {
-  if (outgoingOf(c) === undefined) return c.body(body, status as ContentfulStatusCode, headers);
-  return new Response(body, { status, headers });
+  if (outgoingOf(c) !== undefined) return new Response(body, { status, headers });
+  // a 204 or 304 has no body (hono types that apart)
+  return body === null
+    ? c.body(null, status as StatusCode, headers)
+    : c.body(body, status as ContentfulStatusCode, headers);
 }

@@ -86,3 +86,52 @@ describe.each(BACKENDS)('coalescing lever on %s', (backend) => {
     expect(mixed.map((r) => r.status)).toEqual([200, 404]);
   });
 });
+
+// A follower's answer is the leader's body with the follower's own per-request headers.
+// Through `app.request` (the path Workers take) the early headers live in Hono's context,
+// so a copy of the leader's headers would carry the leader's CORS answer and request id.
+describe.each(BACKENDS)('a coalesced answer on %s', (backend) => {
+  let t: TestContext;
+  let cast: Cast;
+  const allowed = 'http://localhost:5173';
+
+  beforeAll(async () => {
+    t = await startTestApp(backend, withLevers('coalesce', { coalesce: { window: 5000 } }));
+    cast = castFrom(t.fixture);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const pair = async (limit: number, leaderOrigin?: string, followerOrigin?: string) => {
+    const token = await t.token({ userId: cast.adminA.id, orgId: cast.orgA.id, role: 'admin' });
+    const ask = (origin: string | undefined, id: string) =>
+      t.call(`/api/orgs/${cast.orgA.id}/members?limit=${limit}`, {
+        token,
+        headers: { 'x-request-id': id, ...(origin ? { origin } : {}) },
+      });
+    const leader = await ask(leaderOrigin, `leader-${limit}`);
+    const follower = await ask(followerOrigin, `follower-${limit}`);
+    expect(leader.headers.get('x-coalesced')).toBeNull();
+    expect(follower.headers.get('x-coalesced')).toBe('follower');
+    expect(await follower.text()).toBe(await leader.text());
+    return { leader, follower };
+  };
+
+  it('carries the follower’s request id and no CORS grant made to the leader’s origin', async () => {
+    const { leader, follower } = await pair(11, allowed, undefined);
+    expect(leader.headers.get('access-control-allow-origin')).toBe(allowed);
+    expect(follower.headers.get('x-request-id')).toBe('follower-11');
+    expect(follower.headers.get('access-control-allow-origin')).toBeNull();
+    expect(follower.headers.get('access-control-expose-headers')).toBeNull();
+  });
+
+  it('grants CORS to the follower’s own allowed origin, with each header once', async () => {
+    const { leader, follower } = await pair(12, undefined, allowed);
+    expect(leader.headers.get('access-control-allow-origin')).toBeNull();
+    expect(follower.headers.get('access-control-allow-origin')).toBe(allowed);
+    expect(follower.headers.get('vary')).toBe('Origin');
+    expect(follower.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(follower.headers.get('content-type')).toMatch(/^application\/json/);
+  });
+});

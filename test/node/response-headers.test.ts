@@ -98,6 +98,48 @@ describe('response headers on the Node server', () => {
   });
 });
 
+/** On Node too, a coalesced follower's early headers are its own, not copied from its leader. */
+describe('a coalesced answer on the Node server', () => {
+  let server: Awaited<ReturnType<typeof startTestServer>>;
+  beforeAll(async () => {
+    server = await startTestServer({
+      DATAFLOW_PRESET: 'coalesce',
+      DATAFLOW_COALESCE_WINDOW: '5000',
+    });
+    await loadFixture(server.database, fixture);
+  });
+  afterAll(() => server?.cleanup());
+
+  it('has the follower’s request id and CORS answer, each header once', async () => {
+    const token = await server.token({ userId: cast.adminA.id, orgId: cast.orgA.id });
+    const get = (requestId: string, origin?: string) =>
+      fetch(`${server.url}/api/orgs/${cast.orgA.id}/members?limit=6`, {
+        headers: {
+          authorization: `Bearer ${token}`,
+          'x-request-id': requestId,
+          ...(origin ? { origin } : {}),
+        },
+      });
+    const leader = await get('leader', 'http://localhost:5173');
+    const follower = await get('follower');
+    const allowedFollower = await get('follower-2', 'http://localhost:5173');
+    expect(leader.headers.get('x-coalesced')).toBeNull();
+    expect(await follower.text()).toBe(await leader.text());
+    for (const [res, id] of [
+      [follower, 'follower'],
+      [allowedFollower, 'follower-2'],
+    ] as const) {
+      expect(res.headers.get('x-coalesced')).toBe('follower');
+      expectSecure(res);
+      expect(res.headers.get('x-request-id')).toBe(id);
+    }
+    expect(follower.headers.get('access-control-allow-origin')).toBeNull();
+    expect(allowedFollower.headers.get('access-control-allow-origin')).toBe(
+      'http://localhost:5173',
+    );
+  });
+});
+
 describe("the client's pages", () => {
   let server: Awaited<ReturnType<typeof startTestServer>>;
   beforeAll(async () => {

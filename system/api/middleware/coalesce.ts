@@ -5,18 +5,21 @@ import {
   defaultCoalesceKey,
   type ResolvedCoalesceConfig,
 } from '../../levers/coalesce.ts';
+import { headersWithoutEarly, respondWithEarlyHeaders } from '../../response-headers.ts';
 import { type AppEnv, traceOf } from '../context.ts';
 
-/** What a follower receives: the leader's response, copied once. */
+/** What a follower receives: the leader's response, copied once, without its early headers. */
 export interface SharedResponse {
   status: number;
   headers: Array<[string, string]>;
-  body: ArrayBuffer;
+  /** The API answers JSON (or nothing): text, as the response cache keeps it. */
+  body: string | null;
 }
 
 /**
  * The HTTP adapter of the coalescing lever: GET and HEAD requests with the same key
- * share the leader's response; each follower gets a copy with its own request id.
+ * share the leader's response; each follower gets a copy with its own early headers
+ * (request id, CORS answer, security headers).
  * Mounted after the session (the key's scope), before the membership check, so the
  * followers share that too.
  */
@@ -45,24 +48,18 @@ export function coalesce(
           ok: res.status < 500,
           share: async () => ({
             status: res.status,
-            headers: [...res.headers],
-            body: await res.clone().arrayBuffer(),
+            headers: headersWithoutEarly(c, res),
+            body: res.status === 204 ? null : await res.clone().text(),
           }),
         };
       },
     );
     if (result.role === 'follower' || result.role === 'window') {
-      c.res = rebuild(result.shared, c.get('requestId'));
+      const { status, headers, body } = result.shared;
+      c.res = respondWithEarlyHeaders(c, body, status, {
+        ...Object.fromEntries(headers),
+        'x-coalesced': 'follower',
+      });
     }
   };
-}
-
-function rebuild(shared: SharedResponse, requestId: string): Response {
-  const headers = new Headers(shared.headers);
-  headers.set('X-Request-Id', requestId);
-  headers.set('X-Coalesced', 'follower');
-  return new Response(shared.status === 204 ? null : shared.body.slice(0), {
-    status: shared.status,
-    headers,
-  });
 }
