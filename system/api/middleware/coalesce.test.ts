@@ -7,6 +7,7 @@ import {
   createCoalescer,
   resolveCoalesceConfig,
 } from '../../levers/coalesce.ts';
+import { setEarlyHeader } from '../../response-headers.ts';
 import type { AppEnv } from '../context.ts';
 import { createErrorHandler } from '../errors.ts';
 import { coalesce } from './coalesce.ts';
@@ -20,7 +21,10 @@ function harness(config: CoalesceConfig, handler: (n: number) => Promise<Respons
   app.use('*', async (c, next) => {
     const user = c.req.header('x-user') ?? 'user_a';
     const org = c.req.header('x-org') ?? 'org_a';
-    c.set('requestId', c.req.header('x-request-id') ?? 'rid');
+    const requestId = c.req.header('x-request-id') ?? 'rid';
+    c.set('requestId', requestId);
+    // as `requestIds()` does: an early header, each request's own
+    setEarlyHeader(c, 'X-Request-Id', requestId);
     c.set('session', { userId: user, orgId: org } as Session);
     await next();
   });
