@@ -141,7 +141,7 @@ export function createCoalescer(
       // a leader past its deadline has released the key: checked on arrival, not by a
       // timer per leader (a Timeout object and two timer-list updates on every read). A
       // hung leader's entry then stays until the next arrival for its key replaces it.
-      if (existing && !existing.done && now - existing.startedAt > config.deadlineMs) {
+      if (existing && !existing.done && now - existing.startedAt >= config.deadlineMs) {
         flights.delete(key);
         existing = undefined;
       }
@@ -157,7 +157,12 @@ export function createCoalescer(
           { [COALESCE_ROLE]: role },
         );
         if (shared === null) {
-          // the leader hung or failed: time out like it, rather than stampede the database
+          // The leader hung or failed. A hung one is past its deadline now (it started
+          // before this follower), so the key is released here too: an arrival right after
+          // must not wait on it again because `Date.now()` ticked less than the timer did.
+          const flight = existing;
+          if (flights.get(key) === flight && !flight.done) flights.delete(key);
+          // time out like the leader, rather than stampede the database
           throw new CoalesceTimeoutError('the shared read timed out; retry later');
         }
         return { role, shared };

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Session } from '../../auth/session.ts';
 import {
   type CoalesceConfig,
@@ -168,6 +168,31 @@ describe('coalesce', () => {
     expect(await fresh.json()).toMatchObject({ out: 'run 2' });
     release();
     expect((await leader).status).toBe(200);
+  });
+
+  it('a follower that timed out releases the key, whatever the wall clock says', async () => {
+    // the follower's timer and Date.now() are different clocks: frozen here, an arrival
+    // right after the timeout would otherwise still join the hung leader
+    const frozen = Date.now();
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(frozen);
+    try {
+      let release!: () => void;
+      const hung = new Promise<void>((r) => {
+        release = r;
+      });
+      const h = harness({ deadlineMs: 50 }, async (n) => {
+        if (n === 1) await hung;
+        return `run ${n}`;
+      });
+      const leader = h.get();
+      expect((await h.get()).status).toBe(503);
+      const fresh = await h.get();
+      expect(await fresh.json()).toMatchObject({ out: 'run 2' });
+      release();
+      expect((await leader).status).toBe(200);
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('validates its options by name', () => {
