@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDevKeyPair } from '../../fixtures/auth/keys.ts';
 import { mintSessionToken } from '../../fixtures/auth/token.ts';
 import { memberships } from '../../system/db/schema.ts';
+import { earlyAnswer } from '../support/early-answer.ts';
 import { BACKENDS, startTestApp, type TestContext } from '../support/harness.ts';
 import { type Cast, castFrom } from '../support/people.ts';
 import { startWorkerTestApp } from '../support/worker.ts';
@@ -410,30 +411,34 @@ describe.each([...BACKENDS, 'workerd'] as const)('API on %s', (backend) => {
 
     it('an oversized body is a 413, with Content-Length and chunked', async () => {
       const big = JSON.stringify({ name: 'x'.repeat(70 * 1024) });
-      const declared = await t.app.request(projects(), {
-        method: 'POST',
-        headers: { authorization: `Bearer ${memberToken}`, 'content-type': 'application/json' },
-        body: big,
-      });
+      // over HTTP (workerd) the 413 can come before the body is all sent (earlyAnswer)
+      const declared = await earlyAnswer(() =>
+        t.app.request(projects(), {
+          method: 'POST',
+          headers: { authorization: `Bearer ${memberToken}`, 'content-type': 'application/json' },
+          body: big,
+        }),
+      );
       expect(declared.status).toBe(413);
-      const stream = new ReadableStream({
-        start(controller) {
-          for (let i = 0; i < 10; i++)
-            controller.enqueue(new TextEncoder().encode(big.slice(0, 8192)));
-          controller.close();
-        },
-      });
-      const chunked = await t.app.request(projects(), {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${memberToken}`,
-          'content-type': 'application/json',
-          'transfer-encoding': 'chunked',
-        },
-        body: stream,
-        // @ts-expect-error Node's fetch needs this for a streaming body
-        duplex: 'half',
-      });
+      const chunked = await earlyAnswer(() =>
+        t.app.request(projects(), {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${memberToken}`,
+            'content-type': 'application/json',
+            'transfer-encoding': 'chunked',
+          },
+          body: new ReadableStream({
+            start(controller) {
+              for (let i = 0; i < 10; i++)
+                controller.enqueue(new TextEncoder().encode(big.slice(0, 8192)));
+              controller.close();
+            },
+          }),
+          // @ts-expect-error Node's fetch needs this for a streaming body
+          duplex: 'half',
+        }),
+      );
       expect(chunked.status).toBe(413);
       expect((await chunked.json()).error.code).toBe('payload_too_large');
     });

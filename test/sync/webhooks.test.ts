@@ -27,6 +27,7 @@ import { replayDeadLetter } from '../../system/sync/dead-letters.ts';
 import { createWebhookIntake } from '../../system/sync/intake.ts';
 import { pruneSyncTables } from '../../system/sync/retention.ts';
 import { createWebhookVerifier } from '../../system/sync/verify.ts';
+import { earlyAnswer } from '../support/early-answer.ts';
 import { BACKENDS, startTestApp, type TestContext, testKeys } from '../support/harness.ts';
 import { startWorkerTestApp } from '../support/worker.ts';
 
@@ -70,27 +71,6 @@ const membership = (
   updatedAt,
   deletedAt: null,
 });
-
-/**
- * A request answered before its body is all sent. Over HTTP (workerd) the server answers
- * 413 as soon as it knows and closes with the rest of the body unread, which resets the
- * connection: a client still writing can fail with ECONNRESET or EPIPE before it reads
- * the answer (RFC 9112, 9.6 "Tear-down"). That transport failure is retried, a few
- * times; whatever answer comes is returned as it is, for the test to judge.
- */
-async function earlyAnswer(
-  send: () => Response | Promise<Response>,
-  attempts = 5,
-): Promise<Response> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await send();
-    } catch (error) {
-      const code = (error as { cause?: { code?: unknown } }).cause?.code;
-      if (attempt >= attempts || (code !== 'ECONNRESET' && code !== 'EPIPE')) throw error;
-    }
-  }
-}
 
 describe.each([...BACKENDS, 'workerd'] as const)('POST /webhooks/clerk on %s', (backend) => {
   let t: TestContext;
