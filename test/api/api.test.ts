@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDevKeyPair } from '../../fixtures/auth/keys.ts';
 import { mintSessionToken } from '../../fixtures/auth/token.ts';
 import { memberships } from '../../system/db/schema.ts';
-import { earlyAnswer } from '../support/early-answer.ts';
+import { earlyAnswer, repeatedStream } from '../support/early-answer.ts';
 import { BACKENDS, startTestApp, type TestContext } from '../support/harness.ts';
 import { type Cast, castFrom } from '../support/people.ts';
 import { startWorkerTestApp } from '../support/worker.ts';
@@ -428,13 +428,7 @@ describe.each([...BACKENDS, 'workerd'] as const)('API on %s', (backend) => {
             'content-type': 'application/json',
             'transfer-encoding': 'chunked',
           },
-          body: new ReadableStream({
-            start(controller) {
-              for (let i = 0; i < 10; i++)
-                controller.enqueue(new TextEncoder().encode(big.slice(0, 8192)));
-              controller.close();
-            },
-          }),
+          body: repeatedStream(big.slice(0, 8192), 10),
           // @ts-expect-error Node's fetch needs this for a streaming body
           duplex: 'half',
         }),

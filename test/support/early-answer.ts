@@ -18,3 +18,14 @@ export async function earlyAnswer(
     }
   }
 }
+
+/** A request body of `chunk` repeated `times`, streamed (sent chunked). */
+export function repeatedStream(chunk: string, times: number): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(chunk);
+  return new ReadableStream({
+    start(controller) {
+      for (let i = 0; i < times; i++) controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+}

@@ -27,7 +27,7 @@ import { replayDeadLetter } from '../../system/sync/dead-letters.ts';
 import { createWebhookIntake } from '../../system/sync/intake.ts';
 import { pruneSyncTables } from '../../system/sync/retention.ts';
 import { createWebhookVerifier } from '../../system/sync/verify.ts';
-import { earlyAnswer } from '../support/early-answer.ts';
+import { earlyAnswer, repeatedStream } from '../support/early-answer.ts';
 import { BACKENDS, startTestApp, type TestContext, testKeys } from '../support/harness.ts';
 import { startWorkerTestApp } from '../support/worker.ts';
 
@@ -415,13 +415,7 @@ describe.each([...BACKENDS, 'workerd'] as const)('POST /webhooks/clerk on %s', (
             ...signedHeaders(t.webhookSecret, svixId, big),
             'transfer-encoding': 'chunked',
           },
-          body: new ReadableStream({
-            start(controller) {
-              for (let i = 0; i < 40; i++)
-                controller.enqueue(new TextEncoder().encode(big.slice(0, 10_000)));
-              controller.close();
-            },
-          }),
+          body: repeatedStream(big.slice(0, 10_000), 40),
           // @ts-expect-error Node's fetch needs this for a streaming body
           duplex: 'half',
         }),

@@ -150,46 +150,41 @@ describe('coalesce', () => {
     expect(h.executions()).toBe(2);
   });
 
-  it('a hanging leader releases the key at its deadline; its followers time out with 503', async () => {
+  /** The first run hangs until released: a follower, then a fresh arrival, while it hangs. */
+  const hangingLeader = async (deadlineMs: number) => {
     let release!: () => void;
     const hung = new Promise<void>((r) => {
       release = r;
     });
-    const h = harness({ deadlineMs: 100 }, async (n) => {
+    const h = harness({ deadlineMs }, async (n) => {
       if (n === 1) await hung;
       return `run ${n}`;
     });
     const leader = h.get();
-    const follower = h.get();
-    const followerRes = await follower;
-    expect(followerRes.status).toBe(503);
-    expect(followerRes.headers.get('retry-after')).toBe('1');
-    const fresh = await h.get(); // the key was released: a new leader runs
-    expect(await fresh.json()).toMatchObject({ out: 'run 2' });
+    const follower = await h.get();
+    const fresh = await h.get();
     release();
-    expect((await leader).status).toBe(200);
+    return { follower, fresh, leader: await leader };
+  };
+
+  it('a hanging leader releases the key at its deadline; its followers time out with 503', async () => {
+    const { follower, fresh, leader } = await hangingLeader(100);
+    expect(follower.status).toBe(503);
+    expect(follower.headers.get('retry-after')).toBe('1');
+    // the key was released: a new leader ran
+    expect(await fresh.json()).toMatchObject({ out: 'run 2' });
+    expect(leader.status).toBe(200);
   });
 
   it('a follower that timed out releases the key, whatever the wall clock says', async () => {
     // the follower's timer and Date.now() are different clocks: frozen here, an arrival
     // right after the timeout would otherwise still join the hung leader
-    const frozen = Date.now();
-    const clock = vi.spyOn(Date, 'now').mockReturnValue(frozen);
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(Date.now());
     try {
-      let release!: () => void;
-      const hung = new Promise<void>((r) => {
-        release = r;
-      });
-      const h = harness({ deadlineMs: 50 }, async (n) => {
-        if (n === 1) await hung;
-        return `run ${n}`;
-      });
-      const leader = h.get();
-      expect((await h.get()).status).toBe(503);
-      const fresh = await h.get();
+      const { follower, fresh, leader } = await hangingLeader(50);
+      expect(follower.status).toBe(503);
       expect(await fresh.json()).toMatchObject({ out: 'run 2' });
-      release();
-      expect((await leader).status).toBe(200);
+      expect(leader.status).toBe(200);
     } finally {
       clock.mockRestore();
     }
