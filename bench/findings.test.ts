@@ -84,3 +84,32 @@ describe('the browser findings rows', () => {
     expect(row(figures, 'Redundant data fetching (browser)').verdict).toBe('fail');
   });
 });
+
+describe('the sqld ingest rate row', () => {
+  const options = benchOptionsFromEnv({ SUITE: 'webhooks' });
+  const storm = (metric: string, value: number): Figure => ({
+    suite: 'webhooks',
+    scenario: 'webhook storm',
+    preset: 'recommended',
+    metric,
+    value,
+    unit: metric.startsWith('verified') ? 'events/s' : 'x',
+    samples: 100,
+  });
+  const row = (figures: Figure[]) =>
+    buildFindings(figures, options).find(
+      (f) => f.finding === 'Event-processing bottlenecks (sqld rate)',
+    )!;
+
+  it('is judged on HTTP, with the WebSocket transport in its note', () => {
+    const judged = row([
+      storm('verified events/s (sqld)', 796),
+      storm('verified events/s (sqld-ws)', 885),
+      storm('ingest ÷ raw commits (sqld-ws)', 1.56),
+    ]);
+    expect(judged).toMatchObject({ verdict: 'fail', judged: { value: 796 } });
+    expect(judged.note).toMatch(/one WebSocket .*: 885 events\/s into a fresh sqld, 1.56x/);
+    expect(row([storm('verified events/s (sqld)', 1200)])).toMatchObject({ verdict: 'pass' });
+    expect(row([storm('verified events/s (sqld)', 1200)]).note).toBeUndefined();
+  });
+});

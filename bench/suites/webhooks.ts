@@ -20,7 +20,8 @@ import {
 /**
  * A webhook storm: signed Clerk events with the network's habits (10% duplicates, 20%
  * reordered), 32 concurrent deliveries into a fresh app process, per preset (baseline,
- * recommended) on an embedded database and, for `recommended`, into a real sqld. Every
+ * recommended) on an embedded database and, for `recommended`, into a real sqld, over
+ * each of the driver's transports (HTTP, and one WebSocket). Every
  * valid delivery must be applied or deduplicated; the server's own apply time and lag
  * come from `/metrics`. Each ingest rate stands next to its anchors measured in the same
  * run: one write transaction of two inserts per event through the raw driver on the
@@ -51,19 +52,25 @@ export const webhooksSuite: BenchSuite = {
       figures.push(...(await storm(ctx, preset, db, 'file', rawFile, ceiling.perSecond)));
     }
     if (ctx.options.presets.includes('recommended')) {
-      checkAborted(ctx);
-      const sqld = await startSqld();
-      ctx.cleanups.push(() => sqld.stop());
-      try {
-        ctx.progress('webhooks: raw write batches against sqld (the anchor)');
-        const raw = await rawCommitsRemote(sqld.url, Math.min(ctx.settings.webhookEvents, 1000));
-        figures.push(anchorFigure('sqld', raw.perSecond, raw.events));
-        const rawSqld = raw.perSecond;
-        figures.push(
-          ...(await storm(ctx, 'recommended', sqld.url, 'sqld', rawSqld, ceiling.perSecond)),
-        );
-      } finally {
-        await sqld.stop();
+      // the driver's two transports, each into a fresh sqld (the storm's ids are the same,
+      // so a second storm into the first would only find duplicates): Hrana over HTTP, a
+      // request per batch (what the Worker uses, and `http://` URLs), and over one
+      // WebSocket (what `libsql://` and `ws://` URLs use on Node)
+      for (const db of ['sqld', 'sqld-ws'] as const) {
+        checkAborted(ctx);
+        const sqld = await startSqld();
+        ctx.cleanups.push(() => sqld.stop());
+        try {
+          const url = db === 'sqld' ? sqld.url : sqld.url.replace(/^http/, 'ws');
+          ctx.progress(`webhooks: raw write batches against sqld (the anchor), ${DB_LABEL[db]}`);
+          const raw = await rawCommitsRemote(url, Math.min(ctx.settings.webhookEvents, 1000));
+          figures.push(anchorFigure(db, raw.perSecond, raw.events));
+          figures.push(
+            ...(await storm(ctx, 'recommended', url, db, raw.perSecond, ceiling.perSecond)),
+          );
+        } finally {
+          await sqld.stop();
+        }
       }
     }
     return figures;
@@ -71,6 +78,15 @@ export const webhooksSuite: BenchSuite = {
 };
 
 const SCENARIO = 'webhook storm';
+
+type StormDb = 'file' | 'sqld' | 'sqld-ws';
+
+/** How each database is named in notes and progress lines. */
+const DB_LABEL: Record<StormDb, string> = {
+  file: 'embedded DB',
+  sqld: 'sqld',
+  'sqld-ws': 'sqld over one WebSocket',
+};
 
 /** The storm's deliveries: the network's habits (some duplicates and reordering; all signed, all valid). */
 function stormDeliveries(events: number) {
@@ -166,7 +182,7 @@ async function rawCommitsRemote(
   }
 }
 
-function anchorFigure(db: 'file' | 'sqld', perSecond: number, events: number): Figure {
+function anchorFigure(db: StormDb, perSecond: number, events: number): Figure {
   return {
     suite: 'webhooks',
     scenario: SCENARIO,
@@ -178,7 +194,7 @@ function anchorFigure(db: 'file' | 'sqld', perSecond: number, events: number): F
     note:
       db === 'file'
         ? 'one write transaction of two inserts per event, libsql prepared statements, same disk, WAL'
-        : 'one write batch of two inserts per event through @libsql/client, same sqld',
+        : `one write batch of two inserts per event through @libsql/client, same sqld${db === 'sqld-ws' ? ', over one WebSocket' : ''}`,
   };
 }
 
@@ -186,7 +202,7 @@ async function storm(
   ctx: SuiteContext,
   preset: string,
   databaseUrl: string,
-  db: 'file' | 'sqld',
+  db: StormDb,
   rawPerSecond: number,
   ceilingPerSecond: number,
 ): Promise<Figure[]> {
@@ -229,7 +245,7 @@ async function storm(
         metric: `verified events/s${suffix}`,
         value: Math.round(perSecond),
         unit: 'events/s',
-        note: `svix-verified, applied or deduplicated, concurrency 32, ${db === 'file' ? 'embedded DB' : 'sqld'}`,
+        note: `svix-verified, applied or deduplicated, concurrency 32, ${DB_LABEL[db]}`,
       },
       {
         ...base,
