@@ -67,14 +67,16 @@ export function routeCache(responses: ResponseCache | undefined): RouteCache {
   };
 }
 
-/** A cached entry as this request's answer, with its own request id and the early headers. */
+/**
+ * A cached entry as this request's answer, with the early headers (its own request id
+ * among them: `requestIds()` sets it early, like the CORS and security headers).
+ */
 function respond(
   c: Context<AppEnv>,
   entry: CachedResponse,
   state: 'hit' | 'miss' | 'stale',
 ): Response {
   const headers: Record<string, string> = Object.fromEntries(entry.headers);
-  headers['x-request-id'] = c.get('requestId');
   headers['x-cache'] = state;
   if (state === 'stale') headers.warning = '110 - "Response is Stale"';
   return respondWithEarlyHeaders(c, entry.body, entry.status, headers);
