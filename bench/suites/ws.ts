@@ -318,17 +318,18 @@ interface Side {
 }
 
 /**
- * The sides measured in interleaved rounds (raw, raw with the window, app, raw, ...),
+ * The sides measured in interleaved rounds (raw, raw with the window, app, then app,
+ * raw with the window, raw, ...),
  * each with its own fleet connected throughout, so that a noisy second of the machine
  * falls on every side alike.
  */
 async function fanOut(
   ctx: SuiteContext,
   servers: Servers,
-  shape: { clients: number; rate: number },
+  shape: { clients: number; rate: number; rounds: number },
 ): Promise<Figure[]> {
-  const { clients, rate } = shape;
-  const { wsSec: sec, wsRounds: rounds } = ctx.settings;
+  const { clients, rate, rounds } = shape;
+  const sec = ctx.settings.wsSec;
   const w = servers.frameWindowMs;
   const scenario = `fan-out ${clients} sockets x ${rate} events/s`;
   const sides: Side[] = [
@@ -363,7 +364,8 @@ async function fanOut(
       totals.set(side.key, { measured: 0, accepted: 0, roundP99s: [] });
     }
     for (let round = 0; round < rounds; round++) {
-      for (const side of sides) {
+      // every other round backwards (ABBA): no side always runs right after another
+      for (const side of round % 2 === 0 ? sides : sides.toReversed()) {
         checkAborted(ctx);
         ctx.progress(`ws: ${scenario}, ${side.label}, round ${round + 1}/${rounds}, ${sec}s`);
         const sender =
