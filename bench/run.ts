@@ -40,7 +40,7 @@ export interface RunHooks {
 
 export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Promise<BenchResults> {
   const signal = hooks.signal ?? new AbortController().signal;
-  // tinybench listens on the signal once per task (the micro suite has 17)
+  // every child process, fetch and wait of a suite listens on the signal while it runs
   setMaxListeners(64, signal);
   const progress = hooks.progress ?? (() => {});
   const settings = PROFILE_SETTINGS[options.profile];

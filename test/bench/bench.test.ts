@@ -59,13 +59,23 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
   it('measures the members N+1 and batching, and writes results.json, report.md and latest', async () => {
     const options = benchOptionsFromEnv({
       PROFILE: 'smoke',
-      SUITE: 'members,projects,burst',
+      SUITE: 'micro,members,projects,burst',
       PRESET: 'batch',
       RESULTS_DIR: resultsDir,
     });
     const results = await runBench(options);
     expect(results.complete).toBe(true);
     expect(results.failures).toEqual([]);
+    // the tinybench tasks ran from their bundle: 5 fixed costs and the 12 batching configs
+    const micro = results.figures.filter((f) => f.suite === 'micro');
+    expect(micro.map((f) => f.scenario).sort()).toEqual([
+      ...Array<string>(12).fill('batch'),
+      ...Array<string>(5).fill('fixed'),
+    ]);
+    for (const figure of micro) {
+      expect(figure.value).toBeGreaterThan(0);
+      expect(figure.note).toMatch(/from the bundle$/);
+    }
     const queries = results.figures.filter(
       (f) => f.suite === 'members' && f.metric === 'DB queries per request',
     );
