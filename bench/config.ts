@@ -57,6 +57,11 @@ export interface ProfileSettings {
   zipfOps: number;
   webhookEvents: number;
   /**
+   * The embedded storm's rounds: each side (the raw commits, the HTTP ceiling, each
+   * preset) takes its share of the deliveries in turn, round after round.
+   */
+  webhookRounds: number;
+  /**
    * WebSocket fan-out shapes: sockets of one org x change events per second, and the
    * interleaved rounds per side (the verdict is the median of the rounds' paired ratios).
    */
@@ -89,6 +94,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     burstRequests: 20,
     zipfOps: 200,
     webhookEvents: 200,
+    webhookRounds: 1,
     wsFanout: [{ clients: 20, rate: 20, rounds: 1 }],
     wsSec: 1,
     wsFirstWarmupSec: 0.5,
@@ -114,6 +120,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     burstRequests: 20,
     zipfOps: 1500,
     webhookEvents: 1000,
+    webhookRounds: 2,
     wsFanout: [{ clients: 200, rate: 50, rounds: 2 }],
     wsSec: 1.5,
     wsFirstWarmupSec: 1,
@@ -137,6 +144,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     burstRequests: 200,
     zipfOps: 10_000,
     webhookEvents: 10_000,
+    webhookRounds: 5,
     wsFanout: [
       // a round of 200 x 50 is short and its p99 swings with the shared machine (paired
       // ratios of 2.00, 1.91 and 0.90 in one run of three rounds): more pairs, a steadier median

@@ -4,11 +4,16 @@ import { join } from 'node:path';
 import { createClient } from '@libsql/client';
 import Libsql from 'libsql';
 import { buildHistory, planDeliveries } from '../../fixtures/clerk/storm.ts';
-import { startAppProcess, startBundledProcess } from '../../load/infra/server-process.ts';
+import {
+  type ServerProcess,
+  startAppProcess,
+  startBundledProcess,
+} from '../../load/infra/server-process.ts';
 import { startSqld } from '../../load/infra/sqld.ts';
 import { sendDeliveries } from '../../load/webhook-sender.ts';
-import { scrape, sum } from '../prometheus-text.ts';
+import { delta, type Samples, scrape, sum } from '../prometheus-text.ts';
 import type { Figure } from '../results.ts';
+import { pairedBootstrapRatio } from '../stats.ts';
 import {
   type BenchSuite,
   checkAborted,
@@ -28,30 +33,24 @@ import {
  * same storage, back to back (the physical limit of one commit per event), and the same
  * signed deliveries from the same generator into a bare `node:http` server that answers
  * without reading them (the HTTP ceiling: what the generator, the loopback and Node's
- * HTTP stack allow on this machine before the app does any work).
+ * HTTP stack allow on this machine before the app does any work). On the embedded
+ * database the anchors and the presets run in interleaved rounds (`embeddedStorms`);
+ * into sqld, each storm right after its raw anchor on a fresh sqld.
  */
 export const webhooksSuite: BenchSuite = {
   description:
     'webhook storm (duplicates, reordering, concurrency 32) into file and sqld: verified events/s next to raw commits/s, lost events, apply time',
   databases: ['file'],
   run: async (ctx) => {
-    const figures: Figure[] = [];
     const dir = mkdtempSync(join(tmpdir(), 'bench-webhooks-'));
     ctx.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    ctx.progress('webhooks: raw commits on the same disk (the anchor)');
-    const rawFile = rawCommitsFile(join(dir, 'raw.db'), ctx.settings.webhookEvents);
-    figures.push(anchorFigure('file', rawFile, ctx.settings.webhookEvents));
-    ctx.progress('webhooks: the same deliveries into a bare node:http server (the HTTP ceiling)');
-    const ceiling = await httpCeiling(ctx);
-    figures.push(ceiling.figure);
-    for (const preset of ctx.options.presets.filter(
-      (p) => p === 'baseline' || p === 'recommended',
-    )) {
-      checkAborted(ctx);
-      const db = `file:${join(dir, `${preset}.db`)}`;
-      figures.push(...(await storm(ctx, preset, db, 'file', rawFile, ceiling.perSecond)));
-    }
+    const figures = await embeddedStorms(
+      ctx,
+      dir,
+      ctx.options.presets.filter((p) => p === 'baseline' || p === 'recommended'),
+    );
     if (ctx.options.presets.includes('recommended')) {
+      const ceiling = figures.find((f) => f.metric === CEILING_METRIC)!.value!;
       // the driver's two transports, each into a fresh sqld (the storm's ids are the same,
       // so a second storm into the first would only find duplicates): Hrana over HTTP, a
       // request per batch (what the Worker uses, and `http://` URLs), and over one
@@ -65,9 +64,7 @@ export const webhooksSuite: BenchSuite = {
           ctx.progress(`webhooks: raw write batches against sqld (the anchor), ${DB_LABEL[db]}`);
           const raw = await rawCommitsRemote(url, Math.min(ctx.settings.webhookEvents, 1000));
           figures.push(anchorFigure(db, raw.perSecond, raw.events));
-          figures.push(
-            ...(await storm(ctx, 'recommended', url, db, raw.perSecond, ceiling.perSecond)),
-          );
+          figures.push(...(await storm(ctx, 'recommended', url, db, raw.perSecond, ceiling)));
         } finally {
           await sqld.stop();
         }
@@ -97,60 +94,191 @@ function stormDeliveries(events: number) {
   });
 }
 
+const CEILING_METRIC = 'HTTP ceiling: bare node:http req/s';
+
+/** What one side took in one round, and how long it took. */
+interface Round {
+  count: number;
+  elapsedMs: number;
+}
+
+const perSecond = (rounds: readonly Round[]) =>
+  (rounds.reduce((n, r) => n + r.count, 0) * 1000) / rounds.reduce((t, r) => t + r.elapsedMs, 0);
+
 /**
- * The same deliveries, same generator, same concurrency, into a bare `node:http` server
- * answering a JSON hello: twice, the first pass warming the generator (and the server),
- * the second measured.
+ * The embedded storm next to its two anchors, in rounds: the raw commits, the HTTP
+ * ceiling and each preset's app (a fresh process on a fresh file each) take their share
+ * of the deliveries in turn, round after round, every other round in reverse order
+ * (ABBA), after one warm-up storm each. A slow stretch of this shared machine then
+ * falls on every side alike; the ratios are the median of the rounds' paired ratios,
+ * with an interval. Each side still gets the whole storm, in order.
  */
-async function httpCeiling(ctx: SuiteContext): Promise<{ perSecond: number; figure: Figure }> {
+async function embeddedStorms(
+  ctx: SuiteContext,
+  dir: string,
+  presets: readonly string[],
+): Promise<Figure[]> {
+  const { webhookEvents: events, webhookRounds: rounds } = ctx.settings;
+  const deliveries = stormDeliveries(events);
+  const size = Math.ceil(deliveries.length / rounds);
+  const chunks = Array.from({ length: rounds }, (_, r) =>
+    deliveries.slice(r * size, (r + 1) * size),
+  );
+  // another seed: other ids, other entities, so the measured storm finds none of them
+  const warmup = planDeliveries(buildHistory({ seed: 11, count: Math.min(500, events) }), {
+    seed: 11,
+  });
+  const send = (url: string, batch: typeof deliveries) =>
+    sendDeliveries(batch, { url, secret: ctx.webhookSecret, concurrency: 32 });
+
+  ctx.progress('webhooks: the raw commits, the HTTP ceiling and the app, in rounds');
+  const raw = rawCommitter(join(dir, 'raw.db'));
+  ctx.cleanups.push(() => raw.close());
   const bare = await startBundledProcess('load/infra/hello-server.ts', { HELLO: 'node' });
   ctx.cleanups.push(() => bare.stop());
+  const apps = new Map<string, ServerProcess>();
+  for (const preset of presets) {
+    const app = await startAppProcess(
+      productionEnv(ctx, {
+        DATABASE_URL: `file:${join(dir, `${preset}.db`)}`,
+        DB_MIGRATE_ON_START: 'true',
+        DATAFLOW_PRESET: preset,
+      }),
+      cpuProfileArgs(ctx, `webhooks-file-${preset}`),
+    );
+    ctx.cleanups.push(() => app.stop());
+    apps.set(preset, app);
+  }
   try {
-    const deliveries = stormDeliveries(ctx.settings.webhookEvents);
-    const send = () =>
-      sendDeliveries(deliveries, { url: bare.url, secret: ctx.webhookSecret, concurrency: 32 });
-    await send();
-    const summary = await send();
-    const perSecond = (summary.sent / summary.elapsedMs) * 1000;
-    return {
-      perSecond,
-      figure: {
+    const lost = new Map(presets.map((p) => [p, 0]));
+    const sides: Array<{ name: string; run(batch: typeof deliveries): Promise<Round> }> = [
+      { name: 'raw commits', run: async (batch) => raw.commit(batch.length) },
+      {
+        name: 'HTTP ceiling',
+        run: async (batch) => {
+          const summary = await send(bare.url, batch);
+          return { count: summary.sent, elapsedMs: summary.elapsedMs };
+        },
+      },
+      ...presets.map((preset) => ({
+        name: preset,
+        async run(batch: typeof deliveries): Promise<Round> {
+          const summary = await send(apps.get(preset)!.url, batch);
+          const valid = summary.results.filter((r) => r.delivery.kind === 'valid');
+          const missed = valid.filter((r) => r.status !== 200).length + summary.unexpected.length;
+          lost.set(preset, lost.get(preset)! + missed);
+          return { count: valid.length, elapsedMs: summary.elapsedMs };
+        },
+      })),
+    ];
+    for (const side of sides) {
+      checkAborted(ctx);
+      await side.run(warmup);
+    }
+    const before = new Map<string, Samples>();
+    for (const [preset, app] of apps) before.set(preset, await scrape(app.url));
+    const measured = new Map<string, Round[]>(sides.map((side) => [side.name, []]));
+    for (let r = 0; r < rounds; r++) {
+      for (const side of r % 2 === 0 ? sides : sides.toReversed()) {
+        checkAborted(ctx);
+        ctx.progress(`webhooks: round ${r + 1}/${rounds}, ${side.name}, embedded DB`);
+        measured.get(side.name)!.push(await side.run(chunks[r]!));
+      }
+    }
+    const rawRounds = measured.get('raw commits')!;
+    const ceilingRounds = measured.get('HTTP ceiling')!;
+    const inRounds = `${rounds} round${rounds > 1 ? 's' : ''} interleaved with the storms`;
+    const figures: Figure[] = [
+      anchorFigure('file', perSecond(rawRounds), count(rawRounds), `; ${inRounds}`),
+      {
         suite: 'webhooks',
         scenario: SCENARIO,
         preset: null,
-        metric: 'HTTP ceiling: bare node:http req/s',
-        value: Math.round(perSecond),
+        metric: CEILING_METRIC,
+        value: Math.round(perSecond(ceilingRounds)),
         unit: 'req/s',
-        samples: summary.sent,
-        note: 'the same signed deliveries from the same generator (concurrency 32) into a bare node:http server that answers without reading them; second of two passes',
+        samples: count(ceilingRounds),
+        note: `the same signed deliveries from the same generator (concurrency 32) into a bare node:http server that answers without reading them; ${inRounds}`,
       },
-    };
+    ];
+    for (const [preset, app] of apps) {
+      const appRounds = measured.get(preset)!;
+      const after = await scrape(app.url);
+      const versus = (anchor: Round[], what: string) =>
+        pairedFigure(anchor, appRounds, `${what}, the same rounds`);
+      figures.push(
+        ...ingestFigures({
+          preset,
+          db: 'file',
+          perSecond: perSecond(appRounds),
+          samples: count(appRounds),
+          vsRaw: versus(
+            rawRounds,
+            `raw: ${Math.round(perSecond(rawRounds))} commits/s on the same storage`,
+          ),
+          vsCeiling: versus(
+            ceilingRounds,
+            `bare node:http: ${Math.round(perSecond(ceilingRounds))} req/s for the same deliveries`,
+          ),
+          lost: lost.get(preset)!,
+          mean: (name) => {
+            const n = delta(before.get(preset)!, after, `${name}_count`);
+            return n > 0 ? delta(before.get(preset)!, after, `${name}_sum`) / n : null;
+          },
+        }),
+      );
+    }
+    return figures;
   } finally {
-    await bare.stop();
+    await Promise.all([bare.stop(), ...[...apps.values()].map((app) => app.stop())]);
+    raw.close();
   }
 }
+
+const count = (rounds: readonly Round[]) => rounds.reduce((n, r) => n + r.count, 0);
+
+/** The app's rate over an anchor's: the median of the rounds' paired ratios, its interval. */
+function pairedFigure(anchor: readonly Round[], app: readonly Round[], what: string) {
+  const rate = (r: Round) => (r.count * 1000) / r.elapsedMs;
+  const estimate = pairedBootstrapRatio(anchor.map(rate), app.map(rate));
+  const each = anchor.map((a, i) => (rate(app[i]!) / rate(a)).toFixed(2)).join(', ');
+  return {
+    value: estimate.ratio,
+    note: `${what}: median of the paired rounds' ratios (${each}), 95% interval ${estimate.low.toFixed(2)}-${estimate.high.toFixed(2)}`,
+  };
+}
+
 const RAW_TABLE =
   'CREATE TABLE IF NOT EXISTS raw_events (id TEXT PRIMARY KEY, body TEXT NOT NULL); CREATE TABLE IF NOT EXISTS raw_log (id INTEGER PRIMARY KEY, event TEXT NOT NULL)';
 
-/** One `BEGIN IMMEDIATE; INSERT; INSERT; COMMIT` per event through `libsql`, WAL as the app's. */
-function rawCommitsFile(path: string, events: number): number {
+/**
+ * One `BEGIN IMMEDIATE; INSERT; INSERT; COMMIT` per event through `libsql`, WAL as the
+ * app's; `commit(n)` runs the next n events and times them.
+ */
+function rawCommitter(path: string): { commit(events: number): Round; close(): void } {
   const db = new Libsql(path);
-  try {
-    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL');
-    db.exec(RAW_TABLE);
-    const insertEvent = db.prepare('INSERT INTO raw_events (id, body) VALUES (?, ?)');
-    const insertLog = db.prepare('INSERT INTO raw_log (event) VALUES (?)');
-    const started = performance.now();
-    for (let i = 0; i < events; i++) {
-      db.exec('BEGIN IMMEDIATE');
-      insertEvent.run(`evt_${i}`, '{"type":"user.created"}');
-      insertLog.run(`evt_${i}`);
-      db.exec('COMMIT');
-    }
-    return (events * 1000) / (performance.now() - started);
-  } finally {
-    db.close();
-  }
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL');
+  db.exec(RAW_TABLE);
+  const insertEvent = db.prepare('INSERT INTO raw_events (id, body) VALUES (?, ?)');
+  const insertLog = db.prepare('INSERT INTO raw_log (event) VALUES (?)');
+  let next = 0;
+  let open = true;
+  return {
+    commit(events) {
+      const started = performance.now();
+      for (let i = 0; i < events; i++, next++) {
+        db.exec('BEGIN IMMEDIATE');
+        insertEvent.run(`evt_${next}`, '{"type":"user.created"}');
+        insertLog.run(`evt_${next}`);
+        db.exec('COMMIT');
+      }
+      return { count: events, elapsedMs: performance.now() - started };
+    },
+    close() {
+      if (open) db.close();
+      open = false;
+    },
+  };
 }
 
 /**
@@ -182,7 +310,7 @@ async function rawCommitsRemote(
   }
 }
 
-function anchorFigure(db: StormDb, perSecond: number, events: number): Figure {
+function anchorFigure(db: StormDb, perSecond: number, events: number, more = ''): Figure {
   return {
     suite: 'webhooks',
     scenario: SCENARIO,
@@ -192,12 +320,14 @@ function anchorFigure(db: StormDb, perSecond: number, events: number): Figure {
     unit: 'commits/s',
     samples: events,
     note:
-      db === 'file'
+      (db === 'file'
         ? 'one write transaction of two inserts per event, libsql prepared statements, same disk, WAL'
-        : `one write batch of two inserts per event through @libsql/client, same sqld${db === 'sqld-ws' ? ', over one WebSocket' : ''}`,
+        : `one write batch of two inserts per event through @libsql/client, same sqld${db === 'sqld-ws' ? ', over one WebSocket' : ''}`) +
+      more,
   };
 }
 
+/** A storm into sqld: one storm, right after its raw anchor on the same sqld. */
 async function storm(
   ctx: SuiteContext,
   preset: string,
@@ -217,7 +347,7 @@ async function storm(
   );
   ctx.cleanups.push(() => server.stop());
   try {
-    ctx.progress(`webhooks: ${settings.webhookEvents} signed events, ${preset}, ${db}`);
+    ctx.progress(`webhooks: ${settings.webhookEvents} signed events, ${preset}, ${DB_LABEL[db]}`);
     const deliveries = stormDeliveries(settings.webhookEvents);
     const summary = await sendDeliveries(deliveries, {
       url: server.url,
@@ -225,68 +355,102 @@ async function storm(
       concurrency: 32,
     });
     const valid = summary.results.filter((r) => r.delivery.kind === 'valid');
-    const lost = valid.filter((r) => r.status !== 200).length + summary.unexpected.length;
-    const perSecond = (valid.length / summary.elapsedMs) * 1000;
+    const rate = (valid.length / summary.elapsedMs) * 1000;
     const metrics = await scrape(server.url);
-    /** A histogram's mean over the storm, or null when it recorded nothing. */
-    const mean = (name: string) => {
-      const count = sum(metrics, `${name}_count`);
-      return count > 0 ? sum(metrics, `${name}_sum`) / count : null;
-    };
-    const meanMs = (name: string) => {
-      const seconds = mean(name);
-      return seconds === null ? null : Math.round(seconds * 1e4) / 10;
-    };
-    const suffix = db === 'file' ? '' : ` (${db})`;
-    const base = { suite: 'webhooks', scenario: SCENARIO, preset, samples: valid.length };
-    return [
-      {
-        ...base,
-        metric: `verified events/s${suffix}`,
-        value: Math.round(perSecond),
-        unit: 'events/s',
-        note: `svix-verified, applied or deduplicated, concurrency 32, ${DB_LABEL[db]}`,
-      },
-      {
-        ...base,
-        metric: `ingest ÷ raw commits${suffix}`,
-        value: Math.round((perSecond / rawPerSecond) * 100) / 100,
-        unit: 'x',
+    return ingestFigures({
+      preset,
+      db,
+      perSecond: rate,
+      samples: valid.length,
+      vsRaw: {
+        value: rate / rawPerSecond,
         note: `raw: ${Math.round(rawPerSecond)} commits/s on the same storage, this run`,
       },
-      {
-        ...base,
-        metric: `ingest ÷ HTTP ceiling${suffix}`,
-        value: Math.round((perSecond / ceilingPerSecond) * 100) / 100,
-        unit: 'x',
+      vsCeiling: {
+        value: rate / ceilingPerSecond,
         note: `bare node:http: ${Math.round(ceilingPerSecond)} req/s for the same deliveries, this run`,
       },
-      { ...base, metric: `lost events${suffix}`, value: lost, unit: 'events' },
-      {
-        ...base,
-        metric: `server apply time (mean)${suffix}`,
-        value: meanMs('sync_webhook_apply_duration'),
-        unit: 'ms',
-        note: 'sync.webhook.apply.duration: dedupe + apply + change log, in a group commit',
+      lost: valid.filter((r) => r.status !== 200).length + summary.unexpected.length,
+      mean: (name) => {
+        const n = sum(metrics, `${name}_count`);
+        return n > 0 ? sum(metrics, `${name}_sum`) / n : null;
       },
-      {
-        ...base,
-        metric: `write batches per group commit (mean)${suffix}`,
-        value: round1(mean('dataflow_db_group_commit_batches')),
-        unit: 'batches',
-        note: 'dataflow.db.group_commit.batches: deliveries sharing one write transaction',
-      },
-      {
-        ...base,
-        metric: `webhook lag (mean)${suffix}`,
-        value: meanMs('sync_webhook_lag'),
-        unit: 'ms',
-        note: 'sync.webhook.lag: svix timestamp to receipt, applied events',
-      },
-    ];
+    });
   } finally {
     await server.stop();
   }
+}
+
+/** A storm's figures: its rate next to both anchors, what it lost, the server's own means. */
+function ingestFigures(storm: {
+  preset: string;
+  db: StormDb;
+  perSecond: number;
+  samples: number;
+  vsRaw: { value: number; note: string };
+  vsCeiling: { value: number; note: string };
+  lost: number;
+  /** A histogram's mean over the storm, or null when it recorded nothing. */
+  mean: (name: string) => number | null;
+}): Figure[] {
+  const { db, mean } = storm;
+  const meanMs = (name: string) => {
+    const seconds = mean(name);
+    return seconds === null ? null : Math.round(seconds * 1e4) / 10;
+  };
+  const suffix = db === 'file' ? '' : ` (${db})`;
+  const base = {
+    suite: 'webhooks',
+    scenario: SCENARIO,
+    preset: storm.preset,
+    samples: storm.samples,
+  };
+  const ratio = (value: number) => Math.round(value * 100) / 100;
+  return [
+    {
+      ...base,
+      metric: `verified events/s${suffix}`,
+      value: Math.round(storm.perSecond),
+      unit: 'events/s',
+      note: `svix-verified, applied or deduplicated, concurrency 32, ${DB_LABEL[db]}`,
+    },
+    {
+      ...base,
+      metric: `ingest ÷ raw commits${suffix}`,
+      value: ratio(storm.vsRaw.value),
+      unit: 'x',
+      note: storm.vsRaw.note,
+    },
+    {
+      ...base,
+      metric: `ingest ÷ HTTP ceiling${suffix}`,
+      value: ratio(storm.vsCeiling.value),
+      unit: 'x',
+      note: storm.vsCeiling.note,
+    },
+    { ...base, metric: `lost events${suffix}`, value: storm.lost, unit: 'events' },
+    {
+      ...base,
+      metric: `server apply time (mean)${suffix}`,
+      value: meanMs('sync_webhook_apply_duration'),
+      unit: 'ms',
+      note: 'sync.webhook.apply.duration: dedupe + apply + change log, in a group commit',
+    },
+    {
+      ...base,
+      metric: `write batches per group commit (mean)${suffix}`,
+      value: round1(mean('dataflow_db_group_commit_batches')),
+      unit: 'batches',
+      note: 'dataflow.db.group_commit.batches: deliveries sharing one write transaction',
+    },
+    {
+      ...base,
+      metric: `webhook lag (mean)${suffix}`,
+      value: meanMs('sync_webhook_lag'),
+      unit: 'ms',
+      note: 'sync.webhook.lag: svix timestamp to receipt, applied events',
+    },
+  ];
 }
 
 function round1(value: number | null): number | null {
