@@ -13,6 +13,7 @@ import {
 import { OtlpJsonFileExporter } from './file-exporter.ts';
 import type { RootSpanStarter } from './http.ts';
 import { createSampler, rootSampling, type SamplerName } from './sampler.ts';
+import { TraceClockProcessor } from './trace-clock.ts';
 
 export type { SamplerName };
 
@@ -74,6 +75,8 @@ export function createTracerProvider(
     return new ConsoleSpanExporter();
   });
   const spanProcessors: SpanProcessor[] = [
+    // first: the exporters see each span's start on its trace's clock
+    new TraceClockProcessor(),
     ...exporters.map(
       (exporter) =>
         new BatchSpanProcessor({

@@ -13,6 +13,7 @@ import { TRACER_NAME } from '../trace.ts';
 import { serverSpans } from './http.ts';
 import { createSampler, rootSampling } from './sampler.ts';
 import type { TelemetryConfig } from './telemetry.ts';
+import { TraceClockProcessor } from './trace-clock.ts';
 import type { OtlpProtocol } from './tracing.ts';
 
 /**
@@ -52,7 +53,7 @@ export function createWorkerTelemetry(
     resource: resourceFromAttributes({ 'service.name': config.serviceName }),
     sampler,
     idGenerator,
-    spanProcessors: [new SimpleSpanProcessor({ exporter: collector })],
+    spanProcessors: [new TraceClockProcessor(), new SimpleSpanProcessor({ exporter: collector })],
   });
   trace.setGlobalTracerProvider(provider);
   return {

@@ -1,0 +1,119 @@
+import { type HrTime, ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import { hrTimeToMilliseconds } from '@opentelemetry/core';
+import {
+  InMemorySpanExporter,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+import { describe, expect, it } from 'vitest';
+import { TraceClockProcessor } from './trace-clock.ts';
+
+function setup() {
+  const exporter = new InMemorySpanExporter();
+  const provider = new TracerProvider({
+    spanProcessors: [new TraceClockProcessor(), new SimpleSpanProcessor({ exporter })],
+  });
+  const tracer = provider.getTracer('test');
+  // warm: a first span takes about a millisecond to make, wider than the bounds below
+  for (let i = 0; i < 50; i++) {
+    const root = tracer.startSpan('warm-up');
+    tracer.startSpan('warm-up', {}, trace.setSpan(ROOT_CONTEXT, root)).end();
+    root.end();
+  }
+  exporter.reset();
+  const byName = (name: string) =>
+    exporter.getFinishedSpans().find((s: ReadableSpan) => s.name === name)!;
+  return { tracer, byName };
+}
+
+/** Busy for about `ms` of monotonic time (no timer: they are millisecond-coarse). */
+function spin(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
+
+const ms = (time: HrTime) => hrTimeToMilliseconds(time);
+
+describe('TraceClockProcessor: one clock per trace', () => {
+  it('puts a child where it started, to the microsecond, inside its parent', () => {
+    const { tracer, byName } = setup();
+    const beforeRoot = performance.now();
+    const root = tracer.startSpan('root');
+    const afterRoot = performance.now();
+    spin(0.3);
+    const beforeChild = performance.now();
+    const child = tracer.startSpan('child', {}, trace.setSpan(ROOT_CONTEXT, root));
+    const afterChild = performance.now();
+    spin(0.2);
+    child.end();
+    const sibling = tracer.startSpan('sibling', {}, trace.setSpan(ROOT_CONTEXT, root));
+    sibling.end();
+    root.end();
+
+    const offset = ms(byName('child').startTime) - ms(byName('root').startTime);
+    // the SDK alone starts both at whole milliseconds: 0 or 1 here, never inside these bounds
+    expect(offset).toBeGreaterThanOrEqual(beforeChild - afterRoot - 0.001);
+    expect(offset).toBeLessThanOrEqual(afterChild - beforeRoot + 0.001);
+    expect(ms(byName('child').endTime)).toBeLessThanOrEqual(ms(byName('root').endTime));
+    // a span that started after another ended comes after it on the timeline
+    expect(ms(byName('sibling').startTime)).toBeGreaterThanOrEqual(ms(byName('child').endTime));
+  });
+
+  it('keeps grandchildren and events on the same basis', () => {
+    const { tracer, byName } = setup();
+    const beforeRoot = performance.now();
+    const root = tracer.startSpan('root');
+    const afterRoot = performance.now();
+    const child = tracer.startSpan('child', {}, trace.setSpan(ROOT_CONTEXT, root));
+    spin(0.3);
+    const before = performance.now();
+    const grandchild = tracer.startSpan('grandchild', {}, trace.setSpan(ROOT_CONTEXT, child));
+    grandchild.addEvent('mark');
+    const after = performance.now();
+    grandchild.end();
+    child.end();
+    root.end();
+
+    const grand = byName('grandchild');
+    const offset = ms(grand.startTime) - ms(byName('root').startTime);
+    expect(offset).toBeGreaterThanOrEqual(before - afterRoot - 0.001);
+    expect(offset).toBeLessThanOrEqual(after - beforeRoot + 0.001);
+    const event = ms(grand.events[0]!.time) - ms(grand.startTime);
+    expect(event).toBeGreaterThanOrEqual(0);
+    expect(event).toBeLessThanOrEqual(after - before + 0.001);
+  });
+
+  it('follows a parent given by its traceparent (the change log) while the parent is open', () => {
+    const { tracer, byName } = setup();
+    const beforeRoot = performance.now();
+    const root = tracer.startSpan('root');
+    const afterRoot = performance.now();
+    spin(0.3);
+    // what remoteParent() makes of a change-log row's traceparent
+    const carried = trace.wrapSpanContext({ ...root.spanContext(), isRemote: true });
+    const before = performance.now();
+    tracer.startSpan('invalidate', {}, trace.setSpan(ROOT_CONTEXT, carried)).end();
+    const after = performance.now();
+    root.end();
+    const offset = ms(byName('invalidate').startTime) - ms(byName('root').startTime);
+    expect(offset).toBeGreaterThanOrEqual(before - afterRoot - 0.001);
+    expect(offset).toBeLessThanOrEqual(after - beforeRoot + 0.001);
+  });
+
+  it('leaves a span under a remote parent on its own wall-clock start', () => {
+    const { tracer, byName } = setup();
+    const remote = trace.wrapSpanContext({
+      traceId: 'ab'.repeat(16),
+      spanId: 'cd'.repeat(8),
+      traceFlags: 1,
+      isRemote: true,
+    });
+    const wall = Date.now();
+    const span = tracer.startSpan('server', {}, trace.setSpan(ROOT_CONTEXT, remote));
+    span.end();
+    const start = ms(byName('server').startTime);
+    expect(start).toBeGreaterThanOrEqual(wall);
+    expect(start).toBeLessThanOrEqual(Date.now());
+  });
+});
