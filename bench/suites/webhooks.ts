@@ -124,8 +124,10 @@ async function embeddedStorms(
   const chunks = Array.from({ length: rounds }, (_, r) =>
     deliveries.slice(r * size, (r + 1) * size),
   );
-  // another seed: other ids, other entities, so the measured storm finds none of them
-  const warmup = planDeliveries(buildHistory({ seed: 11, count: Math.min(500, events) }), {
+  // as long as a round (with 500 events, a first full round of the bare server still ran
+  // at about half its later rate); another seed: other ids, other entities, so the
+  // measured storm finds none of them
+  const warmup = planDeliveries(buildHistory({ seed: 11, count: Math.ceil(events / rounds) }), {
     seed: 11,
   });
   const send = (url: string, batch: typeof deliveries) =>
