@@ -84,14 +84,16 @@ describe('TraceClockProcessor: one clock per trace', () => {
     expect(event).toBeLessThanOrEqual(after - before + 0.001);
   });
 
-  it('follows a parent given by its traceparent (the change log) while the parent is open', () => {
+  it('keeps a span parented on an ended stage (the change log traceparent) on the clock', () => {
     const { tracer, byName } = setup();
     const beforeRoot = performance.now();
     const root = tracer.startSpan('root');
     const afterRoot = performance.now();
+    const apply = tracer.startSpan('apply', {}, trace.setSpan(ROOT_CONTEXT, root));
+    apply.end();
     spin(0.3);
-    // what remoteParent() makes of a change-log row's traceparent
-    const carried = trace.wrapSpanContext({ ...root.spanContext(), isRemote: true });
+    // what remoteParent() makes of the change-log row's traceparent, after the stage ended
+    const carried = trace.wrapSpanContext({ ...apply.spanContext(), isRemote: true });
     const before = performance.now();
     tracer.startSpan('invalidate', {}, trace.setSpan(ROOT_CONTEXT, carried)).end();
     const after = performance.now();

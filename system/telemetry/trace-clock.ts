@@ -1,4 +1,4 @@
-import { type Context, type HrTime, trace } from '@opentelemetry/api';
+import type { HrTime } from '@opentelemetry/api';
 import { addHrTimes, millisToHrTime } from '@opentelemetry/core';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 
@@ -10,39 +10,41 @@ import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace
  * followed it (opentelemetry-js#5019). The stages here take microseconds, and the trace
  * analyzer walks a request's timeline.
  *
- * This processor, first in line, moves the start of a span with a local parent to the
- * parent's start plus the monotonic time elapsed since: its trace's spans then share one
- * basis, and their order and gaps are the real ones. A span without a local parent (a
- * request's server span, a span under a remote `traceparent`) keeps the SDK's wall-clock
- * start and becomes the basis of its descendants. The SDK adds the monotonic duration
- * to `startTime` for the end and the events, so they follow.
+ * This processor, first in line, keeps the first span of a trace in this process (a
+ * request's server span, under a caller's `traceparent` or not) on the SDK's wall-clock
+ * start, and starts every later span of that trace, while that first span is open, at
+ * its start plus the monotonic time elapsed since: the trace's spans then share one
+ * basis, and their order and gaps are the real ones. That includes work parented on a
+ * stage that has already ended (a change's cache invalidation, on the change log's
+ * `traceparent`). The SDK adds the monotonic duration to `startTime` for the end and the
+ * events, so they follow.
  */
 export class TraceClockProcessor implements SpanProcessor {
-  /**
-   * Per span of this process still open, by span id: its trace's wall-clock start and
-   * the monotonic time of it. By id, not by object: work a change causes later in the
-   * request parents itself on the change log's `traceparent`, a wrapped span context.
-   */
-  readonly #basis = new Map<string, { start: HrTime; at: number }>();
+  /** Per trace with an open first span here: that span, its start, its monotonic time. */
+  readonly #basis = new Map<string, { spanId: string; start: HrTime; at: number }>();
 
-  onStart(span: Span, parentContext: Context): void {
+  onStart(span: Span): void {
     const at = monotonicStart(span);
-    const parentId = trace.getSpanContext(parentContext)?.spanId;
-    const basis = parentId === undefined ? undefined : this.#basis.get(parentId);
+    const { traceId, spanId } = span.spanContext();
+    const basis = this.#basis.get(traceId);
     if (basis === undefined) {
-      this.#remember(span, { start: span.startTime, at });
+      // bounded: a first span some fault never ends must not keep its entry for ever
+      if (this.#basis.size >= MAX_OPEN_TRACES) {
+        this.#basis.delete(this.#basis.keys().next().value!);
+      }
+      this.#basis.set(traceId, { spanId, start: span.startTime, at });
       return;
     }
     (span as { startTime: HrTime }).startTime = addHrTimes(
       basis.start,
       millisToHrTime(Math.max(0, at - basis.at)),
     );
-    this.#remember(span, basis);
   }
 
-  /** A child that starts after its parent ended takes a basis of its own. */
+  /** A span of the trace that starts after its first span here ended takes a new basis. */
   onEnd(span: ReadableSpan): void {
-    this.#basis.delete(span.spanContext().spanId);
+    const { traceId, spanId } = span.spanContext();
+    if (this.#basis.get(traceId)?.spanId === spanId) this.#basis.delete(traceId);
   }
 
   forceFlush(): Promise<void> {
@@ -53,18 +55,10 @@ export class TraceClockProcessor implements SpanProcessor {
     this.#basis.clear();
     return Promise.resolve();
   }
-
-  #remember(span: Span, basis: { start: HrTime; at: number }): void {
-    // bounded: a span some fault never ends must not keep its entry for ever
-    if (this.#basis.size >= MAX_OPEN_SPANS) {
-      this.#basis.delete(this.#basis.keys().next().value!);
-    }
-    this.#basis.set(span.spanContext().spanId, basis);
-  }
 }
 
-/** Open spans remembered at most (the oldest go first). */
-const MAX_OPEN_SPANS = 10_000;
+/** Traces remembered at most (the oldest go first). */
+const MAX_OPEN_TRACES = 10_000;
 
 /**
  * The `performance.now()` the SDK took with the span's `Date.now()` (its durations
