@@ -35,26 +35,39 @@ function spin(ms: number): void {
 
 const ms = (time: HrTime) => hrTimeToMilliseconds(time);
 
+/** `fn` between two monotonic readings: when it ran, as closely as this side can tell. */
+function timed<T>(fn: () => T): { value: T; before: number; after: number } {
+  const before = performance.now();
+  const value = fn();
+  return { value, before, after: performance.now() };
+}
+
+/** `later`'s start after `first`'s on the trace, within what the monotonic readings allow. */
+function expectOffset(
+  offset: number,
+  first: { before: number; after: number },
+  later: { before: number; after: number },
+): void {
+  expect(offset).toBeGreaterThanOrEqual(later.before - first.after - 0.001);
+  expect(offset).toBeLessThanOrEqual(later.after - first.before + 0.001);
+}
+
 describe('TraceClockProcessor: one clock per trace', () => {
   it('puts a child where it started, to the microsecond, inside its parent', () => {
     const { tracer, byName } = setup();
-    const beforeRoot = performance.now();
-    const root = tracer.startSpan('root');
-    const afterRoot = performance.now();
+    const root = timed(() => tracer.startSpan('root'));
     spin(0.3);
-    const beforeChild = performance.now();
-    const child = tracer.startSpan('child', {}, trace.setSpan(ROOT_CONTEXT, root));
-    const afterChild = performance.now();
+    const started = timed(() =>
+      tracer.startSpan('child', {}, trace.setSpan(ROOT_CONTEXT, root.value)),
+    );
+    const child = started.value;
     spin(0.2);
     child.end();
-    const sibling = tracer.startSpan('sibling', {}, trace.setSpan(ROOT_CONTEXT, root));
-    sibling.end();
-    root.end();
+    tracer.startSpan('sibling', {}, trace.setSpan(ROOT_CONTEXT, root.value)).end();
+    root.value.end();
 
-    const offset = ms(byName('child').startTime) - ms(byName('root').startTime);
     // the SDK alone starts both at whole milliseconds: 0 or 1 here, never inside these bounds
-    expect(offset).toBeGreaterThanOrEqual(beforeChild - afterRoot - 0.001);
-    expect(offset).toBeLessThanOrEqual(afterChild - beforeRoot + 0.001);
+    expectOffset(ms(byName('child').startTime) - ms(byName('root').startTime), root, started);
     expect(ms(byName('child').endTime)).toBeLessThanOrEqual(ms(byName('root').endTime));
     // a span that started after another ended comes after it on the timeline
     expect(ms(byName('sibling').startTime)).toBeGreaterThanOrEqual(ms(byName('child').endTime));
@@ -62,45 +75,38 @@ describe('TraceClockProcessor: one clock per trace', () => {
 
   it('keeps grandchildren and events on the same basis', () => {
     const { tracer, byName } = setup();
-    const beforeRoot = performance.now();
-    const root = tracer.startSpan('root');
-    const afterRoot = performance.now();
-    const child = tracer.startSpan('child', {}, trace.setSpan(ROOT_CONTEXT, root));
+    const root = timed(() => tracer.startSpan('root'));
+    const child = tracer.startSpan('child', {}, trace.setSpan(ROOT_CONTEXT, root.value));
     spin(0.3);
-    const before = performance.now();
-    const grandchild = tracer.startSpan('grandchild', {}, trace.setSpan(ROOT_CONTEXT, child));
-    grandchild.addEvent('mark');
-    const after = performance.now();
-    grandchild.end();
+    const started = timed(() => {
+      const grandchild = tracer.startSpan('grandchild', {}, trace.setSpan(ROOT_CONTEXT, child));
+      grandchild.addEvent('mark');
+      return grandchild;
+    });
+    started.value.end();
     child.end();
-    root.end();
+    root.value.end();
 
     const grand = byName('grandchild');
-    const offset = ms(grand.startTime) - ms(byName('root').startTime);
-    expect(offset).toBeGreaterThanOrEqual(before - afterRoot - 0.001);
-    expect(offset).toBeLessThanOrEqual(after - beforeRoot + 0.001);
+    expectOffset(ms(grand.startTime) - ms(byName('root').startTime), root, started);
     const event = ms(grand.events[0]!.time) - ms(grand.startTime);
     expect(event).toBeGreaterThanOrEqual(0);
-    expect(event).toBeLessThanOrEqual(after - before + 0.001);
+    expect(event).toBeLessThanOrEqual(started.after - started.before + 0.001);
   });
 
   it('keeps a span parented on an ended stage (the change log traceparent) on the clock', () => {
     const { tracer, byName } = setup();
-    const beforeRoot = performance.now();
-    const root = tracer.startSpan('root');
-    const afterRoot = performance.now();
-    const apply = tracer.startSpan('apply', {}, trace.setSpan(ROOT_CONTEXT, root));
+    const root = timed(() => tracer.startSpan('root'));
+    const apply = tracer.startSpan('apply', {}, trace.setSpan(ROOT_CONTEXT, root.value));
     apply.end();
     spin(0.3);
     // what remoteParent() makes of the change-log row's traceparent, after the stage ended
     const carried = trace.wrapSpanContext({ ...apply.spanContext(), isRemote: true });
-    const before = performance.now();
-    tracer.startSpan('invalidate', {}, trace.setSpan(ROOT_CONTEXT, carried)).end();
-    const after = performance.now();
-    root.end();
-    const offset = ms(byName('invalidate').startTime) - ms(byName('root').startTime);
-    expect(offset).toBeGreaterThanOrEqual(before - afterRoot - 0.001);
-    expect(offset).toBeLessThanOrEqual(after - beforeRoot + 0.001);
+    const started = timed(() =>
+      tracer.startSpan('invalidate', {}, trace.setSpan(ROOT_CONTEXT, carried)).end(),
+    );
+    root.value.end();
+    expectOffset(ms(byName('invalidate').startTime) - ms(byName('root').startTime), root, started);
   });
 
   it('leaves a span under a remote parent on its own wall-clock start', () => {
