@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { closedLoad } from '../../load/autocannon.ts';
+import { runProbe } from '../../load/infra/probe.ts';
 import {
-  bundled,
   type ServerProcess,
   startAppProcess,
   startBundledProcess,
@@ -42,8 +40,6 @@ export const overheadSuite: BenchSuite = {
   databases: ['file'],
   run: overhead,
 };
-
-const execFileAsync = promisify(execFile);
 
 export const HTTP_SCENARIO = 'app overhead vs the bare runtime';
 export const TELEMETRY_SCENARIO = 'telemetry overhead, members cache hit';
@@ -320,22 +316,17 @@ async function dbLayer(ctx: SuiteContext, dbFile: string): Promise<Figure[]> {
   ctx.progress('overhead: DB layer vs the raw driver');
   const calls = 2000;
   const rounds = 10;
-  const { stdout } = await execFileAsync(
-    process.execPath,
-    [await bundled('load/infra/db-layer-probe.ts')],
+  const { rawUs, appUs } = await runProbe<{ rawUs: number[]; appUs: number[] }>(
+    'load/infra/db-layer-probe.ts',
     {
-      env: {
-        ...process.env,
-        DB_FILE: dbFile,
-        ORG_ID: setup.org.id,
-        USER_ID: setup.admin.id,
-        CALLS: String(calls),
-        ROUNDS: String(rounds),
-      },
-      signal: ctx.signal,
+      DB_FILE: dbFile,
+      ORG_ID: setup.org.id,
+      USER_ID: setup.admin.id,
+      CALLS: String(calls),
+      ROUNDS: String(rounds),
     },
+    { signal: ctx.signal },
   );
-  const { rawUs, appUs } = JSON.parse(stdout) as { rawUs: number[]; appUs: number[] };
   const base = {
     suite: 'overhead',
     scenario: DB_SCENARIO,
