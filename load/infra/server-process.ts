@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { buildServer, SERVER_BUNDLE } from '../../scripts/build.ts';
-import { hasExited, stopChild } from './child.ts';
-import { freePort, listensOn, portTaken } from './ports.ts';
+import { stopChild } from './child.ts';
+import { onFreePort, untilServing } from './ports.ts';
 
 /**
  * Starts a server script as its own process (the real app by default), so the load
@@ -41,7 +41,7 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-export async function startServerProcess(
+export function startServerProcess(
   env: Record<string, string>,
   entry = 'system/node.ts',
   /** Another checkout (the gate's base worktree) runs its own code. */
@@ -49,25 +49,16 @@ export async function startServerProcess(
   /** Node flags, e.g. `--cpu-prof` (the profile is written when the process exits). */
   nodeArgs: readonly string[] = [],
 ): Promise<ServerProcess> {
-  // a port a parallel test took between freePort() and the child's bind: another one
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startOnce(env, entry, cwd, nodeArgs);
-    } catch (error) {
-      if (!(error instanceof PortTakenError) || attempt === 3) throw error;
-    }
-  }
+  return onFreePort((port) => startOn(port, env, entry, cwd, nodeArgs));
 }
 
-class PortTakenError extends Error {}
-
-async function startOnce(
+async function startOn(
+  port: number,
   env: Record<string, string>,
   entry: string,
   cwd: string | undefined,
   nodeArgs: readonly string[],
 ): Promise<ServerProcess> {
-  const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   // TypeScript through tsx; a built bundle (.mjs) as it is
   const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
@@ -82,24 +73,7 @@ async function startOnce(
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-8000);
   });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (hasExited(child)) {
-      const message = `${entry} exited ${child.exitCode}: ${stderr}`;
-      throw portTaken(stderr) ? new PortTakenError(message) : new Error(message);
-    }
-    try {
-      // the answer must come from this child: another server may hold the port
-      if ((await fetch(`${url}/health`)).ok && listensOn(child.pid, port)) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`${entry} did not become healthy: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await untilServing(child, port, entry, { timeoutMs: 30_000, stderr: () => stderr });
   return {
     url,
     pid: child.pid ?? -1,
