@@ -56,8 +56,9 @@ worker-dev: deps keys
 	@npm run --silent worker-dev
 
 ## test: unit + integration tests (memory, file and a real sqld), the Worker on workerd, and the
-##   React client in Chromium
-test: deps tools
+##   React client in Chromium. The dev keys first: test files run in parallel, and each
+##   creating a missing pair could leave one's private half beside another's public half
+test: deps tools keys
 	npm test
 
 ## lint: formatter/linter (biome) and the type checker

@@ -102,8 +102,10 @@ interface Round {
   elapsedMs: number;
 }
 
-const perSecond = (rounds: readonly Round[]) =>
-  (rounds.reduce((n, r) => n + r.count, 0) * 1000) / rounds.reduce((t, r) => t + r.elapsedMs, 0);
+/** What the rounds took, in all, and per second over their summed time. */
+const count = (rounds: readonly Round[]) => rounds.reduce((n, r) => n + r.count, 0);
+const rateOf = (rounds: readonly Round[]) =>
+  (count(rounds) * 1000) / rounds.reduce((t, r) => t + r.elapsedMs, 0);
 
 /**
  * The embedded storm next to its two anchors, in rounds: the raw commits, the HTTP
@@ -191,13 +193,13 @@ async function embeddedStorms(
     const ceilingRounds = measured.get('HTTP ceiling')!;
     const inRounds = `${rounds} round${rounds > 1 ? 's' : ''} interleaved with the storms`;
     const figures: Figure[] = [
-      anchorFigure('file', perSecond(rawRounds), count(rawRounds), `; ${inRounds}`),
+      anchorFigure('file', rateOf(rawRounds), count(rawRounds), `; ${inRounds}`),
       {
         suite: 'webhooks',
         scenario: SCENARIO,
         preset: null,
         metric: CEILING_METRIC,
-        value: Math.round(perSecond(ceilingRounds)),
+        value: Math.round(rateOf(ceilingRounds)),
         unit: 'req/s',
         samples: count(ceilingRounds),
         note: `the same signed deliveries from the same generator (concurrency 32) into a bare node:http server that answers without reading them; ${inRounds}`,
@@ -212,15 +214,15 @@ async function embeddedStorms(
         ...ingestFigures({
           preset,
           db: 'file',
-          perSecond: perSecond(appRounds),
+          perSecond: rateOf(appRounds),
           samples: count(appRounds),
           vsRaw: versus(
             rawRounds,
-            `raw: ${Math.round(perSecond(rawRounds))} commits/s on the same storage`,
+            `raw: ${Math.round(rateOf(rawRounds))} commits/s on the same storage`,
           ),
           vsCeiling: versus(
             ceilingRounds,
-            `bare node:http: ${Math.round(perSecond(ceilingRounds))} req/s for the same deliveries`,
+            `bare node:http: ${Math.round(rateOf(ceilingRounds))} req/s for the same deliveries`,
           ),
           lost: lost.get(preset)!,
           mean: (name) => {
@@ -236,8 +238,6 @@ async function embeddedStorms(
     raw.close();
   }
 }
-
-const count = (rounds: readonly Round[]) => rounds.reduce((n, r) => n + r.count, 0);
 
 /** The app's rate over an anchor's: the median of the rounds' paired ratios, its interval. */
 function pairedFigure(anchor: readonly Round[], app: readonly Round[], what: string) {
