@@ -112,4 +112,23 @@ describe('the sqld ingest rate row', () => {
     expect(row([storm('verified events/s (sqld)', 1200)])).toMatchObject({ verdict: 'pass' });
     expect(row([storm('verified events/s (sqld)', 1200)]).note).toBeUndefined();
   });
+
+  it("says where the storm's CPU went and the rate it allows", () => {
+    const cpu = (metric: string, value: number, unit: string): Figure => ({
+      ...storm(metric, value),
+      unit,
+    });
+    const judged = row([
+      storm('verified events/s (sqld)', 640),
+      cpu('server CPU per event (sqld)', 1100, 'µs'),
+      cpu('sqld CPU per event (sqld)', 700, 'µs'),
+      cpu('generator CPU per event (sqld)', 400, 'µs'),
+      cpu('CPU-bound rate (sqld)', 909, 'events/s'),
+      // the embedded storm's figures are not this row's
+      cpu('server CPU per event', 500, 'µs'),
+    ]);
+    expect(judged.note).toBe(
+      "CPU per delivery: app 1100 µs, sqld 700 µs, generator 400 µs; on this machine's cores that allows at most 909 events/s if no process ever waited",
+    );
+  });
 });

@@ -389,7 +389,8 @@ const RULES: Rule[] = [
     judge: 'recommended',
     target: '>= 0.50x raw one-commit-per-event, same disk, same run',
     check: (v) => v >= 0.5,
-    note: (_o, figures) => httpCeilingNote(figures),
+    note: (_o, figures) =>
+      [httpCeilingNote(figures), cpuBoundNote(figures, '')].filter(Boolean).join('; ') || undefined,
   },
   {
     finding: 'Event-processing bottlenecks (sqld)',
@@ -415,9 +416,14 @@ const RULES: Rule[] = [
         figures.find((f) => f.suite === 'webhooks' && f.metric === metric)?.value;
       const rate = value('verified events/s (sqld-ws)');
       const ratio = value('ingest ÷ raw commits (sqld-ws)');
-      return rate == null
-        ? undefined
-        : `the driver's other transport, Hrana over one WebSocket (ws://, what libsql:// URLs use on Node; the row above is HTTP, a request per batch, as on Workers): ${rate} events/s into a fresh sqld, ${ratio}x its raw write batches over the same transport`;
+      return [
+        cpuBoundNote(figures, ' (sqld)'),
+        rate == null
+          ? undefined
+          : `the driver's other transport, Hrana over one WebSocket (ws://, what libsql:// URLs use on Node; the row above is HTTP, a request per batch, as on Workers): ${rate} events/s into a fresh sqld, ${ratio}x its raw write batches over the same transport`,
+      ]
+        .filter(Boolean)
+        .join('; ');
     },
   },
   {
@@ -444,6 +450,30 @@ function httpCeilingNote(figures: readonly Figure[]): string | undefined {
   const share = value('ingest ÷ HTTP ceiling', 'recommended');
   if (!ceiling || !raw || share === undefined) return undefined;
   return `HTTP ceiling: the same deliveries into a bare node:http server reach ${ceiling} req/s (${(ceiling / raw).toFixed(2)}x the raw commits) with this generator on this machine; the app's ingest is ${share}x that ceiling`;
+}
+
+/**
+ * Where a storm's CPU went (`recommended`): each process's CPU per delivery and the rate
+ * they allow on this machine's cores if nothing ever waited (`CPU-bound rate`).
+ */
+function cpuBoundNote(figures: readonly Figure[], suffix: string): string | undefined {
+  const value = (metric: string) =>
+    figures.find(
+      (f) =>
+        f.suite === 'webhooks' && f.metric === `${metric}${suffix}` && f.preset === 'recommended',
+    )?.value;
+  const bound = value('CPU-bound rate');
+  if (bound == null) return undefined;
+  const parts = (
+    [
+      ['app', value('server CPU per event')],
+      ['sqld', value('sqld CPU per event')],
+      ['generator', value('generator CPU per event')],
+    ] as const
+  )
+    .filter(([, us]) => us != null)
+    .map(([name, us]) => `${name} ${us} µs`);
+  return `CPU per delivery: ${parts.join(', ')}; on this machine's cores that allows at most ${bound} events/s if no process ever waited`;
 }
 
 /** The Node figure of the same workerd row, for the note under it. */

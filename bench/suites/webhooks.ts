@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@libsql/client';
 import Libsql from 'libsql';
 import { buildHistory, planDeliveries } from '../../fixtures/clerk/storm.ts';
+import { ownCpuMs } from '../../load/infra/proc.ts';
 import {
   type ServerProcess,
   startAppProcess,
@@ -64,7 +65,15 @@ export const webhooksSuite: BenchSuite = {
           ctx.progress(`webhooks: raw write batches against sqld (the anchor), ${DB_LABEL[db]}`);
           const raw = await rawCommitsRemote(url, Math.min(ctx.settings.webhookEvents, 1000));
           figures.push(anchorFigure(db, raw.perSecond, raw.events));
-          figures.push(...(await storm(ctx, 'recommended', url, db, raw.perSecond, ceiling)));
+          figures.push(
+            ...(await storm(
+              ctx,
+              'recommended',
+              { url, db, cpuMs: sqld.cpuMs },
+              raw.perSecond,
+              ceiling,
+            )),
+          );
         } finally {
           await sqld.stop();
         }
@@ -96,10 +105,39 @@ function stormDeliveries(events: number) {
 
 const CEILING_METRIC = 'HTTP ceiling: bare node:http req/s';
 
-/** What one side took in one round, and how long it took. */
+/** The processes a storm's CPU is counted for. */
+type Meter = 'server' | 'sqld' | 'generator';
+
+/** What one side took in one round, how long it took, and the CPU each process spent on it. */
 interface Round {
   count: number;
   elapsedMs: number;
+  cpuMs: Partial<Record<Meter, number>>;
+}
+
+/**
+ * Runs one side's share and reads each meter (CPU ms so far) around it: the server's and
+ * sqld's from `/proc`, the generator's (this process) from `process.cpuUsage`.
+ */
+async function metered(
+  meters: Partial<Record<Meter, () => number>>,
+  run: () => Promise<Omit<Round, 'cpuMs'>> | Omit<Round, 'cpuMs'>,
+): Promise<Round> {
+  const entries = Object.entries(meters) as Array<[Meter, () => number]>;
+  const before = entries.map(([, read]) => read());
+  const round = await run();
+  const cpuMs: Round['cpuMs'] = {};
+  entries.forEach(([meter, read], i) => {
+    cpuMs[meter] = read() - before[i]!;
+  });
+  return { ...round, cpuMs };
+}
+
+/** CPU µs per event a process spent over the rounds (null when it was not metered). */
+function cpuPerEvent(rounds: readonly Round[], meter: Meter): number | null {
+  if (rounds.some((r) => r.cpuMs[meter] === undefined)) return null;
+  const ms = rounds.reduce((t, r) => t + r.cpuMs[meter]!, 0);
+  return Math.round((ms * 1000) / count(rounds));
 }
 
 /** What the rounds took, in all, and per second over their summed time. */
@@ -156,22 +194,30 @@ async function embeddedStorms(
   try {
     const lost = new Map(presets.map((p) => [p, 0]));
     const sides: Array<{ name: string; run(batch: typeof deliveries): Promise<Round> }> = [
-      { name: 'raw commits', run: async (batch) => raw.commit(batch.length) },
+      // the raw commits run in this process: its CPU is theirs
+      {
+        name: 'raw commits',
+        run: (batch) => metered({ server: ownCpuMs }, () => raw.commit(batch.length)),
+      },
       {
         name: 'HTTP ceiling',
-        run: async (batch) => {
-          const summary = await send(bare.url, batch);
-          return { count: summary.sent, elapsedMs: summary.elapsedMs };
-        },
+        run: (batch) =>
+          metered({ server: bare.cpuMs, generator: ownCpuMs }, async () => {
+            const summary = await send(bare.url, batch);
+            return { count: summary.sent, elapsedMs: summary.elapsedMs };
+          }),
       },
       ...presets.map((preset) => ({
         name: preset,
-        async run(batch: typeof deliveries): Promise<Round> {
-          const summary = await send(apps.get(preset)!.url, batch);
-          const valid = summary.results.filter((r) => r.delivery.kind === 'valid');
-          const missed = valid.filter((r) => r.status !== 200).length + summary.unexpected.length;
-          lost.set(preset, lost.get(preset)! + missed);
-          return { count: valid.length, elapsedMs: summary.elapsedMs };
+        run: (batch: typeof deliveries): Promise<Round> => {
+          const app = apps.get(preset)!;
+          return metered({ server: app.cpuMs, generator: ownCpuMs }, async () => {
+            const summary = await send(app.url, batch);
+            const valid = summary.results.filter((r) => r.delivery.kind === 'valid');
+            const missed = valid.filter((r) => r.status !== 200).length + summary.unexpected.length;
+            lost.set(preset, lost.get(preset)! + missed);
+            return { count: valid.length, elapsedMs: summary.elapsedMs };
+          });
         },
       })),
     ];
@@ -194,6 +240,26 @@ async function embeddedStorms(
     const inRounds = `${rounds} round${rounds > 1 ? 's' : ''} interleaved with the storms`;
     const figures: Figure[] = [
       anchorFigure('file', rateOf(rawRounds), count(rawRounds), `; ${inRounds}`),
+      {
+        suite: 'webhooks',
+        scenario: SCENARIO,
+        preset: null,
+        metric: 'raw commits: CPU per commit (file)',
+        value: cpuPerEvent(rawRounds, 'server'),
+        unit: 'µs',
+        samples: count(rawRounds),
+        note: 'CPU time of the process committing, over the measured rounds',
+      },
+      {
+        suite: 'webhooks',
+        scenario: SCENARIO,
+        preset: null,
+        metric: 'HTTP ceiling: server CPU per request',
+        value: cpuPerEvent(ceilingRounds, 'server'),
+        unit: 'µs',
+        samples: count(ceilingRounds),
+        note: 'CPU time of the bare node:http server (/proc), over the measured rounds',
+      },
       {
         suite: 'webhooks',
         scenario: SCENARIO,
@@ -225,6 +291,7 @@ async function embeddedStorms(
             `bare node:http: ${Math.round(rateOf(ceilingRounds))} req/s for the same deliveries`,
           ),
           lost: lost.get(preset)!,
+          cpu: cpuOf(appRounds),
           mean: (name) => {
             const n = delta(before.get(preset)!, after, `${name}_count`);
             return n > 0 ? delta(before.get(preset)!, after, `${name}_sum`) / n : null;
@@ -257,7 +324,10 @@ const RAW_TABLE =
  * One `BEGIN IMMEDIATE; INSERT; INSERT; COMMIT` per event through `libsql`, WAL as the
  * app's; `commit(n)` runs the next n events and times them.
  */
-function rawCommitter(path: string): { commit(events: number): Round; close(): void } {
+function rawCommitter(path: string): {
+  commit(events: number): Omit<Round, 'cpuMs'>;
+  close(): void;
+} {
   const db = new Libsql(path);
   db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL');
   db.exec(RAW_TABLE);
@@ -333,11 +403,11 @@ function anchorFigure(db: StormDb, perSecond: number, events: number, more = '')
 async function storm(
   ctx: SuiteContext,
   preset: string,
-  databaseUrl: string,
-  db: StormDb,
+  target: { url: string; db: StormDb; cpuMs: () => number },
   rawPerSecond: number,
   ceilingPerSecond: number,
 ): Promise<Figure[]> {
+  const { url: databaseUrl, db } = target;
   const { settings } = ctx;
   const server = await startAppProcess(
     productionEnv(ctx, {
@@ -351,11 +421,19 @@ async function storm(
   try {
     ctx.progress(`webhooks: ${settings.webhookEvents} signed events, ${preset}, ${DB_LABEL[db]}`);
     const deliveries = stormDeliveries(settings.webhookEvents);
-    const summary = await sendDeliveries(deliveries, {
-      url: server.url,
-      secret: ctx.webhookSecret,
-      concurrency: 32,
-    });
+    let summary: Awaited<ReturnType<typeof sendDeliveries>> | undefined;
+    const round = await metered(
+      { server: server.cpuMs, sqld: target.cpuMs, generator: ownCpuMs },
+      async () => {
+        summary = await sendDeliveries(deliveries, {
+          url: server.url,
+          secret: ctx.webhookSecret,
+          concurrency: 32,
+        });
+        return { count: summary.sent, elapsedMs: summary.elapsedMs };
+      },
+    );
+    if (!summary) throw new Error('the storm did not run');
     const valid = summary.results.filter((r) => r.delivery.kind === 'valid');
     const rate = (valid.length / summary.elapsedMs) * 1000;
     const metrics = await scrape(server.url);
@@ -373,6 +451,7 @@ async function storm(
         note: `bare node:http: ${Math.round(ceilingPerSecond)} req/s for the same deliveries, this run`,
       },
       lost: valid.filter((r) => r.status !== 200).length + summary.unexpected.length,
+      cpu: cpuOf([round]),
       mean: (name) => {
         const n = sum(metrics, `${name}_count`);
         return n > 0 ? sum(metrics, `${name}_sum`) / n : null;
@@ -392,6 +471,8 @@ function ingestFigures(storm: {
   vsRaw: { value: number; note: string };
   vsCeiling: { value: number; note: string };
   lost: number;
+  /** CPU µs per delivery of each metered process. */
+  cpu: ReturnType<typeof cpuOf>;
   /** A histogram's mean over the storm, or null when it recorded nothing. */
   mean: (name: string) => number | null;
 }): Figure[] {
@@ -431,6 +512,7 @@ function ingestFigures(storm: {
       note: storm.vsCeiling.note,
     },
     { ...base, metric: `lost events${suffix}`, value: storm.lost, unit: 'events' },
+    ...cpuFigures(base, suffix, storm.cpu),
     {
       ...base,
       metric: `server apply time (mean)${suffix}`,
@@ -451,6 +533,58 @@ function ingestFigures(storm: {
       value: meanMs('sync_webhook_lag'),
       unit: 'ms',
       note: 'sync.webhook.lag: svix timestamp to receipt, applied events',
+    },
+  ];
+}
+
+/** CPU µs per delivery of the app, sqld (when metered) and the generator, over `rounds`. */
+function cpuOf(rounds: readonly Round[]) {
+  return {
+    server: cpuPerEvent(rounds, 'server'),
+    sqld: cpuPerEvent(rounds, 'sqld'),
+    generator: cpuPerEvent(rounds, 'generator'),
+  };
+}
+
+/**
+ * Where a storm's CPU went, per delivery, and the rate those costs allow: every process
+ * of the storm shares this machine's cores, so `cores / (the sum of their CPU per
+ * delivery)` is what the storm could reach if no process ever waited. A rate target above
+ * it asks for less CPU per delivery (or more cores), not less waiting.
+ */
+function cpuFigures(
+  base: Omit<Figure, 'metric' | 'value' | 'unit'>,
+  suffix: string,
+  cpu: ReturnType<typeof cpuOf>,
+): Figure[] {
+  const cores = availableParallelism();
+  const parts: Array<[string, number | null]> = [
+    ['app', cpu.server],
+    ['sqld', cpu.sqld],
+    ['generator', cpu.generator],
+  ];
+  const spent = parts.filter((p): p is [string, number] => p[1] !== null);
+  const total = spent.reduce((t, [, us]) => t + us, 0);
+  const each = (metric: string, value: number | null, note: string): Figure[] =>
+    value === null ? [] : [{ ...base, metric: `${metric}${suffix}`, value, unit: 'µs', note }];
+  return [
+    ...each(
+      'server CPU per event',
+      cpu.server,
+      'CPU time of the app process (/proc), per delivery',
+    ),
+    ...each('sqld CPU per event', cpu.sqld, 'CPU time of the sqld process (/proc), per delivery'),
+    ...each(
+      'generator CPU per event',
+      cpu.generator,
+      'CPU time of the load generator (the harness process), per delivery',
+    ),
+    {
+      ...base,
+      metric: `CPU-bound rate${suffix}`,
+      value: total > 0 ? Math.round((cores * 1e6) / total) : null,
+      unit: 'events/s',
+      note: `${cores} cores / (${spent.map(([name, us]) => `${name} ${us}`).join(' + ')} µs of CPU per delivery): the rate if no process ever waited`,
     },
   ];
 }

