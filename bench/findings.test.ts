@@ -132,3 +132,31 @@ describe('the sqld ingest rate row', () => {
     );
   });
 });
+
+describe('the push rows', () => {
+  const options = benchOptionsFromEnv({});
+  const ws = (metric: string, value: number, unit = 'ms'): Figure => ({
+    suite: 'ws',
+    scenario: 'fan-out 200 sockets x 50 events/s',
+    preset: metric.startsWith('raw') || metric.includes('÷') ? null : 'recommended',
+    metric,
+    value,
+    unit,
+    samples: 200,
+  });
+  it("say how much of a delivery is the app's path before its fan-out", () => {
+    const row = buildFindings(
+      [
+        ws('delivery p99 ÷ raw ws', 1.62, 'x'),
+        ws('answer p50', 8.7),
+        ws('raw ws answer p50', 6.45),
+        ws('raw ws (window) answer p50', 6.1),
+      ],
+      options,
+    ).find((f) => f.finding === 'WebSocket limits: push, 200 sockets x 50 events/s')!;
+    expect(row.verdict).toBe('fail');
+    expect(row.note).toBe(
+      "median answer to the event's POST: app 8.7 ms (verify, commit, fan-out), bare ws server 6.45 ms (fan-out): the app's path before its fan-out is about 2.25 ms of each delivery",
+    );
+  });
+});

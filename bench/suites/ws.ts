@@ -236,6 +236,12 @@ interface PushRun {
   /** Events sent while recording, and how many of them the server took. */
   measured: number;
   accepted: number;
+  /**
+   * Send -> HTTP answer of each recorded event, ms: the app answers after verify, commit
+   * and fan-out, the bare server after its fan-out, so the difference is the app's path
+   * to the fan-out.
+   */
+  answerMs: number[];
   /** p99 of each round alone, ms: one stalled round shows here. */
   roundP99s: number[];
 }
@@ -269,6 +275,7 @@ async function pushRound(
     0,
   );
   const answers: Array<Promise<boolean>> = [];
+  const answerMs: number[] = [];
   let fromMs = 0;
   const started = performance.now();
   let nextTick = started;
@@ -286,8 +293,12 @@ async function pushRound(
       void onTick();
     }
     const version = Math.max(Date.now(), fromMs);
+    const sent = performance.now();
     const answer = sender.send(i, version).catch(() => false);
-    if (i >= warmup) answers.push(answer);
+    if (i >= warmup) {
+      answers.push(answer);
+      void answer.then(() => answerMs.push(performance.now() - sent));
+    }
   }
   const accepted = (await Promise.all(answers)).filter(Boolean).length;
   const expected = receivedBefore + accepted * (fleet.connected - (options.paused ?? 0));
@@ -302,7 +313,12 @@ async function pushRound(
   checkAborted(ctx);
   await fleet.record(Number.POSITIVE_INFINITY); // the next round's warm-up is not counted
   const round = await fleet.collect({ latencies: true, sinceLastRound: true });
-  return { measured: answers.length, accepted, roundP99s: [quantile(round.latencies, 0.99)] };
+  return {
+    measured: answers.length,
+    accepted,
+    answerMs,
+    roundP99s: [quantile(round.latencies, 0.99)],
+  };
 }
 
 /** Unrecorded seconds before each round (the first: `wsFirstWarmupSec`). */
@@ -361,7 +377,7 @@ async function fanOut(
         isApp ? '' : `?topic=${side.key}`,
       );
       fleets.set(side.key, fleet);
-      totals.set(side.key, { measured: 0, accepted: 0, roundP99s: [] });
+      totals.set(side.key, { measured: 0, accepted: 0, answerMs: [], roundP99s: [] });
     }
     for (let round = 0; round < rounds; round++) {
       // every other round backwards (ABBA): no side always runs right after another
@@ -383,6 +399,7 @@ async function fanOut(
         const total = totals.get(side.key)!;
         total.measured += run.measured;
         total.accepted += run.accepted;
+        total.answerMs.push(...run.answerMs);
         total.roundP99s.push(...run.roundP99s);
       }
     }
@@ -426,6 +443,18 @@ async function fanOut(
           note: `${samples} of ${expected} changes (${run.accepted} of ${run.measured} events accepted x ${fleet.connected} sockets); ${duplicates} duplicates, ${outOfOrder} out of order; ${short} sockets short, ${resets} resets, ${closed} closed`,
         },
       );
+      const answers = Float64Array.from(run.answerMs).sort();
+      figures.push({
+        ...base,
+        metric: `${side.prefix}answer p50`,
+        ...percentileFigure(
+          'p50',
+          quantile(answers, 0.5),
+          answers.length,
+          `send -> HTTP answer of each event's POST (${isApp ? 'the app answers after verify, commit and fan-out' : 'the bare server answers after its fan-out'}); p99 ${quantile(answers, 0.99).toFixed(2)} ms`,
+        ),
+        samples: answers.length,
+      });
       if (isApp) {
         figures.push({
           ...base,
