@@ -160,3 +160,31 @@ describe('the push rows', () => {
     );
   });
 });
+
+describe('the traces row', () => {
+  const options = benchOptionsFromEnv({});
+  const overhead = (metric: string, value: number, unit: string): Figure => ({
+    suite: 'overhead',
+    scenario: 'telemetry overhead, members cache hit',
+    preset: 'recommended',
+    metric,
+    value,
+    unit,
+    samples: 1000,
+  });
+  it('turns the 15% target into a budget per span, next to what a span costs', () => {
+    const row = buildFindings(
+      [
+        overhead('overhead (CPU per request): traces 100%', 82, '%'),
+        overhead('spans per request: traces 100%', 4, 'spans'),
+        overhead('CPU per span: traces 100%', 24.5, 'us'),
+        overhead('server CPU per request: telemetry off', 120, 'us'),
+      ],
+      options,
+    ).find((f) => f.finding === 'App overhead: telemetry, 100% traces')!;
+    expect(row.verdict).toBe('fail');
+    expect(row.note).toBe(
+      '4 spans per sampled request at about 24.5 µs of CPU each; 15% of the 120 µs a request costs without telemetry leaves 4.5 µs per span',
+    );
+  });
+});

@@ -104,6 +104,7 @@ const RULES: Rule[] = [
     judge: 'recommended',
     target: '<= 15% server CPU per request',
     check: (v) => v <= 15,
+    note: (_o, figures) => spanBudgetNote(figures),
   },
   {
     finding: 'Multiple round trips',
@@ -490,6 +491,20 @@ function answerNote(figures: readonly Figure[], scenario: string): string | unde
   const raw = value('raw ws answer p50');
   if (app == null || raw == null) return undefined;
   return `median answer to the event's POST: app ${app} ms (verify, commit, fan-out), bare ws server ${raw} ms (fan-out): the app's path before its fan-out is about ${(app - raw).toFixed(2)} ms of each delivery`;
+}
+
+/**
+ * The traces row as a budget per span: what 15% of a request's CPU (telemetry off) leaves
+ * each of the spans a sampled request makes, next to what a span costs in the same run.
+ */
+function spanBudgetNote(figures: readonly Figure[]): string | undefined {
+  const value = (metric: string) =>
+    figures.find((f) => f.suite === 'overhead' && f.metric === metric)?.value;
+  const spans = value('spans per request: traces 100%');
+  const perSpan = value('CPU per span: traces 100%');
+  const off = value('server CPU per request: telemetry off');
+  if (spans == null || perSpan == null || off == null || spans <= 0) return undefined;
+  return `${spans} spans per sampled request at about ${perSpan} µs of CPU each; 15% of the ${off} µs a request costs without telemetry leaves ${((0.15 * off) / spans).toFixed(1)} µs per span`;
 }
 
 /** The Node figure of the same workerd row, for the note under it. */

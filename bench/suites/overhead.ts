@@ -5,6 +5,7 @@ import {
   startAppProcess,
   startBundledProcess,
 } from '../../load/infra/server-process.ts';
+import { scrape, sum } from '../prometheus-text.ts';
 import type { Figure } from '../results.ts';
 import { median, pairedBootstrapRatio, type RatioEstimate } from '../stats.ts';
 import {
@@ -60,6 +61,25 @@ interface Round {
   cpuUsPerRequest: number;
   requests: number;
   errors: number;
+  /** Spans the process ended during the round (the tracing processes only). */
+  spans?: number;
+}
+
+/** The processes that sample traces: their spans are counted round by round. */
+const TRACING = new Set(['telemetry-10', 'telemetry-100']);
+
+/**
+ * Spans the app has ended so far: exported or failed (the SDK's own
+ * `otel.sdk.processor.span.processed`) plus those still queued for export.
+ */
+async function spansEnded(server: ServerProcess): Promise<number> {
+  const samples = await scrape(server.url);
+  // the processed counter appears with the first export
+  const processed = 'otel_sdk_processor_span_processed_total';
+  return (
+    (samples.names.has(processed) ? sum(samples, processed) : 0) +
+    sum(samples, 'otel_sdk_processor_span_queue_size')
+  );
 }
 
 async function overhead(ctx: SuiteContext): Promise<Figure[]> {
@@ -191,6 +211,8 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   const rounds = new Map<Target, Round[]>();
   const load = async (target: Target, seconds: number) => {
     const s = servers.get(target.process)!;
+    // read outside the CPU window: a scrape is work the round did not ask for
+    const spansBefore = TRACING.has(target.process) ? await spansEnded(s) : undefined;
     const cpuBefore = s.cpuMs();
     const result = await closedLoad(
       {
@@ -202,11 +224,13 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
       ctx.signal,
     );
     const requests = result.requests.total;
+    const cpuUsPerRequest = requests > 0 ? ((s.cpuMs() - cpuBefore) * 1000) / requests : Number.NaN;
     return {
       rps: result.requests.average,
-      cpuUsPerRequest: requests > 0 ? ((s.cpuMs() - cpuBefore) * 1000) / requests : Number.NaN,
+      cpuUsPerRequest,
       requests,
       errors: result.errors + result.timeouts + result.non2xx,
+      ...(spansBefore === undefined ? {} : { spans: (await spansEnded(s)) - spansBefore }),
     };
   };
   for (let block = 1; block <= blocks; block++) {
@@ -299,9 +323,50 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
       );
       figures.push(percentFigure(base, `overhead (req/s lost): ${target.name}`, rps, -1));
     }
+    if (target.process === 'telemetry-100') {
+      figures.push(...spanCost(base, runs, of('metrics only (default)')));
+    }
   }
   figures.push(...(await dbLayer(ctx, dbFile)));
   return figures;
+}
+
+/**
+ * What one span costs, with every request sampled: the spans a request makes (counted by
+ * the SDK, round by round) and the CPU per request over metrics alone in the same rounds,
+ * divided among them. The traces target (15% at 100%) is a budget per span: 15% of a
+ * request's CPU over the spans the request makes.
+ */
+function spanCost(
+  base: Omit<Figure, 'metric' | 'value' | 'unit'>,
+  traced: readonly Round[],
+  metricsOnly: readonly Round[],
+): Figure[] {
+  const spans = traced.reduce((n, r) => n + (r.spans ?? 0), 0);
+  const requests = traced.reduce((n, r) => n + r.requests, 0);
+  const perRequest = requests > 0 ? spans / requests : 0;
+  const perSpan = traced.map((r, i) =>
+    r.spans && r.requests > 0
+      ? (r.cpuUsPerRequest - metricsOnly[i]!.cpuUsPerRequest) / (r.spans / r.requests)
+      : Number.NaN,
+  );
+  const usable = perSpan.filter(Number.isFinite);
+  return [
+    {
+      ...base,
+      metric: 'spans per request: traces 100%',
+      value: requests > 0 ? round2(perRequest) : null,
+      unit: 'spans',
+      note: `${spans} spans ended over ${requests} requests (otel.sdk.processor.span.processed + the export queue)`,
+    },
+    {
+      ...base,
+      metric: 'CPU per span: traces 100%',
+      value: usable.length > 0 ? round2(median(usable)) : null,
+      unit: 'us',
+      note: "median over the rounds of (CPU per request at 100% - metrics only, same round) / spans per request: a span's start, end, batching and export",
+    },
+  ];
 }
 
 /**
