@@ -342,6 +342,9 @@ describe.each([...BACKENDS, 'workerd'] as const)('POST /webhooks/clerk on %s', (
         '{"type": "user.created", "data": ',
         JSON.stringify({ data: {} }),
         JSON.stringify({ type: 'user.created' }),
+        JSON.stringify({ type: 'user.created', data: [] }),
+        JSON.stringify({ type: 'user.created', data: 'user_x' }),
+        JSON.stringify({ type: 'user.created', data: null }),
         JSON.stringify({ type: 'user.deleted', data: { deleted: true } }),
         JSON.stringify({ type: 'user.created', data: { id: 'user_x', created_at: 'yesterday' } }),
       ];
