@@ -119,10 +119,10 @@ interface Round {
  * Runs one side's share and reads each meter (CPU ms so far) around it: the server's and
  * sqld's from `/proc`, the generator's (this process) from `process.cpuUsage`.
  */
-async function metered(
+async function metered<T extends Omit<Round, 'cpuMs'>>(
   meters: Partial<Record<Meter, () => number>>,
-  run: () => Promise<Omit<Round, 'cpuMs'>> | Omit<Round, 'cpuMs'>,
-): Promise<Round> {
+  run: () => Promise<T> | T,
+): Promise<T & Round> {
   const entries = Object.entries(meters) as Array<[Meter, () => number]>;
   const before = entries.map(([, read]) => read());
   const round = await run();
@@ -421,19 +421,18 @@ async function storm(
   try {
     ctx.progress(`webhooks: ${settings.webhookEvents} signed events, ${preset}, ${DB_LABEL[db]}`);
     const deliveries = stormDeliveries(settings.webhookEvents);
-    let summary: Awaited<ReturnType<typeof sendDeliveries>> | undefined;
     const round = await metered(
       { server: server.cpuMs, sqld: target.cpuMs, generator: ownCpuMs },
       async () => {
-        summary = await sendDeliveries(deliveries, {
+        const summary = await sendDeliveries(deliveries, {
           url: server.url,
           secret: ctx.webhookSecret,
           concurrency: 32,
         });
-        return { count: summary.sent, elapsedMs: summary.elapsedMs };
+        return { count: summary.sent, elapsedMs: summary.elapsedMs, summary };
       },
     );
-    if (!summary) throw new Error('the storm did not run');
+    const { summary } = round;
     const valid = summary.results.filter((r) => r.delivery.kind === 'valid');
     const rate = (valid.length / summary.elapsedMs) * 1000;
     const metrics = await scrape(server.url);
