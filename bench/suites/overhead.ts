@@ -61,12 +61,12 @@ interface Round {
   cpuUsPerRequest: number;
   requests: number;
   errors: number;
-  /** Spans the process ended during the round (the tracing processes only). */
+  /** Spans the process ended during the round (with every request traced only). */
   spans?: number;
 }
 
-/** The processes that sample traces: their spans are counted round by round. */
-const TRACING = new Set(['telemetry-10', 'telemetry-100']);
+/** The process that samples every request: its spans are counted round by round. */
+const EVERY_REQUEST_TRACED = 'telemetry-100';
 
 /**
  * Spans the app has ended so far: exported or failed (the SDK's own
@@ -212,7 +212,7 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   const load = async (target: Target, seconds: number) => {
     const s = servers.get(target.process)!;
     // read outside the CPU window: a scrape is work the round did not ask for
-    const spansBefore = TRACING.has(target.process) ? await spansEnded(s) : undefined;
+    const spansBefore = target.process === EVERY_REQUEST_TRACED ? await spansEnded(s) : undefined;
     const cpuBefore = s.cpuMs();
     const result = await closedLoad(
       {
@@ -323,7 +323,7 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
       );
       figures.push(percentFigure(base, `overhead (req/s lost): ${target.name}`, rps, -1));
     }
-    if (target.process === 'telemetry-100') {
+    if (target.process === EVERY_REQUEST_TRACED) {
       figures.push(...spanCost(base, runs, of('metrics only (default)')));
     }
   }
