@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeReportHtml } from '../../bench/charts.ts';
@@ -177,6 +177,59 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
         `dataflow_bench_finding\\{run_id="${results.runId}",git_commit="[0-9a-f]{40}",profile="smoke",db="file",finding="Multiple round trips",[^}]*\\} 2 \\d+\\.\\d{3}\n`,
       ),
     );
+  });
+
+  it("meters each storm's processes: CPU per delivery and the rate it allows", async () => {
+    const results = await runBench(
+      benchOptionsFromEnv({
+        PROFILE: 'smoke',
+        SUITE: 'webhooks',
+        PRESET: 'recommended',
+        RESULTS_DIR: resultsDir,
+      }),
+    );
+    expect(results.failures).toEqual([]);
+    const value = (metric: string) => {
+      const figure = results.figures.find((f) => f.suite === 'webhooks' && f.metric === metric);
+      expect(figure, metric).toBeDefined();
+      return figure!.value!;
+    };
+    for (const db of ['', ' (sqld)', ' (sqld-ws)']) {
+      const app = value(`server CPU per event${db}`);
+      const generator = value(`generator CPU per event${db}`);
+      const sqld = db ? value(`sqld CPU per event${db}`) : 0;
+      for (const us of [app, generator, ...(db ? [sqld] : [])]) expect(us).toBeGreaterThan(0);
+      expect(value(`CPU-bound rate${db}`)).toBe(
+        Math.round((availableParallelism() * 1e6) / (app + sqld + generator)),
+      );
+    }
+    expect(value('raw commits: CPU per commit (file)')).toBeGreaterThan(0);
+    expect(value('HTTP ceiling: server CPU per request')).toBeGreaterThan(0);
+    const note = results.findings.find(
+      (f) => f.finding === 'Event-processing bottlenecks (sqld rate)',
+    )!.note;
+    expect(note).toMatch(/^CPU per delivery: app \d+ µs, sqld \d+ µs, generator \d+ µs; /);
+  });
+
+  it("times each push event's answer, and counts the spans of a sampled request", async () => {
+    const results = await runBench(
+      benchOptionsFromEnv({ PROFILE: 'smoke', SUITE: 'ws,overhead', RESULTS_DIR: resultsDir }),
+    );
+    expect(results.failures).toEqual([]);
+    const figure = (suite: string, metric: string) => {
+      const found = results.figures.find((f) => f.suite === suite && f.metric === metric);
+      expect(found, metric).toBeDefined();
+      return found!;
+    };
+    for (const side of ['', 'raw ws ', 'raw ws (window) ']) {
+      expect(figure('ws', `${side}answer p50`).value).toBeGreaterThan(0);
+    }
+    // a cache hit's trace: the server span and its stages (auth, cache), counted by the SDK
+    expect(figure('overhead', 'spans per request: traces 100%').value).toBeGreaterThanOrEqual(2);
+    expect(Number.isFinite(figure('overhead', 'CPU per span: traces 100%').value)).toBe(true);
+    expect(
+      results.findings.find((f) => f.finding === 'App overhead: telemetry, 100% traces')!.note,
+    ).toMatch(/^[\d.]+ spans per sampled request at about -?[\d.]+ µs of CPU each; 15% of the /);
   });
 
   it('Ctrl-C saves partial results marked incomplete and exits 130', async () => {
