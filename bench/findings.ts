@@ -392,8 +392,7 @@ const RULES: Rule[] = [
     judge: 'recommended',
     target: '>= 0.50x raw one-commit-per-event, same disk, same run',
     check: (v) => v >= 0.5,
-    note: (_o, figures) =>
-      [httpCeilingNote(figures), cpuBoundNote(figures, '')].filter(Boolean).join('; ') || undefined,
+    note: (_o, figures) => notes(httpCeilingNote(figures), cpuBoundNote(figures, '')),
   },
   {
     finding: 'Event-processing bottlenecks (sqld)',
@@ -419,14 +418,12 @@ const RULES: Rule[] = [
         figures.find((f) => f.suite === 'webhooks' && f.metric === metric)?.value;
       const rate = value('verified events/s (sqld-ws)');
       const ratio = value('ingest ÷ raw commits (sqld-ws)');
-      return [
+      return notes(
         cpuBoundNote(figures, ' (sqld)'),
         rate == null
           ? undefined
           : `the driver's other transport, Hrana over one WebSocket (ws://, what libsql:// URLs use on Node; the row above is HTTP, a request per batch, as on Workers): ${rate} events/s into a fresh sqld, ${ratio}x its raw write batches over the same transport`,
-      ]
-        .filter(Boolean)
-        .join('; ');
+      );
     },
   },
   {
@@ -453,6 +450,11 @@ function httpCeilingNote(figures: readonly Figure[]): string | undefined {
   const share = value('ingest ÷ HTTP ceiling', 'recommended');
   if (!ceiling || !raw || share === undefined) return undefined;
   return `HTTP ceiling: the same deliveries into a bare node:http server reach ${ceiling} req/s (${(ceiling / raw).toFixed(2)}x the raw commits) with this generator on this machine; the app's ingest is ${share}x that ceiling`;
+}
+
+/** Several notes of one row, in order; undefined when none has anything to say. */
+function notes(...parts: Array<string | undefined>): string | undefined {
+  return parts.filter(Boolean).join('; ') || undefined;
 }
 
 /**
@@ -488,7 +490,7 @@ function answerNote(figures: readonly Figure[], scenario: string): string | unde
   const value = (metric: string) =>
     figures.find((f) => f.suite === 'ws' && f.scenario === scenario && f.metric === metric)?.value;
   const app = value('answer p50');
-  // the faster of the bare server's two modes: a frame per change falls minutes behind at
+  // the faster of the bare server's two modes: a frame per change falls seconds behind at
   // 1,000 x 200, and its answers wait behind its fan-outs
   const bare = [value('raw ws answer p50'), value('raw ws (window) answer p50')].filter(
     (v): v is number => v != null,
