@@ -240,36 +240,27 @@ async function embeddedStorms(
     const inRounds = `${rounds} round${rounds > 1 ? 's' : ''} interleaved with the storms`;
     const figures: Figure[] = [
       anchorFigure('file', rateOf(rawRounds), count(rawRounds), `; ${inRounds}`),
-      {
-        suite: 'webhooks',
-        scenario: SCENARIO,
-        preset: null,
-        metric: 'raw commits: CPU per commit (file)',
-        value: cpuPerEvent(rawRounds, 'server'),
-        unit: 'µs',
-        samples: count(rawRounds),
-        note: 'CPU time of the process committing, over the measured rounds',
-      },
-      {
-        suite: 'webhooks',
-        scenario: SCENARIO,
-        preset: null,
-        metric: 'HTTP ceiling: server CPU per request',
-        value: cpuPerEvent(ceilingRounds, 'server'),
-        unit: 'µs',
-        samples: count(ceilingRounds),
-        note: 'CPU time of the bare node:http server (/proc), over the measured rounds',
-      },
-      {
-        suite: 'webhooks',
-        scenario: SCENARIO,
-        preset: null,
-        metric: CEILING_METRIC,
-        value: Math.round(rateOf(ceilingRounds)),
-        unit: 'req/s',
-        samples: count(ceilingRounds),
-        note: `the same signed deliveries from the same generator (concurrency 32) into a bare node:http server that answers without reading them; ${inRounds}`,
-      },
+      anchor(
+        'raw commits: CPU per commit (file)',
+        cpuPerEvent(rawRounds, 'server'),
+        'µs',
+        count(rawRounds),
+        'CPU time of the process committing, over the measured rounds',
+      ),
+      anchor(
+        'HTTP ceiling: server CPU per request',
+        cpuPerEvent(ceilingRounds, 'server'),
+        'µs',
+        count(ceilingRounds),
+        'CPU time of the bare node:http server (/proc), over the measured rounds',
+      ),
+      anchor(
+        CEILING_METRIC,
+        Math.round(rateOf(ceilingRounds)),
+        'req/s',
+        count(ceilingRounds),
+        `the same signed deliveries from the same generator (concurrency 32) into a bare node:http server that answers without reading them; ${inRounds}`,
+      ),
     ];
     for (const [preset, app] of apps) {
       const appRounds = measured.get(preset)!;
@@ -382,21 +373,37 @@ async function rawCommitsRemote(
   }
 }
 
-function anchorFigure(db: StormDb, perSecond: number, events: number, more = ''): Figure {
+/** A figure of an anchor (no preset: the raw driver, the bare server). */
+function anchor(
+  metric: string,
+  value: number | null,
+  unit: string,
+  samples: number,
+  note: string,
+): Figure {
   return {
     suite: 'webhooks',
     scenario: SCENARIO,
     preset: null,
-    metric: `raw commits/s (${db})`,
-    value: Math.round(perSecond),
-    unit: 'commits/s',
-    samples: events,
-    note:
-      (db === 'file'
-        ? 'one write transaction of two inserts per event, libsql prepared statements, same disk, WAL'
-        : `one write batch of two inserts per event through @libsql/client, same sqld${db === 'sqld-ws' ? ', over one WebSocket' : ''}`) +
-      more,
+    metric,
+    value,
+    unit,
+    samples,
+    note,
   };
+}
+
+function anchorFigure(db: StormDb, perSecond: number, events: number, more = ''): Figure {
+  return anchor(
+    `raw commits/s (${db})`,
+    Math.round(perSecond),
+    'commits/s',
+    events,
+    (db === 'file'
+      ? 'one write transaction of two inserts per event, libsql prepared statements, same disk, WAL'
+      : `one write batch of two inserts per event through @libsql/client, same sqld${db === 'sqld-ws' ? ', over one WebSocket' : ''}`) +
+      more,
+  );
 }
 
 /** A storm into sqld: one storm, right after its raw anchor on the same sqld. */
