@@ -422,6 +422,18 @@ export const envSchema = z.object({
   OTEL_BSP_EXPORT_TIMEOUT: positiveInt
     .default(30_000)
     .meta(doc('Telemetry', 'ms an export may take')),
+  TRACES_MIN_STAGE_SPAN_US: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .meta(
+      doc(
+        'Telemetry',
+        'a stage shorter than this (µs) with no child span and no error gets no span of its own (it still counts in Server-Timing); 0 keeps every stage',
+        { shownDefault: '0 in development, 100 in production' },
+      ),
+    ),
   TRACES_DIR: z
     .string()
     .min(1)

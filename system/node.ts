@@ -34,7 +34,7 @@ import type { ChangePublisher } from './sync/publisher.ts';
 import { startRetention } from './sync/retention.ts';
 import { createWebhookVerifier } from './sync/verify.ts';
 import { createTelemetry } from './telemetry/telemetry.ts';
-import { telemetryConfig } from './telemetry-config.ts';
+import { minStageSpanMs, telemetryConfig } from './telemetry-config.ts';
 
 /**
  * The Node entry and composition root: binds the runtime-neutral app to a Node HTTP
@@ -275,7 +275,12 @@ function startTelemetry(env: Env, logger: Logger, options: StartOptions) {
   let config = telemetryConfig(env);
   if (options.spanExporters?.length) {
     config = {
-      ...(config ?? { serviceName: env.OTEL_SERVICE_NAME, prometheus: false, serverTiming: false }),
+      ...(config ?? {
+        serviceName: env.OTEL_SERVICE_NAME,
+        prometheus: false,
+        serverTiming: false,
+        minStageSpanMs: minStageSpanMs(env),
+      }),
       spanExporters: options.spanExporters,
     };
   }

@@ -33,6 +33,19 @@ describe('telemetryConfig (standard OTEL_* variables)', () => {
     expect(prod.serverTiming).toBe(false);
   });
 
+  it('stage spans: every stage in development, stages of 100 µs or more in production, or as set', () => {
+    const production = { NODE_ENV: 'production', CLERK_JWT_KEY: 'k' };
+    expect(telemetryConfig(loadEnv({}))!.minStageSpanMs).toBe(0);
+    expect(telemetryConfig(loadEnv(production))!.minStageSpanMs).toBe(0.1);
+    expect(
+      telemetryConfig(loadEnv({ ...production, TRACES_MIN_STAGE_SPAN_US: '0' }))!.minStageSpanMs,
+    ).toBe(0);
+    expect(telemetryConfig(loadEnv({ TRACES_MIN_STAGE_SPAN_US: '250' }))!.minStageSpanMs).toBe(
+      0.25,
+    );
+    expect(() => loadEnv({ TRACES_MIN_STAGE_SPAN_US: '-1' })).toThrow(/TRACES_MIN_STAGE_SPAN_US/);
+  });
+
   it('OTLP encoding: protobuf by default, one variable for both signals, one per signal', () => {
     const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' };
     const byDefault = telemetryConfig(loadEnv(endpoint))!;

@@ -73,7 +73,13 @@ export function telemetryConfig(env: Env): TelemetryConfig | undefined {
     otlpMetrics,
     tracing,
     serverTiming: env.SERVER_TIMING ?? env.NODE_ENV !== 'production',
+    minStageSpanMs: minStageSpanMs(env),
   };
+}
+
+/** `TRACES_MIN_STAGE_SPAN_US` in ms: 0 (every stage a span) outside production. */
+export function minStageSpanMs(env: Env): number {
+  return (env.TRACES_MIN_STAGE_SPAN_US ?? (env.NODE_ENV === 'production' ? 100 : 0)) / 1000;
 }
 
 /** `key=value,key2=value2` (OTEL_EXPORTER_OTLP_HEADERS; values may be URL-encoded). */

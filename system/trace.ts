@@ -1,9 +1,15 @@
 import {
   type Attributes,
+  type AttributeValue,
+  type Exception,
+  type Link,
   ROOT_CONTEXT,
   type Span,
+  type SpanContext,
   type SpanKind,
+  type SpanStatus,
   SpanStatusCode,
+  type TimeInput,
   type Tracer,
   trace,
 } from '@opentelemetry/api';
@@ -86,7 +92,8 @@ export function traced<T>(
 
 /**
  * `traced` without the timing entry, for the DB layer: its caller records the time
- * through the request's own handle (`Database.forRequest`), so it is counted once.
+ * through the request's own handle (`Database.forRequest`), so it is counted once. A
+ * query always has its span, however short: the trace analyzer counts round trips by them.
  */
 export function tracedSpan<T>(
   parent: Span | undefined,
@@ -95,11 +102,17 @@ export function tracedSpan<T>(
   fn: (span: Span | undefined) => Promise<T>,
   attributes?: Attributes,
 ): Promise<T> {
-  return run(begin(parent, undefined, stage, name, attributes), fn);
+  if (parent === undefined) return fn(undefined);
+  const span = tracer().startSpan(
+    name,
+    { attributes: { [STAGE_ATTRIBUTE]: stage, ...attributes } },
+    trace.setSpan(ROOT_CONTEXT, parent),
+  );
+  return run({ span, end: () => span.end() }, fn);
 }
 
 async function run<T>(
-  stage: ReturnType<typeof begin>,
+  stage: { span: Span | undefined; end(): void } | undefined,
   fn: (span: Span | undefined) => Promise<T>,
 ): Promise<T> {
   if (!stage) return fn(undefined);
@@ -143,13 +156,7 @@ function begin(
 ) {
   if (timings === undefined && parent === undefined) return undefined;
   const started = performance.now();
-  const span = parent
-    ? tracer().startSpan(
-        name,
-        { attributes: { [STAGE_ATTRIBUTE]: stage, ...attributes } },
-        trace.setSpan(ROOT_CONTEXT, parent),
-      )
-    : undefined;
+  const span = parent ? new StageSpan(parent, name, stage, attributes, started) : undefined;
   return {
     span,
     end() {
@@ -157,6 +164,106 @@ function begin(
       timings?.add(stage, performance.now() - started);
     },
   };
+}
+
+/**
+ * Stages shorter than this (ms) that opened no child span and failed nothing get no span
+ * of their own (`configureStageSpans`). 0: every stage has one.
+ */
+let minStageSpanMs = 0;
+
+/**
+ * How short a stage may be and still go unrecorded as a span of its own: a span costs
+ * tens of microseconds of CPU in the SDK (making, batching, serializing, exporting), more
+ * than an in-memory stage (a token or membership cache hit, a memory cache lookup) takes.
+ * Such a stage still counts in Server-Timing and in its request's span attributes
+ * (`annotate`). Set by the composition root with the rest of tracing.
+ */
+export function configureStageSpans(options: { minDurationMs: number }): void {
+  minStageSpanMs = Math.max(0, options.minDurationMs);
+}
+
+/**
+ * A stage's span, made only when something needs it: a child stage or query (which asks
+ * for its parent's `spanContext`), an error, an event, or the stage's own length (at
+ * least `minStageSpanMs`) when it ends. Until then attributes wait here. Made late, it
+ * starts where the stage started: `startTime` is that stage's `performance.now()`.
+ */
+class StageSpan implements Span {
+  #span: Span | undefined;
+  #ended = false;
+  readonly #attributes: Attributes;
+
+  constructor(
+    private readonly parent: Span,
+    private name: string,
+    stage: Stage,
+    attributes: Attributes | undefined,
+    private readonly startedAt: number,
+  ) {
+    this.#attributes = { [STAGE_ATTRIBUTE]: stage, ...attributes };
+  }
+
+  #open(): Span {
+    if (this.#span === undefined) {
+      this.#span = tracer().startSpan(
+        this.name,
+        { attributes: this.#attributes, startTime: this.startedAt },
+        trace.setSpan(ROOT_CONTEXT, this.parent),
+      );
+      // asked for after the stage ended (something kept its span): it ends now, late
+      if (this.#ended) this.#span.end();
+    }
+    return this.#span;
+  }
+
+  spanContext(): SpanContext {
+    return this.#open().spanContext();
+  }
+  setAttribute(key: string, value: AttributeValue): this {
+    if (this.#span) this.#span.setAttribute(key, value);
+    else this.#attributes[key] = value;
+    return this;
+  }
+  setAttributes(attributes: Attributes): this {
+    if (this.#span) this.#span.setAttributes(attributes);
+    else Object.assign(this.#attributes, attributes);
+    return this;
+  }
+  addEvent(name: string, attributes?: Attributes | TimeInput, startTime?: TimeInput): this {
+    this.#open().addEvent(name, attributes, startTime);
+    return this;
+  }
+  addLink(link: Link): this {
+    this.#open().addLink(link);
+    return this;
+  }
+  addLinks(links: Link[]): this {
+    this.#open().addLinks(links);
+    return this;
+  }
+  setStatus(status: SpanStatus): this {
+    this.#open().setStatus(status);
+    return this;
+  }
+  updateName(name: string): this {
+    if (this.#span) this.#span.updateName(name);
+    else this.name = name;
+    return this;
+  }
+  recordException(exception: Exception, time?: TimeInput): void {
+    this.#open().recordException(exception, time);
+  }
+  isRecording(): boolean {
+    return !this.#ended;
+  }
+  end(): void {
+    if (this.#ended) return;
+    if (this.#span !== undefined || performance.now() - this.startedAt >= minStageSpanMs) {
+      this.#open().end();
+    }
+    this.#ended = true;
+  }
 }
 
 /** Sets attributes on the request's span (no-op when not sampled). */

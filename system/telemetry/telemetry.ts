@@ -11,7 +11,7 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { MiddlewareHandler } from 'hono';
-import { TRACER_NAME } from '../trace.ts';
+import { configureStageSpans, TRACER_NAME } from '../trace.ts';
 import { createBoundMetrics } from './bound-metrics.ts';
 import { type RootSpanStarter, serverSpans } from './http.ts';
 import { createInstruments, type Instruments } from './metrics.ts';
@@ -37,6 +37,11 @@ export interface TelemetryConfig {
   /** Tracing; undefined = no tracer provider (the API's no-op tracer). */
   tracing?: TracingConfig | undefined;
   serverTiming: boolean;
+  /**
+   * A stage shorter than this (ms), with no child span and no error, gets no span of its
+   * own (`configureStageSpans` in trace.ts). @default 0, every stage a span
+   */
+  minStageSpanMs?: number;
   /** Extra span exporters (tests' in-memory exporter), synchronous. */
   spanExporters?: readonly SpanExporter[];
 }
@@ -125,6 +130,7 @@ export function createTelemetry(
     // the newest server's provider wins (one per process in production; tests start several)
     trace.disable();
     trace.setGlobalTracerProvider(tracerProvider);
+    configureStageSpans({ minDurationMs: config.minStageSpanMs ?? 0 });
   }
   const tracer = tracerProvider?.getTracer(TRACER_NAME);
   const serializer = new PrometheusSerializer();

@@ -1,5 +1,5 @@
 import type { HrTime } from '@opentelemetry/api';
-import { addHrTimes, millisToHrTime } from '@opentelemetry/core';
+import { addHrTimes, hrTimeToMilliseconds, millisToHrTime } from '@opentelemetry/core';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 
 /**
@@ -60,11 +60,30 @@ export class TraceClockProcessor implements SpanProcessor {
 /** Traces remembered at most (the oldest go first). */
 const MAX_OPEN_TRACES = 10_000;
 
+/** The SDK's own fields this processor reads (and, for a span started in the past, sets). */
+interface SdkClock {
+  _performanceStartTime?: unknown;
+  _performanceOffset?: unknown;
+  _startTimeProvided?: unknown;
+}
+
 /**
- * The `performance.now()` the SDK took with the span's `Date.now()` (its durations
- * count from it); the current one if a later SDK no longer keeps it there.
+ * The monotonic time the span started at: the `performance.now()` the SDK took with its
+ * `Date.now()` (its durations count from it), or the current one if a later SDK no longer
+ * keeps it there. A span given its `startTime` (a stage's span made after the stage began,
+ * `StageSpan` in trace.ts) started at that time: the SDK turned it into wall-clock time
+ * with its offset, which gives it back. Such a span is then set to count its duration
+ * from there, as any other does; left as is, the SDK would end it at `Date.now()`, whole
+ * milliseconds.
  */
 function monotonicStart(span: Span): number {
-  const taken = (span as unknown as { _performanceStartTime?: unknown })._performanceStartTime;
-  return typeof taken === 'number' ? taken : performance.now();
+  const clock = span as unknown as SdkClock;
+  const taken = clock._performanceStartTime;
+  if (typeof taken !== 'number') return performance.now();
+  const offset = clock._performanceOffset;
+  if (clock._startTimeProvided !== true || typeof offset !== 'number') return taken;
+  const startedAt = hrTimeToMilliseconds(span.startTime) - offset - performance.timeOrigin;
+  clock._performanceStartTime = startedAt;
+  clock._startTimeProvided = false;
+  return startedAt;
 }

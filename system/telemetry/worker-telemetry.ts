@@ -9,7 +9,7 @@ import {
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
 import type { MiddlewareHandler } from 'hono';
-import { TRACER_NAME } from '../trace.ts';
+import { configureStageSpans, TRACER_NAME } from '../trace.ts';
 import { serverSpans } from './http.ts';
 import { createSampler, rootSampling } from './sampler.ts';
 import type { TelemetryConfig } from './telemetry.ts';
@@ -56,6 +56,7 @@ export function createWorkerTelemetry(
     spanProcessors: [new TraceClockProcessor(), new SimpleSpanProcessor({ exporter: collector })],
   });
   trace.setGlobalTracerProvider(provider);
+  configureStageSpans({ minDurationMs: config.minStageSpanMs ?? 0 });
   return {
     middleware: serverSpans({
       tracer: provider.getTracer(TRACER_NAME),

@@ -224,8 +224,11 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
     for (const side of ['', 'raw ws ', 'raw ws (window) ']) {
       expect(figure('ws', `${side}answer p50`).value).toBeGreaterThan(0);
     }
-    // a cache hit's trace: the server span and its stages (auth, cache), counted by the SDK
-    expect(figure('overhead', 'spans per request: traces 100%').value).toBeGreaterThanOrEqual(2);
+    // a cache hit's trace as deployed, counted by the SDK: the server span, its in-memory
+    // stages (auth, cache) folded into it; the odd one past 100 µs on a loaded machine keeps its own
+    const spans = figure('overhead', 'spans per request: traces 100%').value;
+    expect(spans).toBeGreaterThanOrEqual(1);
+    expect(spans).toBeLessThan(2);
     expect(Number.isFinite(figure('overhead', 'CPU per span: traces 100%').value)).toBe(true);
     expect(
       results.findings.find((f) => f.finding === 'App overhead: telemetry, 100% traces')!.note,

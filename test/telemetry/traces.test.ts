@@ -28,10 +28,10 @@ const kids = (spans: readonly ReadableSpan[], parent: ReadableSpan) =>
 const named = (spans: readonly ReadableSpan[], name: string) =>
   spans.filter((s) => s.name === name);
 
-async function membersTrace(preset: string) {
+async function membersTrace(preset: string, env: Record<string, string> = {}) {
   const exporter = new InMemorySpanExporter();
   const server = await startTestServer(
-    { DATAFLOW_PRESET: preset, SERVER_TIMING: 'true' },
+    { DATAFLOW_PRESET: preset, SERVER_TIMING: 'true', ...env },
     { spanExporters: [exporter] },
   );
   try {
@@ -112,6 +112,31 @@ describe('trace of a members request', () => {
     expect(again.attributes['dataflow.cache.result']).toBe('hit');
     // the membership check is cached too (the change log invalidates it): no DB at all
     expect(again.attributes['dataflow.db.queries']).toBe(0);
+  });
+
+  it('with a minimum stage length (production: 100 µs), a hit is one span and a miss keeps the stages with queries', async () => {
+    // far above any in-memory stage here, even on a loaded machine; the default is 100 µs
+    const { first, second, serverTiming } = await membersTrace('recommended', {
+      TRACES_MIN_STAGE_SPAN_US: '20000',
+    });
+    const hit = second.find((s) => s.kind === 1)!;
+    expect(second).toEqual([hit]);
+    expect(hit.attributes['dataflow.cache.result']).toBe('hit');
+    // the miss: the stages that ran queries are there, each query under its stage
+    const root = first.find((s) => s.kind === 1)!;
+    const [page] = named(first, 'batch.members_page');
+    expect(page!.parentSpanContext?.spanId).toBe(root.spanContext().spanId);
+    expect(kids(first, page!).map((s) => s.attributes['db.query.summary'])).toEqual([
+      'SELECT memberships',
+    ]);
+    expect(named(first, 'cache.get')).toEqual([]);
+    for (const span of first) {
+      if (span !== root)
+        expect(first.map((s) => s.spanContext().spanId)).toContain(span.parentSpanContext?.spanId);
+    }
+    // Server-Timing still has every stage
+    expect(serverTiming).toMatch(/auth;dur=[\d.]+/);
+    expect(serverTiming).toMatch(/cache;dur=[\d.]+/);
   });
 });
 
