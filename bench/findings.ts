@@ -511,7 +511,8 @@ function spanBudgetNote(figures: readonly Figure[]): string | undefined {
   const perSpan = value('CPU per span: traces 100%');
   const off = value('server CPU per request: telemetry off');
   if (spans == null || perSpan == null || off == null || spans <= 0) return undefined;
-  return `${spans} spans per sampled request at about ${perSpan} µs of CPU each; 15% of the ${off} µs a request costs without telemetry leaves ${((0.15 * off) / spans).toFixed(1)} µs per span`;
+  const noun = spans === 1 ? 'span' : 'spans';
+  return `${spans} ${noun} per sampled request at about ${perSpan} µs of CPU each; 15% of the ${off} µs a request costs without telemetry leaves ${((0.15 * off) / spans).toFixed(1)} µs per span`;
 }
 
 /** The Node figure of the same workerd row, for the note under it. */

@@ -232,7 +232,7 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
     expect(Number.isFinite(figure('overhead', 'CPU per span: traces 100%').value)).toBe(true);
     expect(
       results.findings.find((f) => f.finding === 'App overhead: telemetry, 100% traces')!.note,
-    ).toMatch(/^[\d.]+ spans per sampled request at about -?[\d.]+ µs of CPU each; 15% of the /);
+    ).toMatch(/^[\d.]+ spans? per sampled request at about -?[\d.]+ µs of CPU each; 15% of the /);
   });
 
   it('Ctrl-C saves partial results marked incomplete and exits 130', async () => {
