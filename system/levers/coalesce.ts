@@ -149,6 +149,8 @@ export function createCoalescer(
         existing.followers += 1;
         const role = existing.done ? 'window' : 'follower';
         hooks.onCoalesce?.({ role, route });
+        // on the request's span too: a short wait has no span of its own in production
+        annotate(trace, { [COALESCE_ROLE]: role });
         const shared = await traced(
           trace,
           'coalesce',
