@@ -109,6 +109,29 @@ describe('TraceClockProcessor: one clock per trace', () => {
     expectOffset(ms(byName('invalidate').startTime) - ms(byName('root').startTime), root, started);
   });
 
+  it('places a span made late, given its start as a performance.now() time, where it started', () => {
+    const { tracer, byName } = setup();
+    const root = timed(() => tracer.startSpan('root'));
+    const stageStart = timed(() => performance.now());
+    spin(0.3);
+    // a stage's span made only now (StageSpan in trace.ts), dated back to the stage's start
+    const late = tracer.startSpan(
+      'stage',
+      { startTime: stageStart.value },
+      trace.setSpan(ROOT_CONTEXT, root.value),
+    );
+    spin(0.2);
+    const ended = timed(() => late.end());
+    root.value.end();
+
+    const stage = byName('stage');
+    expectOffset(ms(stage.startTime) - ms(byName('root').startTime), root, stageStart);
+    // ended on the monotonic clock, not at a whole millisecond of Date.now()
+    const duration = ms(stage.endTime) - ms(stage.startTime);
+    expect(duration).toBeGreaterThanOrEqual(ended.before - stageStart.value - 0.001);
+    expect(duration).toBeLessThanOrEqual(ended.after - stageStart.value + 0.001);
+  });
+
   it('leaves a span under a remote parent on its own wall-clock start', () => {
     const { tracer, byName } = setup();
     const remote = trace.wrapSpanContext({
