@@ -1,6 +1,5 @@
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Webhook } from 'svix';
+import { Pool } from 'undici';
 import type { PlannedDelivery } from '../fixtures/clerk/storm.ts';
 import { assertLoopback } from './loopback.ts';
 
@@ -85,37 +84,23 @@ export async function sendDeliveries(
       delivery.body,
     ),
   );
-  // node:http with a keep-alive pool: fetch's per-request machinery cost the generator
-  // as much CPU as the server it was measuring
-  const secure = endpoint.startsWith('https:');
-  const agent = secure
-    ? new HttpsAgent({ keepAlive: true, maxSockets: concurrency })
-    : new HttpAgent({ keepAlive: true, maxSockets: concurrency });
+  // undici's pool: keep-alive connections and one write per request. The generator shares
+  // the machine with the app, so its CPU is taken from the app's: per delivery against a
+  // bare server, fetch cost as much as the server, node:http 100-120 µs, undici 65 µs.
+  const pool = new Pool(new URL(endpoint).origin, { connections: concurrency });
+  const path = new URL(endpoint).pathname;
   const timeoutMs = options.timeoutMs ?? 15_000;
-  const post = (url: string, headers: Record<string, string>, body: string) =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = (secure ? httpsRequest : httpRequest)(
-        url,
-        {
-          method: 'POST',
-          agent,
-          headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
-          timeout: timeoutMs,
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            text += chunk;
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', reject);
-      req.end(body);
+  const post = async (headers: Record<string, string>, body: string) => {
+    const res = await pool.request({
+      path,
+      method: 'POST',
+      headers,
+      body,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
     });
+    return { status: res.statusCode, body: await res.body.text() };
+  };
   const started = performance.now();
   let next = 0;
 
@@ -127,7 +112,7 @@ export async function sendDeliveries(
     let status = 0;
     let outcome: string | null = null;
     try {
-      const res = await post(endpoint, headers, delivery.body);
+      const res = await post(headers, delivery.body);
       status = res.status;
       let json: { status?: unknown } | null = null;
       try {
@@ -165,7 +150,7 @@ export async function sendDeliveries(
     }
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, deliveries.length) }, worker));
-  agent.destroy();
+  await pool.close();
 
   const elapsedMs = performance.now() - started;
   const count = (key: (r: DeliveryResult) => string) =>
