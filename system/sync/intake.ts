@@ -11,7 +11,7 @@ import {
 } from '../trace.ts';
 import { type Applied, type ApplyOutcome, applyDelivery } from './apply.ts';
 import { eventTypeLabel, type HandledEventType, parseClerkEvent } from './clerk-events.ts';
-import type { WebhookVerifier } from './verify.ts';
+import type { HeaderReader, WebhookVerifier } from './verify.ts';
 
 /**
  * One Clerk webhook delivery, framework-free: Svix signature on the raw body -> parse ->
@@ -57,7 +57,7 @@ export class ApplyError extends Error {
 /** `trace`: the delivery request's span and timings (its stages nest under them). */
 export type WebhookIntake = (
   body: string,
-  headers: Headers,
+  headers: HeaderReader,
   trace?: RequestTrace,
 ) => Promise<{ status: ApplyOutcome; svixId: string }>;
 

@@ -15,7 +15,10 @@ export class SignatureError extends Error {
   override readonly name = 'SignatureError';
 }
 
-export type WebhookVerifier = (body: string, headers: Headers) => VerifiedHeaders;
+/** What the intake reads of a delivery's headers: a `Headers`, or a runtime's cheaper view. */
+export type HeaderReader = Pick<Headers, 'get'>;
+
+export type WebhookVerifier = (body: string, headers: HeaderReader) => VerifiedHeaders;
 
 export function createWebhookVerifier(secrets: readonly string[]): WebhookVerifier {
   if (secrets.length === 0) throw new TypeError('at least one webhook signing secret is required');

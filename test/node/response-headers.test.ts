@@ -3,8 +3,10 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userEvent } from '../../fixtures/clerk/events.ts';
 import { generateFixture } from '../../fixtures/seed/generate.ts';
 import { loadFixture } from '../../fixtures/seed/load.ts';
+import { signedHeaders } from '../../load/webhook-sender.ts';
 import { startTestApp, withLevers } from '../support/harness.ts';
 import { castFrom } from '../support/people.ts';
 import { startTestServer } from '../support/server.ts';
@@ -172,6 +174,39 @@ function plainGet(url: string, headers: Record<string, string>) {
   });
 }
 
+function plainPost(url: string, headers: Record<string, string>, body: string) {
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    request(url, { method: 'POST', headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    })
+      .on('error', reject)
+      .end(body);
+  });
+}
+
+/** How many `Headers` objects `run` made (the global class, counted while it runs). */
+async function countingHeaders(run: () => Promise<void>): Promise<number> {
+  const Original = globalThis.Headers;
+  let built = 0;
+  globalThis.Headers = class extends Original {
+    constructor(init?: HeadersInit) {
+      super(init);
+      built += 1;
+    }
+  };
+  try {
+    await run();
+  } finally {
+    globalThis.Headers = Original;
+  }
+  return built;
+}
+
 /**
  * On Node the request's headers are read from what Node parsed (`system/request-headers.ts`):
  * the first `c.req.header()` would make @hono/node-server build an undici `Headers` from
@@ -205,15 +240,7 @@ describe('request headers on the Node server', () => {
       'x-request-id': 'req-1',
     };
     expect((await plainGet(members, caller)).headers['x-cache']).toBe('miss');
-    const Original = globalThis.Headers;
-    let built = 0;
-    globalThis.Headers = class extends Original {
-      constructor(init?: HeadersInit) {
-        super(init);
-        built += 1;
-      }
-    };
-    try {
+    const built = await countingHeaders(async () => {
       const health = await plainGet(`${server.url}/health`, caller);
       const hit = await plainGet(members, caller);
       const parented = await plainGet(members, {
@@ -224,10 +251,29 @@ describe('request headers on the Node server', () => {
       expect([hit.headers['x-cache'], parented.headers['x-cache']]).toEqual(['hit', 'hit']);
       expect(hit.headers['access-control-allow-origin']).toBe('http://localhost:5173');
       expect(hit.headers['x-request-id']).toBe('req-1');
-      expect(built).toBe(0);
-    } finally {
-      globalThis.Headers = Original;
-    }
+    });
+    expect(built).toBe(0);
+  });
+
+  it('a signed webhook delivery is verified without a Headers object', async () => {
+    const user = fixture.users.find((u) => u.id === cast.adminA.id)!;
+    const body = JSON.stringify(
+      userEvent('user.updated', { ...user, updatedAt: Date.now() }, Date.now()),
+    );
+    const headers = signedHeaders(server.webhookSecret, 'msg_no_headers_1', body);
+    const built = await countingHeaders(async () => {
+      const res = await plainPost(`${server.url}/webhooks/clerk`, headers, body);
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.body).status).toBe('applied');
+      // and a forged one is still refused
+      const forged = await plainPost(
+        `${server.url}/webhooks/clerk`,
+        { ...headers, 'svix-id': 'msg_no_headers_2' },
+        body,
+      );
+      expect(forged.status).toBe(400);
+    });
+    expect(built).toBe(0);
   });
 
   it('the header limit still counts every header line', async () => {

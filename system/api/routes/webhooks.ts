@@ -1,4 +1,5 @@
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { requestHeader } from '../../request-headers.ts';
 import { ApplyError, type WebhookIntake } from '../../sync/intake.ts';
 import { SignatureError } from '../../sync/verify.ts';
 import { type AppEnv, traceOf } from '../context.ts';
@@ -43,7 +44,10 @@ export function webhookRoutes(options: WebhookRouteOptions) {
   return new Hono<AppEnv>().post('/clerk', limit, async (c) => {
     try {
       const body = c.get('rawBody') ?? (await c.req.text());
-      return c.json(await options.intake(body, c.req.raw.headers, traceOf(c)));
+      // Node's parsed headers where there are some: `c.req.raw.headers` would build and
+      // validate a `Headers` of every line, about 2% of a delivery's CPU in a storm
+      const headers = { get: (name: string) => requestHeader(c, name) ?? null };
+      return c.json(await options.intake(body, headers, traceOf(c)));
     } catch (error) {
       if (error instanceof SignatureError) {
         throw new AppError(
