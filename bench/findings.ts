@@ -414,8 +414,7 @@ const RULES: Rule[] = [
     target: '>= 1,000 events/s into sqld (PROFILE=full: the quick storm is too short to warm up)',
     check: (v) => v >= 1000,
     note: (_o, figures) => {
-      const value = (metric: string) =>
-        figures.find((f) => f.suite === 'webhooks' && f.metric === metric)?.value;
+      const value = figureValues(figures, { suite: 'webhooks' });
       const rate = value('verified events/s (sqld-ws)');
       const ratio = value('ingest ÷ raw commits (sqld-ws)');
       return notes(
@@ -452,6 +451,21 @@ function httpCeilingNote(figures: readonly Figure[]): string | undefined {
   return `HTTP ceiling: the same deliveries into a bare node:http server reach ${ceiling} req/s (${(ceiling / raw).toFixed(2)}x the raw commits) with this generator on this machine; the app's ingest is ${share}x that ceiling`;
 }
 
+/**
+ * A note's lookup: the value of the figure named `metric` among those matching `where`
+ * (suite, and scenario or preset when given); undefined when the run has none.
+ */
+function figureValues(
+  figures: readonly Figure[],
+  where: Partial<Pick<Figure, 'suite' | 'scenario' | 'preset'>>,
+): (metric: string) => number | null | undefined {
+  const matches = (f: Figure) =>
+    (where.suite === undefined || f.suite === where.suite) &&
+    (where.scenario === undefined || f.scenario === where.scenario) &&
+    (where.preset === undefined || f.preset === where.preset);
+  return (metric) => figures.find((f) => f.metric === metric && matches(f))?.value;
+}
+
 /** Several notes of one row, in order; undefined when none has anything to say. */
 function notes(...parts: Array<string | undefined>): string | undefined {
   return parts.filter(Boolean).join('; ') || undefined;
@@ -462,11 +476,8 @@ function notes(...parts: Array<string | undefined>): string | undefined {
  * they allow on this machine's cores if nothing ever waited (`CPU-bound rate`).
  */
 function cpuBoundNote(figures: readonly Figure[], suffix: string): string | undefined {
-  const value = (metric: string) =>
-    figures.find(
-      (f) =>
-        f.suite === 'webhooks' && f.metric === `${metric}${suffix}` && f.preset === 'recommended',
-    )?.value;
+  const of = figureValues(figures, { suite: 'webhooks', preset: 'recommended' });
+  const value = (metric: string) => of(`${metric}${suffix}`);
   const bound = value('CPU-bound rate');
   if (bound == null) return undefined;
   const parts = (
@@ -487,8 +498,7 @@ function cpuBoundNote(figures: readonly Figure[], suffix: string): string | unde
  * the median answers is about what the app adds before its fan-out starts.
  */
 function answerNote(figures: readonly Figure[], scenario: string): string | undefined {
-  const value = (metric: string) =>
-    figures.find((f) => f.suite === 'ws' && f.scenario === scenario && f.metric === metric)?.value;
+  const value = figureValues(figures, { suite: 'ws', scenario });
   const app = value('answer p50');
   // the faster of the bare server's two modes: a frame per change falls seconds behind at
   // 1,000 x 200, and its answers wait behind its fan-outs
@@ -505,8 +515,7 @@ function answerNote(figures: readonly Figure[], scenario: string): string | unde
  * each of the spans a sampled request makes, next to what a span costs in the same run.
  */
 function spanBudgetNote(figures: readonly Figure[]): string | undefined {
-  const value = (metric: string) =>
-    figures.find((f) => f.suite === 'overhead' && f.metric === metric)?.value;
+  const value = figureValues(figures, { suite: 'overhead' });
   const spans = value('spans per request: traces 100%');
   const perSpan = value('CPU per span: traces 100%');
   const off = value('server CPU per request: telemetry off');
@@ -517,14 +526,7 @@ function spanBudgetNote(figures: readonly Figure[]): string | undefined {
 
 /** The Node figure of the same workerd row, for the note under it. */
 function besideNode(figures: readonly Figure[], preset: string): string | undefined {
-  const value = (metric: string) =>
-    figures.find(
-      (f) =>
-        f.suite === 'workerd' &&
-        f.scenario === WORKERD_SCENARIO &&
-        f.preset === preset &&
-        f.metric === metric,
-    )?.value;
+  const value = figureValues(figures, { suite: 'workerd', scenario: WORKERD_SCENARIO, preset });
   const node = value('req/s: node');
   const ratio = value('req/s: workerd ÷ Node');
   if (node === undefined || ratio === undefined) return undefined;
