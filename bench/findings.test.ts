@@ -85,7 +85,7 @@ describe('the browser findings rows', () => {
   });
 });
 
-describe('the sqld ingest rate row', () => {
+describe('the ingest rows', () => {
   const options = benchOptionsFromEnv({ SUITE: 'webhooks' });
   const storm = (metric: string, value: number): Figure => ({
     suite: 'webhooks',
@@ -96,10 +96,23 @@ describe('the sqld ingest rate row', () => {
     unit: metric.startsWith('verified') ? 'events/s' : 'x',
     samples: 100,
   });
-  const row = (figures: Figure[]) =>
-    buildFindings(figures, options).find(
-      (f) => f.finding === 'Event-processing bottlenecks (sqld rate)',
-    )!;
+  const rowOf = (finding: string) => (figures: Figure[]) =>
+    buildFindings(figures, options).find((f) => f.finding === finding)!;
+  const row = rowOf('Event-processing bottlenecks (sqld rate)');
+
+  it('judges embedded ingest on the prepared statements, with @libsql/client in its note', () => {
+    const embedded = rowOf('Event-processing bottlenecks');
+    const judged = embedded([
+      storm('ingest ÷ raw commits', 0.13),
+      { ...storm('raw client batches/s (file)', 7500), preset: null },
+      storm('ingest ÷ raw client batches', 0.34),
+    ]);
+    expect(judged).toMatchObject({ verdict: 'fail', judged: { value: 0.13 } });
+    expect(judged.note).toBe(
+      "against one @libsql/client write batch per event on the same disk (7500/s), the app's ingest is 0.34x",
+    );
+    expect(embedded([storm('ingest ÷ raw commits', 0.13)]).note).toBeUndefined();
+  });
 
   it('is judged on HTTP, with the WebSocket transport in its note', () => {
     const judged = row([

@@ -392,7 +392,8 @@ const RULES: Rule[] = [
     judge: 'recommended',
     target: '>= 0.50x raw one-commit-per-event, same disk, same run',
     check: (v) => v >= 0.5,
-    note: (_o, figures) => notes(httpCeilingNote(figures), cpuBoundNote(figures, '')),
+    note: (_o, figures) =>
+      notes(clientAnchorNote(figures), httpCeilingNote(figures), cpuBoundNote(figures, '')),
   },
   {
     finding: 'Event-processing bottlenecks (sqld)',
@@ -449,6 +450,22 @@ function httpCeilingNote(figures: readonly Figure[]): string | undefined {
   const share = value('ingest ÷ HTTP ceiling', 'recommended');
   if (!ceiling || !raw || share === undefined) return undefined;
   return `HTTP ceiling: the same deliveries into a bare node:http server reach ${ceiling} req/s (${(ceiling / raw).toFixed(2)}x the raw commits) with this generator on this machine; the app's ingest is ${share}x that ceiling`;
+}
+
+/**
+ * The webhook row's weaker anchor: one `@libsql/client` write batch per event, what the
+ * issue first measured against (the row judges the stricter `libsql` prepared statements,
+ * the driver the app uses for `file:`).
+ */
+function clientAnchorNote(figures: readonly Figure[]): string | undefined {
+  const rate = figureValues(figures, { suite: 'webhooks', preset: null })(
+    'raw client batches/s (file)',
+  );
+  const share = figureValues(figures, { suite: 'webhooks', preset: 'recommended' })(
+    'ingest ÷ raw client batches',
+  );
+  if (!rate || share == null) return undefined;
+  return `against one @libsql/client write batch per event on the same disk (${rate}/s), the app's ingest is ${share}x`;
 }
 
 /**

@@ -63,14 +63,18 @@ export const webhooksSuite: BenchSuite = {
         try {
           const url = db === 'sqld' ? sqld.url : sqld.url.replace(/^http/, 'ws');
           ctx.progress(`webhooks: raw write batches against sqld (the anchor), ${DB_LABEL[db]}`);
-          const raw = await rawCommitsRemote(url, Math.min(ctx.settings.webhookEvents, 1000));
-          figures.push(anchorFigure(db, raw.perSecond, raw.events));
+          const committer = rawClientCommitter(url);
+          const raw = await committer
+            .commit(Math.min(ctx.settings.webhookEvents, 1000), 2000)
+            .finally(() => committer.close());
+          const rawPerSecond = (raw.count * 1000) / raw.elapsedMs;
+          figures.push(anchorFigure(db, rawPerSecond, raw.count));
           figures.push(
             ...(await storm(
               ctx,
               'recommended',
               { url, db, cpuMs: sqld.cpuMs },
-              raw.perSecond,
+              rawPerSecond,
               ceiling,
             )),
           );
@@ -104,6 +108,8 @@ function stormDeliveries(events: number) {
 }
 
 const CEILING_METRIC = 'HTTP ceiling: bare node:http req/s';
+/** The embedded storm's second raw anchor: the driver the app used for `file:` before `libsql`. */
+const CLIENT_ANCHOR_METRIC = 'raw client batches/s (file)';
 
 /** The processes a storm's CPU is counted for. */
 type Meter = 'server' | 'sqld' | 'generator';
@@ -176,6 +182,8 @@ async function embeddedStorms(
   ctx.progress('webhooks: the raw commits, the HTTP ceiling and the app, in rounds');
   const raw = rawCommitter(join(dir, 'raw.db'));
   ctx.cleanups.push(() => raw.close());
+  const rawClient = rawClientCommitter(`file:${join(dir, 'raw-client.db')}`);
+  ctx.cleanups.push(() => rawClient.close());
   const bare = await startBundledProcess('load/infra/hello-server.ts', { HELLO: 'node' });
   ctx.cleanups.push(() => bare.stop());
   const apps = new Map<string, ServerProcess>();
@@ -198,6 +206,10 @@ async function embeddedStorms(
       {
         name: 'raw commits',
         run: (batch) => metered({ server: ownCpuMs }, () => raw.commit(batch.length)),
+      },
+      {
+        name: 'raw client batches',
+        run: (batch) => metered({ server: ownCpuMs }, () => rawClient.commit(batch.length)),
       },
       {
         name: 'HTTP ceiling',
@@ -236,6 +248,7 @@ async function embeddedStorms(
       }
     }
     const rawRounds = measured.get('raw commits')!;
+    const clientRounds = measured.get('raw client batches')!;
     const ceilingRounds = measured.get('HTTP ceiling')!;
     const inRounds = `${rounds} round${rounds > 1 ? 's' : ''} interleaved with the storms`;
     const figures: Figure[] = [
@@ -246,6 +259,13 @@ async function embeddedStorms(
         'µs',
         count(rawRounds),
         'CPU time of the process committing, over the measured rounds',
+      ),
+      anchor(
+        CLIENT_ANCHOR_METRIC,
+        Math.round(rateOf(clientRounds)),
+        'commits/s',
+        count(clientRounds),
+        `one write batch of two inserts per event through @libsql/client, same disk, WAL (the anchor issue 14 was first measured against); ${inRounds}`,
       ),
       anchor(
         'HTTP ceiling: server CPU per request',
@@ -281,6 +301,10 @@ async function embeddedStorms(
             ceilingRounds,
             `bare node:http: ${Math.round(rateOf(ceilingRounds))} req/s for the same deliveries`,
           ),
+          vsClient: versus(
+            clientRounds,
+            `@libsql/client: ${Math.round(rateOf(clientRounds))} write batches/s on the same storage`,
+          ),
           lost: lost.get(preset)!,
           cpu: cpuOf(appRounds),
           mean: (name) => {
@@ -294,6 +318,7 @@ async function embeddedStorms(
   } finally {
     await Promise.all([bare.stop(), ...[...apps.values()].map((app) => app.stop())]);
     raw.close();
+    rawClient.close();
   }
 }
 
@@ -345,32 +370,40 @@ function rawCommitter(path: string): {
 }
 
 /**
- * One write batch of two inserts per event through `@libsql/client`, back to back: up to
- * `events`, and no longer than `maxMs` (a rate; a few hundred round trips settle it).
+ * One write batch of two inserts per event through `@libsql/client`, back to back (what
+ * issue 14 first measured its ingest against): `commit(n)` runs the next n events, and
+ * stops early after `maxMs` (against sqld, a few hundred round trips settle the rate).
  */
-async function rawCommitsRemote(
-  url: string,
-  events: number,
-  maxMs = 2000,
-): Promise<{ perSecond: number; events: number }> {
+function rawClientCommitter(url: string): {
+  commit(events: number, maxMs?: number): Promise<Omit<Round, 'cpuMs'>>;
+  close(): void;
+} {
   const client = createClient({ url });
-  try {
-    await client.executeMultiple(RAW_TABLE);
-    const started = performance.now();
-    let i = 0;
-    for (; i < events && performance.now() - started < maxMs; i++) {
-      await client.batch(
-        [
-          { sql: 'INSERT INTO raw_events (id, body) VALUES (?, ?)', args: [`evt_${i}`, '{}'] },
-          { sql: 'INSERT INTO raw_log (event) VALUES (?)', args: [`evt_${i}`] },
-        ],
-        'write',
-      );
-    }
-    return { perSecond: (i * 1000) / (performance.now() - started), events: i };
-  } finally {
-    client.close();
-  }
+  // WAL as the app's, on a file; sqld keeps its own journal
+  const pragmas = url.startsWith('file:')
+    ? 'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; '
+    : '';
+  const ready = client.executeMultiple(`${pragmas}${RAW_TABLE}`);
+  ready.catch(() => {}); // awaited by each commit; a failure surfaces there
+  let next = 0;
+  return {
+    async commit(events, maxMs = Number.POSITIVE_INFINITY) {
+      await ready;
+      const started = performance.now();
+      let i = 0;
+      for (; i < events && performance.now() - started < maxMs; i++, next++) {
+        await client.batch(
+          [
+            { sql: 'INSERT INTO raw_events (id, body) VALUES (?, ?)', args: [`evt_${next}`, '{}'] },
+            { sql: 'INSERT INTO raw_log (event) VALUES (?)', args: [`evt_${next}`] },
+          ],
+          'write',
+        );
+      }
+      return { count: i, elapsedMs: performance.now() - started };
+    },
+    close: () => client.close(),
+  };
 }
 
 /** A figure of an anchor (no preset: the raw driver, the bare server). */
@@ -476,6 +509,8 @@ function ingestFigures(storm: {
   samples: number;
   vsRaw: { value: number; note: string };
   vsCeiling: { value: number; note: string };
+  /** The embedded storm only: against one `@libsql/client` write batch per event. */
+  vsClient?: { value: number; note: string };
   lost: number;
   /** CPU µs per delivery of each metered process. */
   cpu: ReturnType<typeof cpuOf>;
@@ -517,6 +552,17 @@ function ingestFigures(storm: {
       unit: 'x',
       note: storm.vsCeiling.note,
     },
+    ...(storm.vsClient
+      ? [
+          {
+            ...base,
+            metric: 'ingest ÷ raw client batches',
+            value: ratio(storm.vsClient.value),
+            unit: 'x',
+            note: storm.vsClient.note,
+          },
+        ]
+      : []),
     { ...base, metric: `lost events${suffix}`, value: storm.lost, unit: 'events' },
     ...cpuFigures(base, suffix, storm.cpu),
     {
