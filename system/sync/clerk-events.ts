@@ -90,14 +90,22 @@ export function eventTypeLabel(type: string | null): HandledEventType | 'other' 
 /**
  * Parses a verified raw body. Never throws: an unusable payload is a value the caller
  * turns into a dead letter. `fallbackAt` (the svix timestamp) dates deletes whose
- * envelope has no `timestamp`.
+ * envelope has no `timestamp`. `parsed`: `raw` already parsed (the signature check parses
+ * it), so it is not parsed twice.
  */
-export function parseClerkEvent(raw: string, fallbackAt: number): ParsedEvent {
+export function parseClerkEvent(
+  raw: string,
+  fallbackAt: number,
+  parsed?: { value: unknown },
+): ParsedEvent {
   let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    return { kind: 'unusable', type: null, reason: 'body is not valid JSON' };
+  if (parsed) json = parsed.value;
+  else {
+    try {
+      json = JSON.parse(raw);
+    } catch {
+      return { kind: 'unusable', type: null, reason: 'body is not valid JSON' };
+    }
   }
   const outer = envelope.safeParse(json);
   if (!outer.success) {

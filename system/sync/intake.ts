@@ -69,7 +69,7 @@ export function createWebhookIntake(options: WebhookIntakeOptions): WebhookIntak
       options.verify(body, headers),
     );
     const receivedAt = now();
-    const parsed = parseClerkEvent(body, verified.sentAt);
+    const parsed = parseClerkEvent(body, verified.sentAt, verified.json);
     const applyStarted = performance.now();
     let applied: Applied;
     try {

@@ -9,6 +9,11 @@ export interface VerifiedHeaders {
   svixId: string;
   /** svix-timestamp in epoch ms. */
   sentAt: number;
+  /**
+   * The body as the library parsed it once the signature matched (it always parses),
+   * so the intake need not parse it again; absent when the body is not JSON.
+   */
+  json?: { value: unknown };
 }
 
 export class SignatureError extends Error {
@@ -43,8 +48,9 @@ export function createWebhookVerifier(secrets: readonly string[]): WebhookVerifi
     let lastError: unknown;
     for (const verifier of verifiers) {
       try {
-        verifier.verify(body, svixHeaders);
-        return verified;
+        const value = verifier.verify(body, svixHeaders);
+        // an empty body verifies as undefined: not JSON
+        return body === '' ? verified : { ...verified, json: { value } };
       } catch (error) {
         // svix parses the body only after a signature matched: a SyntaxError means a
         // genuine but malformed payload, which becomes a dead letter, not a 400.

@@ -1,5 +1,5 @@
 import { eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateWebhookSecret } from '../../fixtures/auth/keys.ts';
 import {
   deletedEvent,
@@ -557,6 +557,23 @@ describe.each(BACKENDS)('the rows a write hands to the publisher, on %s', (backe
     const log = await changesAfter(t.database.db, start, 100);
     expect(log.map((r) => r.op)).toEqual(['upsert', 'upsert', 'delete']);
     expect(fromWrites).toEqual(log.map((row) => [row]));
+  });
+
+  it('parses each delivery once: the event reads what the signature check parsed', async () => {
+    const intake = createWebhookIntake({
+      database: t.database,
+      verify: createWebhookVerifier([t.webhookSecret]),
+      onCommitted: () => {},
+    });
+    const body = JSON.stringify(userEvent('user.created', user(uid('user'), T0), T0));
+    const headers = new Headers(signedHeaders(t.webhookSecret, uid('msg'), body));
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      expect((await intake(body, headers)).status).toBe('applied');
+      expect(parse.mock.calls.filter(([text]) => text === body)).toHaveLength(1);
+    } finally {
+      parse.mockRestore();
+    }
   });
 
   it('are exactly the rows its commit appended to the log, also under a group commit', async () => {
