@@ -402,7 +402,9 @@ function rawClientCommitter(url: string): {
       }
       return { count: i, elapsedMs: performance.now() - started };
     },
-    close: () => client.close(),
+    close: () => {
+      if (!client.closed) client.close();
+    },
   };
 }
 
