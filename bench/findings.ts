@@ -442,12 +442,12 @@ const RULES: Rule[] = [
  * bare node:http server), next to the raw commits and the app.
  */
 function httpCeilingNote(figures: readonly Figure[]): string | undefined {
-  const value = (metric: string, preset: string | null) =>
-    figures.find((f) => f.suite === 'webhooks' && f.metric === metric && f.preset === preset)
-      ?.value;
-  const ceiling = value('HTTP ceiling: bare node:http req/s', null);
-  const raw = value('raw commits/s (file)', null);
-  const share = value('ingest ÷ HTTP ceiling', 'recommended');
+  const anchor = figureValues(figures, { suite: 'webhooks', preset: null });
+  const ceiling = anchor('HTTP ceiling: bare node:http req/s');
+  const raw = anchor('raw commits/s (file)');
+  const share = figureValues(figures, { suite: 'webhooks', preset: 'recommended' })(
+    'ingest ÷ HTTP ceiling',
+  );
   if (!ceiling || !raw || share === undefined) return undefined;
   return `HTTP ceiling: the same deliveries into a bare node:http server reach ${ceiling} req/s (${(ceiling / raw).toFixed(2)}x the raw commits) with this generator on this machine; the app's ingest is ${share}x that ceiling`;
 }
