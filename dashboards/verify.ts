@@ -57,7 +57,7 @@ export async function verifyDashboards(
     const database = await openDatabase({ url: `file:${dbFile}` });
     await runMigrations(database.db);
     await loadFixture(database, fixture);
-    database.close();
+    await database.close();
     const keys = ensureDevKeys(DEV_KEYS_DIR);
     const { secret } = ensureDevWebhookSecret(DEV_KEYS_DIR);
     const app = await startAppProcess({

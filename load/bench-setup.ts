@@ -20,7 +20,7 @@ export async function benchSetup(url: string = BENCH_DB_URL) {
   const database = await openDatabase({ url });
   await runMigrations(database.db); // an older bench DB gets new tables too
   if (await isEmpty(database)) await loadFixture(database, fixture);
-  database.close();
+  await database.close();
   // a fresh clone has none yet: create them as `make setup` would
   const { privateKey, publicKey } = ensureDevKeys(DEV_KEYS_DIR);
   const keys = { privateKey, publicKey };

@@ -323,7 +323,7 @@ export class OrgHub {
     try {
       return await work(database);
     } finally {
-      database.close();
+      await database.close();
     }
   }
 }

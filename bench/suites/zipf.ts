@@ -165,6 +165,6 @@ export async function zipfMix(ctx: SuiteContext, preset: PresetName, ops: number
     };
   } finally {
     publisher.stop();
-    database.close();
+    await database.close();
   }
 }

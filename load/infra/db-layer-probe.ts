@@ -51,5 +51,5 @@ try {
   process.stdout.write(`${JSON.stringify({ rawUs, appUs })}\n`);
 } finally {
   raw.close();
-  database.close();
+  await database.close();
 }

@@ -103,5 +103,5 @@ try {
   );
   process.stdout.write(`${JSON.stringify(tasks)}\n`);
 } finally {
-  database.close();
+  await database.close();
 }

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { createClient } from '@libsql/client';
+import { type Client, createClient } from '@libsql/client';
 import { type Dispatcher, request } from 'undici';
 import { createDatabase, type Database, type DatabaseOptions } from './database.ts';
 import { createEmbeddedClient } from './embedded-client.ts';
@@ -34,30 +34,44 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   const kind = databaseKind(options.url);
   if (kind === 'file') mkdirSync(dirname(filePath(options.url)), { recursive: true });
-  const client =
-    kind === 'remote'
-      ? createClient({
-          url: options.url,
-          authToken: options.authToken,
-          intMode: 'number',
-          fetch: driverFetch,
-        })
-      : // WAL journal, synchronous=NORMAL, and the checkpoint off the event loop (file:)
-        createEmbeddedClient({
-          path: kind === 'memory' ? ':memory:' : filePath(options.url),
-          busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
-          walCheckpoint: options.walCheckpoint ?? 'background',
-          onCheckpointFailure: options.onCheckpointFailure,
-        });
-  return createDatabase(client, {
-    guard: options.guard,
-    traceQueryText: options.traceQueryText,
-    // wait one event-loop turn so concurrent writes join the first commit: an embedded
-    // commit is synchronous (nothing could queue during it), and a sqld round trip costs
-    // far more CPU than a turn (ingest into sqld: 4 paired A/B rounds, +0-9% events/s)
-    scheduleCommit: setImmediate,
-    onGroupCommit: options.onGroupCommit,
+  const database = (client: Client) =>
+    createDatabase(client, {
+      guard: options.guard,
+      traceQueryText: options.traceQueryText,
+      // wait one event-loop turn so concurrent writes join the first commit: an embedded
+      // commit is synchronous (nothing could queue during it), and a sqld round trip costs
+      // far more CPU than a turn (ingest into sqld: 4 paired A/B rounds, +0-9% events/s)
+      scheduleCommit: setImmediate,
+      onGroupCommit: options.onGroupCommit,
+    });
+  if (kind === 'remote') {
+    return database(
+      createClient({
+        url: options.url,
+        authToken: options.authToken,
+        intMode: 'number',
+        fetch: driverFetch,
+      }),
+    );
+  }
+  // WAL journal, synchronous=NORMAL, and the checkpoint off the event loop (file:)
+  const embedded = createEmbeddedClient({
+    path: kind === 'memory' ? ':memory:' : filePath(options.url),
+    busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+    walCheckpoint: options.walCheckpoint ?? 'background',
+    onCheckpointFailure: options.onCheckpointFailure,
   });
+  const opened = database(embedded);
+  return {
+    ...opened,
+    // a process that exits ends its worker threads wherever they are: one stopped inside
+    // the libsql addon (its last checkpoint) aborts the whole process with a neon panic
+    // (SIGABRT instead of exit 0 after SIGTERM), so closing waits for the checkpointer
+    async close() {
+      await opened.close();
+      await embedded.checkpointer?.stop();
+    },
+  };
 }
 
 /**

@@ -55,7 +55,8 @@ export interface Database {
   stats(): DbStats;
   /** Adds a hook called for each round trip; returns the function that removes it. */
   onQuery(listener: QueryListener): () => void;
-  close(): void;
+  /** Closes the client; resolves once its background work (a WAL checkpointer) has ended. */
+  close(): Promise<void>;
 }
 
 export interface DbRequest {
@@ -117,7 +118,7 @@ export function createDatabase(rawClient: Client, options: DatabaseOptions = {})
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    close: () => rawClient.close(),
+    close: async () => rawClient.close(),
   };
 }
 

@@ -137,7 +137,7 @@ export function createEmbeddedClient(options: EmbeddedClientOptions): Client & {
       if (closed) return;
       closed = true;
       main.close();
-      // its connection is the last one: closing it checkpoints and removes the WAL
+      // the worker ends its own connection; openDatabase's close waits for it (client.ts)
       void checkpointer?.stop();
     },
     get closed() {

@@ -10,5 +10,5 @@ const database = await openDatabase({
   busyTimeoutMs: env.DB_BUSY_TIMEOUT_MS,
 });
 await runMigrations(database.db);
-database.close();
+await database.close();
 console.log(`migrations applied to ${maskUrl(env.DATABASE_URL)}`);

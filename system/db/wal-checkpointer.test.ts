@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase } from './client.ts';
 import { createEmbeddedClient } from './embedded-client.ts';
 import { startWalCheckpointer } from './wal-checkpointer.ts';
 
@@ -83,5 +85,25 @@ describe('WAL checkpoints', () => {
     expect(String(failures[0])).toMatch(/no-such-module/);
     await checkpointer.stop();
     expect(failures).toHaveLength(1);
+  });
+
+  it("a database's close resolves once the checkpoint worker has ended", async () => {
+    // a process may exit right after the close: a worker still inside the libsql addon
+    // then aborts the process (a neon panic, SIGABRT) instead of letting it exit 0
+    let worker: Worker | undefined;
+    const created = (w: Worker) => {
+      worker = w;
+    };
+    process.on('worker', created);
+    try {
+      const database = await openDatabase({ url: `file:${join(dir, 'close.db')}` });
+      await database.client.execute('CREATE TABLE t (id INTEGER PRIMARY KEY)');
+      await expect.poll(() => worker?.threadId, { timeout: 5000 }).toBeGreaterThan(0);
+      await database.close();
+      // -1 once the thread no longer runs
+      expect(worker!.threadId).toBe(-1);
+    } finally {
+      process.off('worker', created);
+    }
   });
 });

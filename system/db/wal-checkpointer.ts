@@ -36,7 +36,11 @@ export interface CheckpointStats {
 export interface WalCheckpointer {
   /** Runs one checkpoint now and resolves with the totals after it (tests). */
   checkpoint(): Promise<CheckpointStats>;
-  /** Stops the worker; its connection closes last, so SQLite checkpoints and removes the WAL. */
+  /**
+   * Stops the worker and resolves once its thread has ended. (SQLite removes the WAL when
+   * the last connection closes; a `libsql` connection closes once its statements are
+   * garbage-collected, so that may be later.)
+   */
   stop(): Promise<void>;
 }
 
@@ -103,6 +107,8 @@ export function startWalCheckpointer(options: WalCheckpointerOptions): WalCheckp
     async stop() {
       if (stopping) return exited;
       stopping = true;
+      // an unref'd worker would let the process exit before its last checkpoint ends
+      worker.ref();
       if (!failed) worker.postMessage('stop');
       await exited;
     },

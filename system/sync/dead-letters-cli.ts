@@ -40,5 +40,5 @@ try {
     if (!result.ok) process.exitCode = 1;
   }
 } finally {
-  database.close();
+  await database.close();
 }

@@ -58,7 +58,7 @@ describe('remote database client (real sqld)', () => {
       const read = await database.client.execute('SELECT v FROM t ORDER BY id');
       expect(read.rows.map((r) => r.v)).toEqual(rows);
     } finally {
-      database.close();
+      await database.close();
     }
   });
 });

@@ -49,7 +49,7 @@ describe('recovery lever: database down and back', () => {
     });
   });
   afterAll(async () => {
-    database?.close();
+    await database?.close();
     await sqld?.stop();
   });
 

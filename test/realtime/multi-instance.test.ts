@@ -33,7 +33,7 @@ describe('two app processes + sqld + Redis', () => {
     const database = await openDatabase({ url: sqld.url });
     await runMigrations(database.db);
     await loadFixture(database, fixture);
-    database.close();
+    await database.close();
     const env = {
       DATABASE_URL: sqld.url,
       REDIS_URL: redis.url,

@@ -49,7 +49,7 @@ export async function openBackend(kind: Backend): Promise<OpenedBackend> {
     database,
     url,
     async close() {
-      database.close();
+      await database.close();
       await sqld?.stop();
       // the WAL checkpointer's worker closes its connection after close() returns, removing
       // the -wal/-shm files as it does: retry while it finishes (ENOTEMPTY otherwise)

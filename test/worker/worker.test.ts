@@ -40,7 +40,7 @@ describe('the API Worker on workerd', () => {
     const database = await openDatabase({ url: sqld.url });
     await runMigrations(database.db);
     await loadFixture(database, fixture);
-    database.close();
+    await database.close();
     const env = {
       NODE_ENV: 'production',
       DATABASE_URL: sqld.url,
