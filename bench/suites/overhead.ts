@@ -73,14 +73,30 @@ const EVERY_REQUEST_TRACED = 'telemetry-100';
  * `otel.sdk.processor.span.processed`) plus those still queued for export.
  */
 async function spansEnded(server: ServerProcess): Promise<number> {
-  const samples = await scrape(server.url);
-  // the processed counter appears with the first export
-  const processed = 'otel_sdk_processor_span_processed_total';
-  return (
-    (samples.names.has(processed) ? sum(samples, processed) : 0) +
-    sum(samples, 'otel_sdk_processor_span_queue_size')
-  );
+  const read = async () => {
+    const samples = await scrape(server.url);
+    // the processed counter appears with the first export
+    const processed = 'otel_sdk_processor_span_processed_total';
+    return (
+      (samples.names.has(processed) ? sum(samples, processed) : 0) +
+      sum(samples, 'otel_sdk_processor_span_queue_size')
+    );
+  };
+  // A batch being exported has left the queue and is not yet counted as processed, so a
+  // read during an export comes out short (by up to a batch: 512 spans). Read between
+  // rounds, with no load, the total only grows until that export lands: read until two
+  // reads agree.
+  let last = await read();
+  for (let attempt = 0; attempt < SPAN_READS; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, SPAN_READ_GAP_MS));
+    const now = await read();
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
 }
+const SPAN_READS = 20;
+const SPAN_READ_GAP_MS = 150;
 
 async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   const { settings, setup } = ctx;
