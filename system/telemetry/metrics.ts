@@ -112,23 +112,25 @@ export function createInstruments(meter: Meter, bound: BoundMetrics): Instrument
   const batchRetries = meter.createCounter(METRICS.batchRetries, {
     description: 'batch dispatch retries after a transient error',
   });
-  const webhookApply = meter.createHistogram(METRICS.webhookApply, {
+  const webhookApply = bound.histogram(METRICS.webhookApply, {
     unit: 's',
     description: 'webhook write batch (dedupe, apply, change-log append)',
-    advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
+    boundaries: SECONDS_BUCKETS,
   });
-  const deadLetters = meter.createCounter(METRICS.deadLetters, {
-    description: 'webhook deliveries kept as dead letters',
-  });
-  const deliveryLag = meter.createHistogram(METRICS.wsDeliveryLag, {
-    unit: 's',
-    description: 'change commit to WebSocket fan-out',
-    advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
-  });
+  const deadLetters = bound
+    .counter(METRICS.deadLetters, { description: 'webhook deliveries kept as dead letters' })
+    .bind('', () => ({}));
+  const deliveryLag = bound
+    .histogram(METRICS.wsDeliveryLag, {
+      unit: 's',
+      description: 'change commit to WebSocket fan-out',
+      boundaries: SECONDS_BUCKETS,
+    })
+    .bind('', () => ({}));
   const cacheLookups = bound.counter(METRICS.cacheLookups, {
     description: 'cache lookups by level and result',
   });
-  const invalidations = meter.createCounter(METRICS.cacheInvalidations, {
+  const invalidations = bound.counter(METRICS.cacheInvalidations, {
     description: 'cache entries invalidated, by mode',
   });
   const batchSize = bound.histogram(METRICS.batchSize, {
@@ -149,14 +151,16 @@ export function createInstruments(meter: Meter, bound: BoundMetrics): Instrument
       description: 'database breaker: 0 closed, 1 half-open, 2 open',
     })
     .addCallback((result) => result.observe(breaker, { 'dataflow.breaker': 'db' }));
-  const webhookEvents = meter.createCounter(METRICS.webhookEvents, {
+  const webhookEvents = bound.counter(METRICS.webhookEvents, {
     description: 'webhook deliveries by type and outcome',
   });
-  const webhookLag = meter.createHistogram(METRICS.webhookLag, {
-    unit: 's',
-    description: 'svix timestamp to commit',
-    advice: { explicitBucketBoundaries: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600] },
-  });
+  const webhookLag = bound
+    .histogram(METRICS.webhookLag, {
+      unit: 's',
+      description: 'svix timestamp to commit',
+      boundaries: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600],
+    })
+    .bind('', () => ({}));
   let hubStats:
     | (() => { connections: number; sent: number; dropped: number; bufferedBytes: number })
     | undefined;
@@ -244,7 +248,7 @@ export function createInstruments(meter: Meter, bound: BoundMetrics): Instrument
         }))
         .add(1),
     onCacheInvalidate: (e) =>
-      invalidations.add(e.entries, { 'dataflow.cache.invalidation': e.mode }),
+      invalidations.bind(e.mode, () => ({ 'dataflow.cache.invalidation': e.mode })).add(e.entries),
     onBatch: (e) => {
       const key = `${e.loader} ${e.ok}`;
       const attributes = () => ({ 'dataflow.loader': e.loader, 'dataflow.ok': e.ok });
@@ -263,10 +267,15 @@ export function createInstruments(meter: Meter, bound: BoundMetrics): Instrument
       breaker = state === 'closed' ? 0 : state === 'half-open' ? 1 : 2;
     },
     onWebhook: (e) => {
-      webhookEvents.add(1, { 'sync.event.type': e.type, 'sync.outcome': e.outcome });
+      webhookEvents
+        .bind(`${e.type} ${e.outcome}`, () => ({
+          'sync.event.type': e.type,
+          'sync.outcome': e.outcome,
+        }))
+        .add(1);
       if (e.outcome === 'applied') webhookLag.record(Math.max(0, e.lagMs) / 1000);
       if (e.outcome === 'dead_letter') deadLetters.add(1);
-      webhookApply.record(e.applyMs / 1000, { 'sync.outcome': e.outcome });
+      webhookApply.bind(e.outcome, () => ({ 'sync.outcome': e.outcome })).record(e.applyMs / 1000);
     },
     onBroadcast: (e) => deliveryLag.record(Math.max(0, e.lagMs) / 1000),
     observeHub: (stats) => {

@@ -52,6 +52,14 @@ describe('GET /metrics', () => {
       headers: signedHeaders(server.webhookSecret, `msg_metrics_${Date.now()}`, body),
       body,
     });
+    // signed, but not an event: kept as a dead letter
+    const junk = 'not json';
+    const dead = await fetch(`${server.url}/webhooks/clerk`, {
+      method: 'POST',
+      headers: signedHeaders(server.webhookSecret, `msg_metrics_dead_${Date.now()}`, junk),
+      body: junk,
+    });
+    expect(dead.status).toBeLessThan(300);
     await waitFor(() => client.changes.length > 0, 5000, 'a pushed change');
     stats.push(server.database.stats().roundTrips);
     text = await (await fetch(`${server.url}/metrics`)).text();
@@ -123,7 +131,11 @@ describe('GET /metrics', () => {
     // one webhook applied, one change pushed to the one socket
     const applied = { sync_event_type: 'user.updated', sync_outcome: 'applied' };
     expect(sum(metrics, 'sync_webhook_events_total', applied)).toBe(1);
-    expect(sum(metrics, 'sync_webhook_apply_duration_count')).toBe(1);
+    expect(sum(metrics, 'sync_webhook_apply_duration_count', { sync_outcome: 'applied' })).toBe(1);
+    // and the one dead letter
+    expect(sum(metrics, 'sync_webhook_events_total', { sync_outcome: 'dead_letter' })).toBe(1);
+    expect(sum(metrics, 'sync_dead_letters_total')).toBe(1);
+    expect(sum(metrics, 'sync_webhook_lag_count')).toBe(1);
     expect(sum(metrics, 'realtime_delivery_lag_count')).toBe(1);
     expect(sum(metrics, 'realtime_messages_sent_total')).toBe(1);
     expect(sum(metrics, 'realtime_connections')).toBe(1);
