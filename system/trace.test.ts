@@ -1,4 +1,4 @@
-import { trace as otel } from '@opentelemetry/api';
+import { trace as otel, type Span } from '@opentelemetry/api';
 import { hrTimeToMilliseconds } from '@opentelemetry/core';
 import {
   InMemorySpanExporter,
@@ -130,6 +130,42 @@ describe('stage spans: made only when a stage is long enough, has a child, or fa
     const [query] = finished('SELECT users');
     expect(load!.parentSpanContext?.spanId).toBe(page!.spanContext().spanId);
     expect(query!.parentSpanContext?.spanId).toBe(load!.spanContext().spanId);
+  });
+
+  it('a short stage whose span is asked for after it ended still ends where it ended', async () => {
+    const { root, trace } = request();
+    let kept: Span | undefined;
+    const before = performance.now();
+    await traced(trace, 'cache', 'cache.get', async (span) => {
+      kept = span;
+    });
+    const after = performance.now();
+    spin(MIN_MS + 1);
+    // a child made late (something kept the stage's span) opens it now
+    expect(kept!.spanContext().traceId).toBe(root.spanContext().traceId);
+    root.end();
+    const [stage] = finished('cache.get');
+    const duration = ms(stage!, 'endTime') - ms(stage!, 'startTime');
+    expect(duration).toBeLessThanOrEqual(after - before + 0.001);
+  });
+
+  it("a stage's span ends at the end time it is given", async () => {
+    const { root, trace } = request();
+    let given = 0;
+    let started = 0;
+    await traced(trace, 'auth', 'auth.session', async (span) => {
+      started = performance.now();
+      spin(MIN_MS + 1);
+      given = performance.now();
+      spin(MIN_MS);
+      span!.end(given);
+    });
+    root.end();
+    const [stage] = finished('auth.session');
+    const duration = ms(stage!, 'endTime') - ms(stage!, 'startTime');
+    expect(duration).toBeGreaterThanOrEqual(MIN_MS + 1 - 0.001);
+    // the stage's own clock began before `started`: at most that much longer than asked
+    expect(duration).toBeLessThan(given - started + MIN_MS);
   });
 
   it('a short stage that fails keeps its span, with the error', async () => {

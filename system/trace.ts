@@ -2,6 +2,7 @@ import {
   type Attributes,
   type AttributeValue,
   type Exception,
+  type HrTime,
   type Link,
   ROOT_CONTEXT,
   type Span,
@@ -191,7 +192,8 @@ export function configureStageSpans(options: { minDurationMs: number }): void {
  */
 class StageSpan implements Span {
   #span: Span | undefined;
-  #ended = false;
+  /** When the stage ended, once it has. */
+  #end: TimeInput | undefined;
   readonly #attributes: Attributes;
 
   constructor(
@@ -211,8 +213,9 @@ class StageSpan implements Span {
         { attributes: this.#attributes, startTime: this.startedAt },
         trace.setSpan(ROOT_CONTEXT, this.parent),
       );
-      // asked for after the stage ended (something kept its span): it ends now, late
-      if (this.#ended) this.#span.end();
+      // asked for after the stage ended (something kept its span): made late, it still
+      // ends where the stage ended
+      if (this.#end !== undefined) this.#span.end(endOn(this.#span, this.startedAt, this.#end));
     }
     return this.#span;
   }
@@ -255,16 +258,38 @@ class StageSpan implements Span {
     this.#open().recordException(exception, time);
   }
   isRecording(): boolean {
-    return !this.#ended;
+    return this.#end === undefined;
   }
-  end(): void {
-    if (this.#ended) return;
-    if (this.#span !== undefined || performance.now() - this.startedAt >= minStageSpanMs) {
-      this.#open().end();
+  end(endTime?: TimeInput): void {
+    if (this.#end !== undefined) return;
+    const now = performance.now();
+    this.#end = endTime ?? now;
+    if (this.#span !== undefined) {
+      this.#span.end(
+        endTime === undefined ? undefined : endOn(this.#span, this.startedAt, endTime),
+      );
+    } else if ((typeof endTime === 'number' ? endTime : now) - this.startedAt >= minStageSpanMs) {
+      this.#open();
     }
-    this.#ended = true;
   }
 }
+
+/**
+ * `end`, a `performance.now()` time, on `span`'s own clock: its start plus the monotonic
+ * time since the stage began, as the SDK computes an end it is not given. (Given a
+ * number, the SDK would add its wall-clock offset instead, while the trace's clock
+ * (`telemetry/trace-clock.ts`) has moved the span's start onto the trace's basis: the
+ * two disagree by up to a millisecond.) Other times pass as they are.
+ */
+function endOn(span: Span, startedAt: number, end: TimeInput): TimeInput {
+  const start = (span as { startTime?: unknown }).startTime;
+  if (typeof end !== 'number' || end > performance.now() || !isHrTime(start)) return end;
+  const nanos = start[1] + Math.round(Math.max(0, end - startedAt) * 1e6);
+  return [start[0] + Math.floor(nanos / 1e9), nanos % 1e9];
+}
+
+const isHrTime = (value: unknown): value is HrTime =>
+  Array.isArray(value) && typeof value[0] === 'number' && typeof value[1] === 'number';
 
 /** Sets attributes on the request's span (no-op when not sampled). */
 export function annotate(request: RequestTrace, attributes: Attributes): void {
