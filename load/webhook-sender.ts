@@ -71,7 +71,7 @@ export async function sendDeliveries(
   options: SendOptions,
 ): Promise<SendSummary> {
   assertLoopback(options.url, options.allowRemote ?? false);
-  const endpoint = new URL('/webhooks/clerk', options.url).toString();
+  const endpoint = new URL('/webhooks/clerk', options.url);
   const concurrency = options.concurrency ?? 16;
   const wrongSecret = `whsec_${btoa('not-the-secret-not-the-secret-!!')}`;
   const results: DeliveryResult[] = [];
@@ -87,8 +87,8 @@ export async function sendDeliveries(
   // undici's pool: keep-alive connections and one write per request. The generator shares
   // the machine with the app, so its CPU is taken from the app's: per delivery against a
   // bare server, fetch cost as much as the server, node:http 102-176 µs, undici 65-102 µs.
-  const pool = new Pool(new URL(endpoint).origin, { connections: concurrency });
-  const path = new URL(endpoint).pathname;
+  const pool = new Pool(endpoint.origin, { connections: concurrency });
+  const path = endpoint.pathname;
   const timeoutMs = options.timeoutMs ?? 15_000;
   const post = async (headers: Record<string, string>, body: string) => {
     const res = await pool.request({
