@@ -95,8 +95,8 @@ export function delta(
   return before.names.has(name) ? grown - sum(before, name, where) : grown;
 }
 
-export async function scrape(baseUrl: string): Promise<Samples> {
-  const res = await fetch(`${baseUrl}/metrics`);
+export async function scrape(baseUrl: string, headers: HeadersInit = {}): Promise<Samples> {
+  const res = await fetch(`${baseUrl}/metrics`, { headers });
   if (!res.ok) throw new Error(`GET ${baseUrl}/metrics answered ${res.status}`);
   return parsePrometheusText(await res.text());
 }
