@@ -62,6 +62,11 @@ export interface ProfileSettings {
    */
   webhookRounds: number;
   /**
+   * The driver's transports the sqld storm runs over, each into a fresh sqld: Hrana over
+   * HTTP (the verdict's, and the Worker's) and over one WebSocket (a note under it).
+   */
+  webhookSqldTransports: ReadonlyArray<'sqld' | 'sqld-ws'>;
+  /**
    * WebSocket fan-out shapes: sockets of one org x change events per second, and the
    * interleaved rounds per side (the verdict is the median of the rounds' paired ratios).
    */
@@ -95,6 +100,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     zipfOps: 200,
     webhookEvents: 200,
     webhookRounds: 1,
+    webhookSqldTransports: ['sqld', 'sqld-ws'],
     wsFanout: [{ clients: 20, rate: 20, rounds: 1 }],
     wsSec: 1,
     wsFirstWarmupSec: 0.5,
@@ -121,6 +127,8 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     zipfOps: 1500,
     webhookEvents: 1000,
     webhookRounds: 2,
+    // the WebSocket transport is a note under the verdict: full runs only
+    webhookSqldTransports: ['sqld'],
     wsFanout: [{ clients: 200, rate: 50, rounds: 2 }],
     wsSec: 1.5,
     wsFirstWarmupSec: 1,
@@ -145,6 +153,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     zipfOps: 10_000,
     webhookEvents: 10_000,
     webhookRounds: 5,
+    webhookSqldTransports: ['sqld', 'sqld-ws'],
     wsFanout: [
       // a round of 200 x 50 is short and its p99 swings with the shared machine (paired
       // ratios of 2.00, 1.91 and 0.90 in one run of three rounds): more pairs, a steadier median

@@ -56,7 +56,7 @@ export const webhooksSuite: BenchSuite = {
       // so a second storm into the first would only find duplicates): Hrana over HTTP, a
       // request per batch (what the Worker uses, and `http://` URLs), and over one
       // WebSocket (what `libsql://` and `ws://` URLs use on Node)
-      for (const db of ['sqld', 'sqld-ws'] as const) {
+      for (const db of ctx.settings.webhookSqldTransports) {
         checkAborted(ctx);
         const sqld = await startSqld();
         ctx.cleanups.push(() => sqld.stop());
