@@ -3,9 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { userEvent } from '../../fixtures/clerk/events.ts';
-import { launchChromium, signedInContext } from '../../load/infra/chromium.ts';
 import { signedHeaders } from '../../load/webhook-sender.ts';
-import { buildClient } from '../../scripts/build-client.ts';
 import type { PresetName } from '../../system/levers/presets.ts';
 import type { Figure } from '../results.ts';
 import { median, quantile } from '../stats.ts';
@@ -70,6 +68,11 @@ export const browserSuite: BenchSuite = {
 };
 
 async function browserBench(ctx: SuiteContext): Promise<Figure[]> {
+  // loaded when the suite runs (full profile or named): Vite and playwright are slow to import
+  const [{ launchChromium, signedInContext }, { buildClient }] = await Promise.all([
+    import('../../load/infra/chromium.ts'),
+    import('../../scripts/build-client.ts'),
+  ]);
   const { setup, options } = ctx;
   const quick = options.profile !== 'full';
   const views = quick ? 6 : 20;

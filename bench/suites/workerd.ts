@@ -1,13 +1,7 @@
-import { Miniflare } from 'miniflare';
 import { runLoad } from '../../load/generator.ts';
-import {
-  type LocalWorker,
-  startLocalWorker,
-  WORKER_COMPATIBILITY,
-} from '../../load/infra/miniflare.ts';
+import type { LocalWorker } from '../../load/infra/miniflare.ts';
 import { startBundledProcess } from '../../load/infra/server-process.ts';
 import { SCENARIOS } from '../../load/scenarios.ts';
-import { buildWorker } from '../../scripts/build.ts';
 import type { PresetName } from '../../system/levers/presets.ts';
 import type { Figure } from '../results.ts';
 import { median, pairedBootstrapRatio } from '../stats.ts';
@@ -63,6 +57,13 @@ export const workerdSuite: BenchSuite = {
 };
 
 async function workerd(ctx: SuiteContext): Promise<Figure[]> {
+  // loaded when the suite runs: Miniflare alone took a second of every `make bench`'s start
+  const [{ Miniflare }, { startLocalWorker, WORKER_COMPATIBILITY }, { buildWorker }] =
+    await Promise.all([
+      import('miniflare'),
+      import('../../load/infra/miniflare.ts'),
+      import('../../scripts/build.ts'),
+    ]);
   const { settings, setup, signal } = ctx;
   const remote = await ctx.remoteDb();
   const variants = WORKERD_VARIANTS.filter((v) => ctx.options.presets.includes(v.preset));

@@ -142,7 +142,6 @@ async function idleSockets(ctx: SuiteContext, servers: Servers): Promise<Figure[
     await sleep(1000);
     perSocket[side] = (server.rssBytes() - before) / fleet.connected;
     await fleet.close();
-    await sleep(500);
   }
   const base = {
     suite: 'ws',
