@@ -8,8 +8,8 @@ import { type BenchSuite, checkAborted, type SuiteContext, startPresetServers } 
  * The cold burst: N identical members requests at once against a fresh app process
  * per preset (cold caches, over HTTP), on the remote database (sqld behind the RTT
  * relay), where a query takes a network round trip and identical requests overlap:
- * the situation coalescing is for. With DB=file the same burst on the embedded
- * database follows as a second figure: there a query takes microseconds, the requests
+ * the situation coalescing is for. With DB=file (full and smoke profiles) the same burst
+ * on the embedded database follows as a second figure: there a query takes microseconds, the requests
  * barely overlap, and coalescing has little to merge.
  *
  * Handler executions: requests whose handler did its DB work, i.e. requests minus
@@ -23,7 +23,8 @@ export const burstSuite: BenchSuite = {
   run: async (ctx) => {
     const remote = await ctx.remoteDb();
     const figures = await burst(ctx, 'remote', `sqld, RTT ${remote.rttMs} ms`);
-    if (ctx.options.db === 'file') figures.push(...(await burst(ctx, 'run', 'embedded')));
+    if (ctx.options.db === 'file' && ctx.settings.burstEmbedded)
+      figures.push(...(await burst(ctx, 'run', 'embedded')));
     return figures;
   },
 };
