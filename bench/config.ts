@@ -110,9 +110,10 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     wsIdleSockets: 50,
     wsPaused: { clients: 10, rate: 50, sec: 1 },
   },
-  // `make bench`: about 4 minutes on the 2-core reference machine (235 s in CI at
-  // 3245f00). The open model needs its 2 s (200 arrivals, the fewest a p95 is reported
-  // on); the overhead rounds are short but paired, so their ratios carry an interval
+  // `make bench`: about 3 minutes on the 2-core reference machine (178-183 s per run on
+  // 3 December, the noisy host's spread; 235 s in CI before these settings). The open
+  // model needs its 2 s (200 arrivals, the fewest a p95 is reported on); the overhead
+  // rounds are short but paired, so their ratios carry an interval
   quick: {
     microTimeMs: 100,
     loadSec: 2,
