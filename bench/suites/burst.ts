@@ -8,9 +8,9 @@ import { type BenchSuite, checkAborted, type SuiteContext, startPresetServers } 
  * The cold burst: N identical members requests at once against a fresh app process
  * per preset (cold caches, over HTTP), on the remote database (sqld behind the RTT
  * relay), where a query takes a network round trip and identical requests overlap:
- * the situation coalescing is for. With DB=file (full and smoke profiles) the same burst
- * on the embedded database follows as a second figure: there a query takes microseconds, the requests
- * barely overlap, and coalescing has little to merge.
+ * the situation coalescing is for. With DB=file (full and smoke profiles) the same
+ * burst on the embedded database follows as a second figure: there a query takes
+ * microseconds, the requests barely overlap, and coalescing has little to merge.
  *
  * Handler executions: requests whose handler did its DB work, i.e. requests minus
  * coalescing followers minus cache hits (from the app's `/metrics`). DB statements: the
