@@ -111,7 +111,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     wsPaused: { clients: 10, rate: 50, sec: 1 },
   },
   // `make bench`: about 3 minutes on the 2-core reference machine (178-183 s per run on
-  // 3 December, the noisy host's spread; 235 s in CI before these settings). The open
+  // 3 December, the noisy host's spread; in CI 158 s at 8aed87d, 235 s before). The open
   // model needs its 2 s (200 arrivals, the fewest a p95 is reported on); the overhead
   // rounds are short but paired, so their ratios carry an interval
   quick: {
