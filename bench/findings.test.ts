@@ -226,3 +226,44 @@ describe('the traces row', () => {
     );
   });
 });
+
+describe('the app-overhead capacity rows', () => {
+  const options = benchOptionsFromEnv({});
+  const http = figuresOf('overhead', 'app overhead vs the bare runtime');
+  // the cache hit's figures carry its preset, as the suite's do
+  const hit = (metric: string, value: number) => ({
+    ...http(metric, value, 'x'),
+    preset: 'recommended',
+  });
+  const row = (rps: number, cpu?: number) =>
+    buildFindings(
+      [
+        hit('members page, cache hit ÷ bare node:http (req/s)', rps),
+        ...(cpu === undefined
+          ? []
+          : [hit('members page, cache hit ÷ bare node:http (CPU per request)', cpu)]),
+        http('req/s: bare node:http hello', 9060, 'req/s'),
+        http('server CPU per request: bare node:http hello', 55.59, 'us'),
+      ],
+      options,
+    ).find((f) => f.finding === 'App overhead: members page, cache hit')!;
+
+  it('judges when req/s and CPU per request agree', () => {
+    expect(row(0.45, 0.42)).toMatchObject({ verdict: 'pass' });
+    expect(row(0.25, 0.24)).toMatchObject({ verdict: 'fail' });
+    expect(row(0.25, 0.24).note).toBe("from the server's CPU per request, 0.24x the bare hello");
+  });
+
+  it('gives no verdict when a held-back anchor flatters the req/s ratio', () => {
+    // a CI run: the bare hello's server at half a core, the cache hit 0.61x in req/s
+    const disagree = row(0.61, 0.34);
+    expect(disagree.verdict).toBe('info');
+    expect(disagree.note).toBe(
+      "from the server's CPU per request, 0.34x the bare hello, against 0.61x in req/s: no verdict from this run (the bare hello's server used 0.50 of a core: the generator or the host held it back)",
+    );
+  });
+
+  it('judges on req/s alone in results without the CPU ratio', () => {
+    expect(row(0.45)).toMatchObject({ verdict: 'pass' });
+  });
+});

@@ -318,6 +318,16 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
         runs.map((r) => r.rps),
       );
       figures.push(ratioFigure(base, `${target.name} ÷ bare node:http (req/s)`, estimate));
+      // the same capacity from the server's CPU per request: what the app serves on the core
+      // the bare hello uses. It needs no saturated anchor: when the generator or the host
+      // holds the bare hello back, the req/s ratio flatters the app and this one does not
+      const capacity = pairedBootstrapRatio(
+        runs.map((r) => r.cpuUsPerRequest),
+        bare.map((r) => r.cpuUsPerRequest),
+      );
+      figures.push(
+        ratioFigure(base, `${target.name} ÷ bare node:http (CPU per request)`, capacity),
+      );
     }
     if (target.name === 'members page, cache hit') {
       const sameBytes = of('bare node:http, the members page bytes');
