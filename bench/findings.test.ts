@@ -202,7 +202,7 @@ describe('the push rows', () => {
 });
 
 describe('the traces row', () => {
-  const options = benchOptionsFromEnv({});
+  const options = benchOptionsFromEnv({ PROFILE: 'full' });
   const overhead = figuresOf('overhead', 'telemetry overhead, members cache hit');
   const row = (spans: number) =>
     buildFindings(
@@ -265,5 +265,27 @@ describe('the app-overhead capacity rows', () => {
 
   it('judges on req/s alone in results without the CPU ratio', () => {
     expect(row(0.45)).toMatchObject({ verdict: 'pass' });
+  });
+});
+
+describe('the telemetry rows', () => {
+  const overhead = figuresOf('overhead', 'telemetry overhead, members cache hit');
+  const metric = 'overhead (CPU per request): metrics only (default)';
+  const row = (profile: string) =>
+    buildFindings(
+      [
+        {
+          ...overhead(metric, 22.1, '%'),
+          note: '95% interval -4.4–34.8% (paired rounds, bootstrap)',
+        },
+      ],
+      benchOptionsFromEnv({ PROFILE: profile }),
+    ).find((f) => f.finding === 'App overhead: telemetry, metrics only')!;
+
+  it('carry their interval, and outside the full profile why it is wide', () => {
+    expect(row('full').note).toBe('95% interval -4.4–34.8% (paired rounds, bootstrap)');
+    expect(row('quick').note).toMatch(
+      /^95% interval -4\.4–34\.8% .*; one process per variant in this profile, .* PROFILE=full measures three blocks of fresh processes$/,
+    );
   });
 });
