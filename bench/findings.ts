@@ -48,13 +48,11 @@ const RULES: Rule[] = [
     metric: 'app GET /health ÷ bare node:http (req/s)',
     judge: null,
     target: '>= 0.80x the bare node:http hello',
-    check: (v, _b, _o, figures) => bothAgree(figures, 'app GET /health', v, 0.8),
+    check: capacityCheck('app GET /health', 0.8),
     note: (_o, figures) => {
-      const als = figures.find(
-        (f) =>
-          f.suite === 'overhead' &&
-          f.metric === 'bare node:http hello in an AsyncLocalStorage ÷ bare node:http (req/s)',
-      )?.value;
+      const als = figureValues(figures, { suite: 'overhead' })(
+        'bare node:http hello in an AsyncLocalStorage ÷ bare node:http (req/s)',
+      );
       return notes(
         capacityNote(figures, 'app GET /health', 0.8),
         als == null
@@ -71,7 +69,7 @@ const RULES: Rule[] = [
     metric: 'members page, cache hit ÷ bare node:http (req/s)',
     judge: 'recommended',
     target: '>= 0.40x the bare node:http hello',
-    check: (v, _b, _o, figures) => bothAgree(figures, 'members page, cache hit', v, 0.4),
+    check: capacityCheck('members page, cache hit', 0.4),
     note: (_o, figures) => capacityNote(figures, 'members page, cache hit', 0.4),
   },
   {
@@ -566,27 +564,27 @@ function spanBudgetNote(figures: readonly Figure[]): string | undefined {
  * in CPU, the bare server at half a core). So a verdict needs both on the same side:
  * otherwise none (`info`), and the note says why.
  */
-function capacities(figures: readonly Figure[], target: string) {
+function capacity(figures: readonly Figure[], target: string, min: number) {
   const value = figureValues(figures, { suite: 'overhead' });
-  return {
-    cpu: value(`${target} ÷ bare node:http (CPU per request)`),
-    bareRps: value('req/s: bare node:http hello'),
-    bareCpuUs: value('server CPU per request: bare node:http hello'),
-  };
+  const rps = value(`${target} ÷ bare node:http (req/s)`);
+  const cpu = value(`${target} ÷ bare node:http (CPU per request)`);
+  // results from before the CPU ratio existed are judged on req/s alone
+  const agree = rps == null || cpu == null || rps >= min === cpu >= min;
+  return { rps, cpu, agree, value };
 }
 
-function bothAgree(figures: readonly Figure[], target: string, rps: number, min: number) {
-  const { cpu } = capacities(figures, target);
-  if (cpu == null) return rps >= min;
-  return rps >= min === cpu >= min ? rps >= min : null;
+function capacityCheck(target: string, min: number): NonNullable<Rule['check']> {
+  return (rps, _baseline, _options, figures) =>
+    capacity(figures, target, min).agree ? rps >= min : null;
 }
 
 function capacityNote(figures: readonly Figure[], target: string, min: number) {
-  const { cpu, bareRps, bareCpuUs } = capacities(figures, target);
+  const { rps, cpu, agree, value } = capacity(figures, target, min);
   if (cpu == null) return undefined;
-  const rps = figureValues(figures, { suite: 'overhead' })(`${target} ÷ bare node:http (req/s)`);
   const line = `from the server's CPU per request, ${cpu}x the bare hello`;
-  if (rps == null || rps >= min === cpu >= min) return line;
+  if (agree) return line;
+  const bareRps = value('req/s: bare node:http hello');
+  const bareCpuUs = value('server CPU per request: bare node:http hello');
   const cores =
     bareRps != null && bareCpuUs != null ? ((bareRps * bareCpuUs) / 1e6).toFixed(2) : '?';
   return `${line}, against ${rps}x in req/s: no verdict from this run (the bare hello's server used ${cores} of a core: the generator or the host held it back)`;

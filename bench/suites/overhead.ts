@@ -96,6 +96,7 @@ async function spansEnded(server: ServerProcess): Promise<number> {
   return last;
 }
 const SPAN_READS = 20;
+const SPAN_READ_GAP_MS = 150;
 /**
  * The scrape is a request too, and with every request sampled it made a span of its own:
  * no two reads ever agreed (each ran all its reads, about 3.5 s, twice a round) and each
@@ -103,7 +104,6 @@ const SPAN_READS = 20;
  * (the default samplers are parent-based).
  */
 const UNSAMPLED = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00' };
-const SPAN_READ_GAP_MS = 150;
 
 async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   const { settings, setup } = ctx;
