@@ -95,8 +95,8 @@ export function delta(
   return before.names.has(name) ? grown - sum(before, name, where) : grown;
 }
 
-export async function scrape(baseUrl: string, headers: HeadersInit = {}): Promise<Samples> {
-  const res = await fetch(`${baseUrl}/metrics`, { headers });
+export async function scrape(baseUrl: string): Promise<Samples> {
+  const res = await fetch(`${baseUrl}/metrics`);
   if (!res.ok) throw new Error(`GET ${baseUrl}/metrics answered ${res.status}`);
   return parsePrometheusText(await res.text());
 }

@@ -8,6 +8,7 @@ import type { ChangeRow } from '../db/schema.ts';
 import { type Sha256Hex, webCryptoSha256 } from '../hash.ts';
 import { taggingLoaders } from '../levers/cache.ts';
 import type { Levers } from '../levers/levers.ts';
+import { METRICS_PATH } from '../telemetry/http.ts';
 import type { AppEnv } from './context.ts';
 import { createErrorHandler, notFound } from './errors.ts';
 import { requireOrgMember, requireSession } from './middleware/auth.ts';
@@ -81,15 +82,7 @@ export function createApp(options: AppOptions) {
   app.onError(createErrorHandler(logger));
   app.notFound(notFound);
 
-  if (options.telemetry) {
-    app.use(options.telemetry.middleware);
-    const render = options.telemetry.render;
-    if (render) {
-      app.get('/metrics', async (c) =>
-        c.text(await render(), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }),
-      );
-    }
-  }
+  if (options.telemetry) app.use(options.telemetry.middleware);
   app.use(requestIds());
   // a per-request line costs even when its level is off (the route, the timing): only when on
   if (options.logger?.isLevelEnabled?.('info') ?? options.logger !== undefined) {
@@ -108,6 +101,14 @@ export function createApp(options: AppOptions) {
     });
   }
 
+  // after the header middlewares (a scrape's answer carries them too), so that the
+  // route it is counted under is its own, not the last middleware's `/*`
+  const render = options.telemetry?.render;
+  if (render) {
+    app.get(METRICS_PATH, async (c) =>
+      c.text(await render(), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }),
+    );
+  }
   app.route(
     '/',
     healthRoutes({

@@ -13,6 +13,9 @@ import { routePath } from 'hono/route';
 import { requestHeader } from '../request-headers.ts';
 import { RequestTimings, type RequestTrace, type Stage, UNTRACED } from '../trace.ts';
 
+/** Where the app serves its Prometheus text (`createApp`), when it does. */
+export const METRICS_PATH = '/metrics';
+
 /** What one finished request tells the metrics (RED and queries per request). */
 export interface RequestRecord {
   method: string;
@@ -47,17 +50,24 @@ export function serverSpans(options: {
    */
   startRootSpan?: RootSpanStarter;
   serverTiming: boolean;
+  /**
+   * Paths that never get a span, whatever the sampler or a `traceparent` says: the
+   * telemetry's own plumbing (`/metrics`), which a scraper calls every few seconds. Their
+   * requests still count in the metrics.
+   */
+  untracedPaths?: readonly string[];
   onActive?: (delta: 1 | -1) => void;
   onRequest?: (request: RequestRecord) => void;
 }): MiddlewareHandler<{
   Variables: { timings: RequestTimings | undefined; trace: RequestTrace | undefined };
 }> {
   const { tracer, startRootSpan } = options;
+  const untraced = new Set(options.untracedPaths);
   return async function telemetry(c, next) {
     const started = performance.now();
     options.onActive?.(1);
     let span: Span | undefined;
-    if (tracer) {
+    if (tracer && (untraced.size === 0 || !untraced.has(c.req.path))) {
       const spanOptions = serverSpanOptions(c.req.method);
       if (startRootSpan && requestHeader(c, 'traceparent') === undefined) {
         span = startRootSpan(tracer, c.req.method, spanOptions);

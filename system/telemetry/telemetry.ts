@@ -13,7 +13,7 @@ import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { MiddlewareHandler } from 'hono';
 import { configureStageSpans, TRACER_NAME } from '../trace.ts';
 import { createBoundMetrics } from './bound-metrics.ts';
-import { type RootSpanStarter, serverSpans } from './http.ts';
+import { METRICS_PATH, type RootSpanStarter, serverSpans } from './http.ts';
 import { createInstruments, type Instruments } from './metrics.ts';
 
 const METER_NAME = 'dataflow';
@@ -139,6 +139,8 @@ export function createTelemetry(
     tracer,
     startRootSpan,
     serverTiming: config.serverTiming,
+    // a scrape's span would be noise in every trace view (one per scrape interval)
+    untracedPaths: [METRICS_PATH],
     onActive: instruments.onActive,
     onRequest: instruments.onRequest,
   });

@@ -279,3 +279,28 @@ describe('trace analyzer on captured runs (file exporter)', () => {
     expect(route.redundantReads).toBeLessThan(members('baseline').redundantReads);
   });
 });
+
+describe('the telemetry plumbing stays out of the traces', () => {
+  it('a Prometheus scrape of /metrics makes no span, sampled parent or not; it still counts', async () => {
+    const exporter = new InMemorySpanExporter();
+    const server = await startTestServer(
+      { METRICS_ENABLED: 'true' },
+      { spanExporters: [exporter] },
+    );
+    try {
+      const sampled = { traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01` };
+      expect((await fetch(`${server.url}/metrics`)).status).toBe(200);
+      expect((await fetch(`${server.url}/metrics`, { headers: sampled })).status).toBe(200);
+      // the control: the same sampled request elsewhere is traced
+      expect((await fetch(`${server.url}/health`, { headers: sampled })).status).toBe(200);
+      const spans = exporter.getFinishedSpans();
+      expect(spans.map((s) => s.attributes['http.route'])).toEqual(['/health']);
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      expect(text).toMatch(
+        /http_server_request_duration_count\{[^}]*http_route="\/metrics"[^}]*\} 2/,
+      );
+    } finally {
+      await server.cleanup();
+    }
+  });
+});
