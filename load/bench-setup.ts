@@ -24,6 +24,9 @@ export async function benchSetup(url: string = BENCH_DB_URL) {
   const database = await openDatabase({ url });
   await runMigrations(database.db); // an older bench DB gets new tables too
   if (await isEmpty(database)) await loadFixture(database, fixture);
+  // everything into the main file: the suites copy that file alone (copyBenchDatabase), and
+  // a run killed before its close would leave committed rows in the WAL beside it
+  if (url.startsWith('file:')) await database.client.execute('PRAGMA wal_checkpoint(TRUNCATE)');
   await database.close();
   // a fresh clone has none yet: create them as `make setup` would
   const { privateKey, publicKey } = ensureDevKeys(DEV_KEYS_DIR);
