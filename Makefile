@@ -130,6 +130,6 @@ capacity: deps tools keys
 k6: deps
 	@npm run --silent k6
 
-## bench-validate: autocannon and wrk on the same endpoint; fails if req/s differ > 15%
+## bench-validate: autocannon and wrk on one endpoint and on the overhead pair (app ÷ bare hello); fails if they differ beyond 15%
 bench-validate: deps tools keys
 	@npx tsx bench/validate-wrk.ts
