@@ -53,6 +53,11 @@ export interface ProfileSettings {
   overheadWarmupSec: number;
   /** The bare hello inside an AsyncLocalStorage as a third HTTP anchor (its CPU differs by a few %: full rounds only). */
   overheadContextAnchor: boolean;
+  /**
+   * Rounds of 0.5 s at one connection (µs histograms of `load/generator.ts`) for the
+   * latency of the bare hello, `/health` and the cache hit, after the last block.
+   */
+  overheadLatencyRounds: number;
   burstRequests: number;
   /** The burst on the embedded database too (a note under the sqld verdict). */
   burstEmbedded: boolean;
@@ -98,6 +103,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     overheadBlocks: 1,
     overheadWarmupSec: 1,
     overheadContextAnchor: false,
+    overheadLatencyRounds: 1,
     burstRequests: 20,
     burstEmbedded: true,
     zipfOps: 200,
@@ -129,6 +135,8 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     // may read dear, the median of three keeps it out
     overheadWarmupSec: 2,
     overheadContextAnchor: false,
+    // some 3,000-10,000 samples per target: enough for a p99 (bench/stats.ts)
+    overheadLatencyRounds: 2,
     burstRequests: 20,
     // the embedded burst is a note (identical requests barely overlap there): full runs
     burstEmbedded: false,
@@ -157,6 +165,7 @@ export const PROFILE_SETTINGS: Record<Profile, ProfileSettings> = {
     overheadBlocks: 3,
     overheadWarmupSec: 4,
     overheadContextAnchor: true,
+    overheadLatencyRounds: 6,
     burstRequests: 200,
     burstEmbedded: true,
     zipfOps: 10_000,

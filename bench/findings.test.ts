@@ -266,6 +266,23 @@ describe('the app-overhead capacity rows', () => {
   it('judges on req/s alone in results without the CPU ratio', () => {
     expect(row(0.45)).toMatchObject({ verdict: 'pass' });
   });
+
+  it('say what the path adds to one request at a time, against the same bytes', () => {
+    const [hitRow] = buildFindings(
+      [
+        hit('members page, cache hit ÷ bare node:http (req/s)', 0.25),
+        hit('latency p50, one connection: members page, cache hit', 347),
+        hit(
+          'latency p50 added over bare node:http, the members page bytes: members page, cache hit',
+          178,
+        ),
+      ],
+      options,
+    ).filter((f) => f.finding === 'App overhead: members page, cache hit');
+    expect(hitRow!.note).toBe(
+      'one request at a time, p50 347 µs: 178 µs more than the bare node:http, the members page bytes',
+    );
+  });
 });
 
 describe('the telemetry rows', () => {

@@ -55,6 +55,7 @@ const RULES: Rule[] = [
       );
       return notes(
         capacityNote(figures, 'app GET /health', 0.8),
+        latencyNote(figures, 'app GET /health', 'bare node:http hello'),
         als == null
           ? undefined
           : `the same bare hello inside an AsyncLocalStorage per request is ${als}x: the context alone costs little; on Node 20 its cost grows with every promise a request creates`,
@@ -70,7 +71,11 @@ const RULES: Rule[] = [
     judge: 'recommended',
     target: '>= 0.40x the bare node:http hello',
     check: capacityCheck('members page, cache hit', 0.4),
-    note: (_o, figures) => capacityNote(figures, 'members page, cache hit', 0.4),
+    note: (_o, figures) =>
+      notes(
+        capacityNote(figures, 'members page, cache hit', 0.4),
+        latencyNote(figures, 'members page, cache hit', 'bare node:http, the members page bytes'),
+      ),
   },
   {
     finding: 'App overhead: DB layer per round trip',
@@ -588,6 +593,15 @@ function capacityNote(figures: readonly Figure[], target: string, min: number) {
   const cores =
     bareRps != null && bareCpuUs != null ? ((bareRps * bareCpuUs) / 1e6).toFixed(2) : '?';
   return `${line}, against ${rps}x in req/s: no verdict from this run (the bare hello's server used ${cores} of a core: the generator or the host held it back)`;
+}
+
+/** One request at a time: the target's p50 and what it adds over an anchor's. */
+function latencyNote(figures: readonly Figure[], target: string, anchor: string) {
+  const value = figureValues(figures, { suite: 'overhead' });
+  const p50 = value(`latency p50, one connection: ${target}`);
+  const added = value(`latency p50 added over ${anchor}: ${target}`);
+  if (p50 == null || added == null) return undefined;
+  return `one request at a time, p50 ${p50} µs: ${added} µs more than the ${anchor}`;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { closedLoad } from '../../load/autocannon.ts';
+import { type LoadResult, runLoad } from '../../load/generator.ts';
 import { runProbe } from '../../load/infra/probe.ts';
 import {
   type ServerProcess,
@@ -7,7 +8,13 @@ import {
 } from '../../load/infra/server-process.ts';
 import { scrape, sum } from '../prometheus-text.ts';
 import type { Figure } from '../results.ts';
-import { median, pairedBootstrapRatio, type RatioEstimate } from '../stats.ts';
+import {
+  median,
+  minSamples,
+  pairedBootstrapRatio,
+  quantile,
+  type RatioEstimate,
+} from '../stats.ts';
 import {
   type BenchSuite,
   checkAborted,
@@ -225,6 +232,40 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
   ];
 
   const rounds = new Map<Target, Round[]>();
+  const latency = new Map<Target, LoadResult[]>();
+  const latencyTargets = LATENCY_TARGETS.map((name) => targets.find((t) => t.name === name)!);
+  /**
+   * The warm processes of the last block, one request at a time, interleaved (ABBA): with
+   * no queue, each latency is the path's own (and the generator's, alike for every target).
+   */
+  const latencyPass = async () => {
+    for (let round = 1; round <= settings.overheadLatencyRounds; round++) {
+      const order = round % 2 === 1 ? latencyTargets : [...latencyTargets].reverse();
+      for (const target of order) {
+        checkAborted(ctx);
+        ctx.progress(
+          `overhead: latency, one connection, round ${round}/${settings.overheadLatencyRounds}, ${target.name}`,
+        );
+        const result = await runLoad({
+          baseUrl: servers.get(target.process)!.url,
+          headers: target.auth ? setup.auth : {},
+          scenario: {
+            requests: [
+              { name: target.name, method: 'GET', path: target.path, weight: 1, expect: 200 },
+            ],
+          },
+          vars: { orgId: setup.org.id },
+          model: { kind: 'closed', connections: 1 },
+          // the servers are warm; this generator's own first requests (JIT) are not
+          warmupSec: round === 1 && target === order[0] ? LATENCY_ROUND_SEC : 0,
+          durationSec: LATENCY_ROUND_SEC,
+          keepSamples: true,
+          signal: ctx.signal,
+        });
+        latency.set(target, [...(latency.get(target) ?? []), result]);
+      }
+    }
+  };
   const load = async (target: Target, seconds: number) => {
     const s = servers.get(target.process)!;
     // read outside the CPU window: a scrape is work the round did not ask for
@@ -276,6 +317,7 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
         rounds.set(target, [...(rounds.get(target) ?? []), got]);
       }
     }
+    if (block === blocks) await latencyPass();
     await stopBlock();
   }
   await sinkProcess.stop();
@@ -353,7 +395,87 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
       figures.push(...spanCost(base, runs, of('metrics only (default)')));
     }
   }
+  figures.push(...latencyFigures(latencyTargets, latency));
   figures.push(...(await dbLayer(ctx, dbFile)));
+  return figures;
+}
+
+/**
+ * Latency, one request at a time: the bare runtime, the middleware chain, a cache hit,
+ * and the bare runtime sending the cache hit's bytes (the client's share of reading them).
+ */
+const LATENCY_TARGETS = [
+  'bare node:http hello',
+  'bare node:http, the members page bytes',
+  'app GET /health',
+  'members page, cache hit',
+];
+/** What each target's latency is set against. */
+const LATENCY_ANCHORS: Record<string, readonly string[]> = {
+  'app GET /health': ['bare node:http hello'],
+  'members page, cache hit': ['bare node:http hello', 'bare node:http, the members page bytes'],
+};
+/** Seconds per latency round: some 1,500-5,000 requests at one connection here. */
+const LATENCY_ROUND_SEC = 0.5;
+
+/**
+ * Each target's p50 and p99 over its rounds pooled, in microseconds (autocannon's 1 ms
+ * resolution cannot tell a 60 µs path from a 400 µs one), and each app target's p50
+ * against the bare hello's, paired round by round, with the microseconds it adds.
+ */
+function latencyFigures(
+  targets: readonly Target[],
+  latency: ReadonlyMap<Target, readonly LoadResult[]>,
+): Figure[] {
+  const figures: Figure[] = [];
+  const runsOf = (name: string) => latency.get(targets.find((t) => t.name === name)!) ?? [];
+  const p50s = (runs: readonly LoadResult[]) => runs.map((r) => r.latencyMs.p50);
+  /** Every latency of the rounds, ms, sorted. */
+  const pooledOf = (runs: readonly LoadResult[]) =>
+    Float64Array.from(runs.flatMap((r) => [...(r.samples ?? [])])).sort();
+  for (const target of targets) {
+    const runs = latency.get(target) ?? [];
+    if (runs.length === 0) continue;
+    const pooled = pooledOf(runs);
+    const errors = runs.reduce((a, r) => a + r.errors, 0);
+    const base = {
+      suite: 'overhead',
+      scenario: HTTP_SCENARIO,
+      preset: target.preset,
+      samples: pooled.length,
+    };
+    const note = `closed model, one connection (no queue), load/generator.ts µs histograms, ${runs.length} interleaved rounds of ${LATENCY_ROUND_SEC} s pooled; ${errors} errors`;
+    for (const q of ['p50', 'p99'] as const) {
+      const enough = pooled.length >= minSamples(q, 'report');
+      figures.push({
+        ...base,
+        metric: `latency ${q}, one connection: ${target.name}`,
+        value: enough ? Math.round(quantile(pooled, Number(q.slice(1)) / 100) * 1000) : null,
+        unit: 'us',
+        note: enough
+          ? note
+          : `only ${pooled.length} samples (< ${minSamples(q, 'report')} for ${q})`,
+      });
+    }
+    for (const anchor of LATENCY_ANCHORS[target.name] ?? []) {
+      const bare = runsOf(anchor);
+      if (bare.length !== runs.length) continue;
+      figures.push(
+        ratioFigure(
+          base,
+          `${target.name} ÷ ${anchor} (latency p50)`,
+          pairedBootstrapRatio(p50s(bare), p50s(runs)),
+        ),
+        {
+          ...base,
+          metric: `latency p50 added over ${anchor}: ${target.name}`,
+          value: Math.round((quantile(pooled, 0.5) - quantile(pooledOf(bare), 0.5)) * 1000),
+          unit: 'us',
+          note: `p50 of the rounds pooled, minus that of the ${anchor}: what the path adds to one request`,
+        },
+      );
+    }
+  }
   return figures;
 }
 
