@@ -89,11 +89,10 @@ async function spansEnded(server: ServerProcess): Promise<number> {
       sum(samples, 'otel_sdk_processor_span_queue_size')
     );
   };
-  // The scrapes make no span of their own (the app traces no `/metrics`), so reads agree
-  // once the spans are counted. A batch being exported has left the queue and is not yet counted as processed, so a
-  // read during an export comes out short (by up to a batch: 512 spans). Read between
-  // rounds, with no load, the total only grows until that export lands: read until two
-  // reads agree.
+  // The scrapes make no span of their own (the app traces no `/metrics`). A batch being
+  // exported has left the queue and is not yet counted as processed, so a read during an
+  // export comes out short (by up to a batch: 512 spans). Read between rounds, with no
+  // load, the total only grows until that export lands: read until two reads agree.
   let last = await read();
   for (let attempt = 0; attempt < SPAN_READS; attempt++) {
     await new Promise((resolve) => setTimeout(resolve, SPAN_READ_GAP_MS));
