@@ -7,7 +7,7 @@ import { serve } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { pino } from 'pino';
-import { createApp } from './api/app.ts';
+import { createApp, METRICS_PATH } from './api/app.ts';
 import { documentSecurityHeaders } from './api/middleware/headers.ts';
 import { createSessionVerifier } from './auth/verifier.ts';
 import { databaseKind, openDatabase } from './db/client.ts';
@@ -284,7 +284,8 @@ function startTelemetry(env: Env, logger: Logger, options: StartOptions) {
       spanExporters: options.spanExporters,
     };
   }
-  return config ? createTelemetry(config, logger) : undefined;
+  // a scrape's span would be noise in every trace view (one per scrape interval)
+  return config ? createTelemetry({ ...config, untracedPaths: [METRICS_PATH] }, logger) : undefined;
 }
 
 /**

@@ -8,7 +8,6 @@ import type { ChangeRow } from '../db/schema.ts';
 import { type Sha256Hex, webCryptoSha256 } from '../hash.ts';
 import { taggingLoaders } from '../levers/cache.ts';
 import type { Levers } from '../levers/levers.ts';
-import { METRICS_PATH } from '../telemetry/http.ts';
 import type { AppEnv } from './context.ts';
 import { createErrorHandler, notFound } from './errors.ts';
 import { requireOrgMember, requireSession } from './middleware/auth.ts';
@@ -67,6 +66,9 @@ export interface AppOptions {
   /** SHA-256 for ETags. @default Web Crypto (Node passes `node:crypto`) */
   sha256?: Sha256Hex;
 }
+
+/** Where the app serves its Prometheus text, when telemetry renders it. */
+export const METRICS_PATH = '/metrics';
 
 const silentLogger: AppLogger = { info() {}, warn() {}, error() {} };
 

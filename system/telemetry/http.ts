@@ -13,9 +13,6 @@ import { routePath } from 'hono/route';
 import { requestHeader } from '../request-headers.ts';
 import { RequestTimings, type RequestTrace, type Stage, UNTRACED } from '../trace.ts';
 
-/** Where the app serves its Prometheus text (`createApp`), when it does. */
-export const METRICS_PATH = '/metrics';
-
 /** What one finished request tells the metrics (RED and queries per request). */
 export interface RequestRecord {
   method: string;

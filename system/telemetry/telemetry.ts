@@ -13,7 +13,7 @@ import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { MiddlewareHandler } from 'hono';
 import { configureStageSpans, TRACER_NAME } from '../trace.ts';
 import { createBoundMetrics } from './bound-metrics.ts';
-import { METRICS_PATH, type RootSpanStarter, serverSpans } from './http.ts';
+import { type RootSpanStarter, serverSpans } from './http.ts';
 import { createInstruments, type Instruments } from './metrics.ts';
 
 const METER_NAME = 'dataflow';
@@ -44,6 +44,11 @@ export interface TelemetryConfig {
   minStageSpanMs?: number;
   /** Extra span exporters (tests' in-memory exporter), synchronous. */
   spanExporters?: readonly SpanExporter[];
+  /**
+   * Paths whose requests never get a span (they still count in the metrics): the app's
+   * `/metrics`, which a scraper calls every few seconds.
+   */
+  untracedPaths?: readonly string[];
 }
 
 export interface Telemetry extends Omit<Instruments, 'onRequest' | 'onActive' | 'stop'> {
@@ -139,8 +144,7 @@ export function createTelemetry(
     tracer,
     startRootSpan,
     serverTiming: config.serverTiming,
-    // a scrape's span would be noise in every trace view (one per scrape interval)
-    untracedPaths: [METRICS_PATH],
+    untracedPaths: config.untracedPaths,
     onActive: instruments.onActive,
     onRequest: instruments.onRequest,
   });
