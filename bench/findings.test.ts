@@ -276,11 +276,18 @@ describe('the app-overhead capacity rows', () => {
           'latency p50 added over bare node:http, the members page bytes: members page, cache hit',
           178,
         ),
+        {
+          ...hit(
+            'members page, cache hit ÷ bare node:http, the members page bytes (latency p50)',
+            2.13,
+          ),
+          note: '95% interval 1.82–2.45 (paired rounds, bootstrap)',
+        },
       ],
       options,
     ).filter((f) => f.finding === 'App overhead: members page, cache hit');
     expect(hitRow!.note).toBe(
-      'one request at a time, p50 347 µs: 178 µs more than the bare node:http, the members page bytes',
+      'one request at a time, p50 347 µs: 178 µs more than the bare node:http, the members page bytes (2.13x, 1.82–2.45)',
     );
   });
 });

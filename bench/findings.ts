@@ -601,7 +601,13 @@ function latencyNote(figures: readonly Figure[], target: string, anchor: string)
   const p50 = value(`latency p50, one connection: ${target}`);
   const added = value(`latency p50 added over ${anchor}: ${target}`);
   if (p50 == null || added == null) return undefined;
-  return `one request at a time, p50 ${p50} µs: ${added} µs more than the ${anchor}`;
+  // the ratio's interval says how far one connection's latency moved between rounds
+  const ratio = figures.find(
+    (f) => f.suite === 'overhead' && f.metric === `${target} ÷ ${anchor} (latency p50)`,
+  );
+  const interval = ratio?.note?.match(/95% interval (\S+)/)?.[1];
+  const times = ratio?.value == null ? '' : ` (${ratio.value}x${interval ? `, ${interval}` : ''})`;
+  return `one request at a time, p50 ${p50} µs: ${added} µs more than the ${anchor}${times}`;
 }
 
 /**
