@@ -31,6 +31,9 @@ export function minSamples(
   return Math.round(TAIL_SAMPLES[purpose] / beyond);
 }
 
+/** Two decimals, as figures and ratios are reported. */
+export const round2 = (x: number): number => Math.round(x * 100) / 100;
+
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);

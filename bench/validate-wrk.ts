@@ -9,7 +9,7 @@ import {
   startBundledProcess,
 } from '../load/infra/server-process.ts';
 import { requireTool } from '../load/infra/tools.ts';
-import { median, pairedBootstrapRatio } from './stats.ts';
+import { median, pairedBootstrapRatio, round2 } from './stats.ts';
 
 /**
  * `make bench-validate`: is our load generator telling the truth? Two checks, each
@@ -96,7 +96,9 @@ export async function validateAgainstWrk(
   const members = targets[2]!;
   const { connections, durationSec } = options;
 
-  const requestsBy: Record<Tool, (target: Target, seconds: number) => Promise<number[]>> = {
+  /** req/s and requests completed */
+  type Measured = [rps: number, requests: number];
+  const requestsBy: Record<Tool, (target: Target, seconds: number) => Promise<Measured>> = {
     async autocannon(target, seconds) {
       const result = await autocannon({
         url: target.server.url + target.path,
@@ -126,7 +128,7 @@ export async function validateAgainstWrk(
   const measure = async (tool: Tool, target: Target, seconds: number): Promise<Round> => {
     const cpuBefore = target.server.cpuMs();
     const [rps, requests] = await requestsBy[tool](target, seconds);
-    return { rps: rps!, cpuUsPerRequest: ((target.server.cpuMs() - cpuBefore) * 1000) / requests! };
+    return { rps, cpuUsPerRequest: ((target.server.cpuMs() - cpuBefore) * 1000) / requests };
   };
 
   try {
@@ -194,8 +196,6 @@ export async function validateAgainstWrk(
     await Promise.all([app.stop(), hello.stop()]);
   }
 }
-
-const round2 = (x: number) => Math.round(x * 100) / 100;
 
 async function main(): Promise<number> {
   try {

@@ -14,6 +14,7 @@ import {
   pairedBootstrapRatio,
   quantile,
   type RatioEstimate,
+  round2,
 } from '../stats.ts';
 import {
   type BenchSuite,
@@ -564,8 +565,6 @@ async function dbLayer(ctx: SuiteContext, dbFile: string): Promise<Figure[]> {
     ratioFigure(base, 'app DB layer ÷ raw driver', pairedBootstrapRatio(rawUs, appUs)),
   ];
 }
-
-const round2 = (x: number) => Math.round(x * 100) / 100;
 
 function ratioFigure(
   base: Pick<Figure, 'suite' | 'scenario' | 'preset' | 'samples'>,

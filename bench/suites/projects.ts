@@ -2,6 +2,7 @@ import { runLoad, sendOnce } from '../../load/generator.ts';
 import { SCENARIOS } from '../../load/scenarios.ts';
 import { delta, scrape } from '../prometheus-text.ts';
 import type { Figure } from '../results.ts';
+import { round2 } from '../stats.ts';
 import {
   type BenchSuite,
   checkAborted,
@@ -106,5 +107,3 @@ async function projects(ctx: SuiteContext): Promise<Figure[]> {
     await servers.stopAll();
   }
 }
-
-const round2 = (x: number) => Math.round(x * 100) / 100;
