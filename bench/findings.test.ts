@@ -281,7 +281,7 @@ describe('the app-overhead capacity rows', () => {
             'members page, cache hit ÷ bare node:http, the members page bytes (latency p50)',
             2.13,
           ),
-          note: '95% interval 1.82–2.45 (paired rounds, bootstrap)',
+          interval: { low: 1.82, high: 2.45 },
         },
       ],
       options,
@@ -297,19 +297,15 @@ describe('the telemetry rows', () => {
   const metric = 'overhead (CPU per request): metrics only (default)';
   const row = (profile: string) =>
     buildFindings(
-      [
-        {
-          ...overhead(metric, 22.1, '%'),
-          note: '95% interval -4.4–34.8% (paired rounds, bootstrap)',
-        },
-      ],
+      [{ ...overhead(metric, 22.1, '%'), interval: { low: -4.4, high: 34.8 } }],
       benchOptionsFromEnv({ PROFILE: profile }),
     ).find((f) => f.finding === 'App overhead: telemetry, metrics only')!;
 
   it('carry their interval, and outside the full profile why it is wide', () => {
-    expect(row('full').note).toBe('95% interval -4.4–34.8% (paired rounds, bootstrap)');
+    expect(row('full')).toMatchObject({ interval: { low: -4.4, high: 34.8 } });
+    expect(row('full').note).toBeUndefined();
     expect(row('quick').note).toMatch(
-      /^95% interval -4\.4–34\.8% .*; one process per variant in this profile, .* PROFILE=full measures three blocks of fresh processes$/,
+      /^one process per variant in this profile, .* PROFILE=full measures three blocks of fresh processes$/,
     );
   });
 });

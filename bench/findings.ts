@@ -1,6 +1,6 @@
 import { SCENARIOS } from '../load/scenarios.ts';
 import type { BenchOptions } from './config.ts';
-import type { Figure, Finding, Verdict } from './results.ts';
+import { type Figure, type Finding, fmtInterval, type Verdict } from './results.ts';
 import { BROWSER_SCENARIO, browserLabel } from './suites/browser.ts';
 import { BURST } from './suites/burst.ts';
 import { MEMBERS, MEMBERS_REMOTE } from './suites/members.ts';
@@ -605,25 +605,21 @@ function latencyNote(figures: readonly Figure[], target: string, anchor: string)
   const ratio = figures.find(
     (f) => f.suite === 'overhead' && f.metric === `${target} ÷ ${anchor} (latency p50)`,
   );
-  const interval = ratio?.note?.match(/95% interval (\S+)/)?.[1];
+  const interval = fmtInterval(ratio?.interval);
   const times = ratio?.value == null ? '' : ` (${ratio.value}x${interval ? `, ${interval}` : ''})`;
   return `one request at a time, p50 ${p50} µs: ${added} µs more than the ${anchor}${times}`;
 }
 
 /**
- * A telemetry row's interval (the figure's own note), and outside the full profile why
- * it is wide: each variant is one process, and one process of a build runs at a speed
- * of its own that differs from another's by more than the 3% these targets ask about.
+ * Outside the full profile, why a telemetry row's interval is wide: each variant is one
+ * process, and one process of a build runs at a speed of its own that differs from
+ * another's by more than the 3% these targets ask about.
  */
 function telemetryNote(options: BenchOptions, figures: readonly Figure[], metric: string) {
-  const figure = figures.find((f) => f.suite === 'overhead' && f.metric === metric);
-  if (figure === undefined) return undefined;
-  return notes(
-    figure.note,
-    options.profile === 'full'
-      ? undefined
-      : 'one process per variant in this profile, and two processes of one build differ by more than 3% here: PROFILE=full measures three blocks of fresh processes',
-  );
+  const measured = figures.some((f) => f.suite === 'overhead' && f.metric === metric);
+  return measured && options.profile !== 'full'
+    ? 'one process per variant in this profile, and two processes of one build differ by more than 3% here: PROFILE=full measures three blocks of fresh processes'
+    : undefined;
 }
 
 /** The Node figure of the same workerd row, for the note under it. */
@@ -643,8 +639,8 @@ export function buildFindings(figures: readonly Figure[], options: BenchOptions)
       (f) => f.suite === rule.suite && f.scenario === scenario && f.metric === rule.metric,
     );
     const unit = mine[0]?.unit ?? '';
-    const measured = (preset: string | null) =>
-      mine.find((f) => f.preset === preset)?.value ?? null;
+    const figureOf = (preset: string | null) => mine.find((f) => f.preset === preset);
+    const measured = (preset: string | null) => figureOf(preset)?.value ?? null;
     const presets: Record<string, number | null> = {};
     const perPreset = rule.anchored !== true;
     if (perPreset) for (const p of options.presets) if (p !== 'baseline') presets[p] = measured(p);
@@ -654,6 +650,7 @@ export function buildFindings(figures: readonly Figure[], options: BenchOptions)
         ? rule.judge
         : (options.presets.find((p) => p !== 'baseline') ?? 'baseline');
     const value = measured(judgedPreset);
+    const interval = value === null ? undefined : figureOf(judgedPreset)?.interval;
     let verdict: Verdict;
     if (!options.suites.includes(rule.suite as never) || mine.length === 0) verdict = 'not run';
     else if (!rule.check || value === null) verdict = 'info';
@@ -672,6 +669,7 @@ export function buildFindings(figures: readonly Figure[], options: BenchOptions)
         value,
         ratio: value !== null && baseline ? Math.round((value / baseline) * 100) / 100 : null,
       },
+      ...(interval ? { interval } : {}),
       target: rule.target,
       verdict,
       measuredOn: `${rule.on ?? (rule.remote || options.db === 'sqld' ? `sqld + ${options.rttMs} ms RTT` : 'embedded file:')}, ${options.profile}`,

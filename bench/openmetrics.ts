@@ -5,7 +5,8 @@ import type { BenchResults } from './results.ts';
  * "Bench history" dashboard: load it into any Prometheus with
  * `promtool tsdb create-blocks-from openmetrics bench.om <data dir>` (backfill; what a CI
  * job can run after `make bench`). Two gauges, one sample per figure and per finding,
- * at the run's finish time, labelled with the run id, git commit, profile and database.
+ * at the run's finish time, labelled with the run id, git commit, profile and database;
+ * beside each, the 95% interval of the estimates that have one (`bound` low and high).
  */
 const escapeLabel = (value: string) =>
   value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -25,40 +26,60 @@ export function benchOpenMetrics(results: BenchResults): string {
     profile: results.config.profile,
     db: results.config.db,
   };
-  const lines = [
+  const figures = results.figures
+    .filter((f) => f.value !== null && Number.isFinite(f.value))
+    .map((f) => ({
+      value: f.value!,
+      interval: f.interval,
+      labels: labels({
+        ...run,
+        suite: f.suite,
+        scenario: f.scenario,
+        metric: f.metric,
+        unit: f.unit,
+        preset: f.preset ?? 'none',
+      }),
+    }));
+  const findings = results.findings
+    .filter((f) => f.judged?.value != null && Number.isFinite(f.judged.value))
+    .map((f) => ({
+      value: f.judged!.value!,
+      interval: f.interval,
+      labels: labels({
+        ...run,
+        finding: f.finding,
+        metric: f.metric,
+        unit: f.unit,
+        preset: f.judged?.preset ?? 'none',
+        verdict: f.verdict,
+        measured_on: f.measuredOn,
+      }),
+    }));
+  type Sample = (typeof figures)[number];
+  // an estimate's 95% interval as a family of its own, `bound` low or high, same labels
+  const intervals = (name: string, samples: Sample[]) =>
+    samples.flatMap(({ interval, labels: l }) =>
+      interval === undefined
+        ? []
+        : [
+            `${name}{${l},bound="low"} ${interval.low} ${at}`,
+            `${name}{${l},bound="high"} ${interval.high} ${at}`,
+          ],
+    );
+  return [
     '# TYPE dataflow_bench_figure gauge',
     '# HELP dataflow_bench_figure One figure of a make bench run, in its own unit.',
-  ];
-  for (const f of results.figures) {
-    if (f.value === null || !Number.isFinite(f.value)) continue;
-    const l = labels({
-      ...run,
-      suite: f.suite,
-      scenario: f.scenario,
-      metric: f.metric,
-      unit: f.unit,
-      preset: f.preset ?? 'none',
-    });
-    lines.push(`dataflow_bench_figure{${l}} ${f.value} ${at}`);
-  }
-  lines.push(
+    ...figures.map((f) => `dataflow_bench_figure{${f.labels}} ${f.value} ${at}`),
+    '# TYPE dataflow_bench_figure_interval gauge',
+    "# HELP dataflow_bench_figure_interval A figure's 95% interval (bound low or high), when it is an estimate from paired rounds.",
+    ...intervals('dataflow_bench_figure_interval', figures),
     '# TYPE dataflow_bench_finding gauge',
     '# HELP dataflow_bench_finding The judged value of one audit finding in a make bench run; verdict in a label.',
-  );
-  for (const f of results.findings) {
-    const value = f.judged?.value;
-    if (value === null || value === undefined || !Number.isFinite(value)) continue;
-    const l = labels({
-      ...run,
-      finding: f.finding,
-      metric: f.metric,
-      unit: f.unit,
-      preset: f.judged?.preset ?? 'none',
-      verdict: f.verdict,
-      measured_on: f.measuredOn,
-    });
-    lines.push(`dataflow_bench_finding{${l}} ${value} ${at}`);
-  }
-  lines.push('# EOF', '');
-  return lines.join('\n');
+    ...findings.map((f) => `dataflow_bench_finding{${f.labels}} ${f.value} ${at}`),
+    '# TYPE dataflow_bench_finding_interval gauge',
+    "# HELP dataflow_bench_finding_interval A finding's judged value's 95% interval (bound low or high), when it has one.",
+    ...intervals('dataflow_bench_finding_interval', findings),
+    '# EOF',
+    '',
+  ].join('\n');
 }

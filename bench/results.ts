@@ -21,8 +21,19 @@ export interface Figure {
   unit: string;
   samples: number;
   note?: string;
+  /** The 95% interval of `value`, in its unit, when the figure is an estimate from paired rounds. */
+  interval?: Interval;
   /** Latency histogram (autocannon percentiles, ms), when the figure is a latency. */
   histogram?: Record<string, number>;
+}
+
+/**
+ * The range a value's 95% interval covers: a bootstrap over its paired rounds
+ * (`bench/stats.ts`), so it says how far the value moved between rounds of this run.
+ */
+export interface Interval {
+  low: number;
+  high: number;
 }
 
 export type Verdict = 'pass' | 'fail' | 'info' | 'not run';
@@ -36,6 +47,8 @@ export interface Finding {
   presets: Record<string, number | null>;
   /** The preset the target applies to, its value and its ratio to baseline. */
   judged: { preset: string | null; value: number | null; ratio: number | null } | null;
+  /** The judged value's 95% interval, when its figure has one. */
+  interval?: Interval;
   target: string;
   verdict: Verdict;
   /** Where it was measured: database (with its round trip) and profile. */
@@ -77,6 +90,10 @@ const fmt = (value: number | null | undefined, unit = '') =>
     ? '-'
     : `${Math.abs(value) >= 100 ? Math.round(value) : Math.round(value * 100) / 100}${unit}`;
 
+/** `low–high`, in the figure's unit, or '' without an interval. */
+export const fmtInterval = (interval: Interval | undefined, unit = ''): string =>
+  interval === undefined ? '' : `${fmt(interval.low)}–${fmt(interval.high)}${unit}`;
+
 export function findingsTable(results: BenchResults): string[][] {
   const presets = results.config.presets.filter((p) => p !== 'baseline');
   const header = [
@@ -89,14 +106,20 @@ export function findingsTable(results: BenchResults): string[][] {
     'target',
     'verdict',
   ];
-  // a finding without per-preset values (a ratio to an anchor of the run) shows its one value
+  // a finding without per-preset values (a ratio to an anchor of the run) shows its one
+  // value, and its interval when it has one
+  const single = (f: Finding, value: number) => {
+    const unit = f.unit === 'x' ? 'x' : ` ${f.unit}`;
+    const interval = fmtInterval(f.interval, f.unit === '%' ? '%' : '');
+    return `${fmt(value, unit)}${interval ? ` (${interval})` : ''}`;
+  };
   const ratio = (f: Finding) =>
     f.judged === null || f.judged.value === null
       ? '-'
       : f.judged.ratio !== null
         ? `${fmt(f.judged.ratio)}x ${f.judged.preset}`
         : Object.keys(f.presets).length === 0
-          ? fmt(f.judged.value, f.unit === 'x' ? 'x' : ` ${f.unit}`)
+          ? single(f, f.judged.value)
           : '-';
   const rows = results.findings.map((f) => [
     f.finding,
@@ -191,8 +214,18 @@ export function renderMarkdown(results: BenchResults): string {
     '',
     '## Every figure',
     '',
-    md(['suite', 'scenario', 'preset', 'metric', 'value', 'unit', 'samples', 'note']),
-    md(['---', '---', '---', '---', '---:', '---', '---:', '---']),
+    md([
+      'suite',
+      'scenario',
+      'preset',
+      'metric',
+      'value',
+      '95% interval',
+      'unit',
+      'samples',
+      'note',
+    ]),
+    md(['---', '---', '---', '---', '---:', '---:', '---', '---:', '---']),
     ...results.figures.map((f) =>
       md([
         f.suite,
@@ -200,6 +233,7 @@ export function renderMarkdown(results: BenchResults): string {
         f.preset ?? '-',
         f.metric,
         fmt(f.value),
+        fmtInterval(f.interval),
         f.unit,
         String(f.samples),
         f.note ?? '',

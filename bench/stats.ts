@@ -1,5 +1,6 @@
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import type { Interval } from './results.ts';
 
 /**
  * The gate's statistics. One method, stated here and in the README:
@@ -33,6 +34,12 @@ export function minSamples(
 
 /** Two decimals, as figures and ratios are reported. */
 export const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+/** An estimate's interval as a figure carries it (`Figure.interval`), to two decimals. */
+export const interval2 = (e: Pick<RatioEstimate, 'low' | 'high'>): Interval => ({
+  low: round2(e.low),
+  high: round2(e.high),
+});
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;

@@ -9,6 +9,7 @@ import {
 import { scrape, sum } from '../prometheus-text.ts';
 import type { Figure } from '../results.ts';
 import {
+  interval2,
   median,
   minSamples,
   pairedBootstrapRatio,
@@ -566,6 +567,8 @@ async function dbLayer(ctx: SuiteContext, dbFile: string): Promise<Figure[]> {
   ];
 }
 
+const PAIRED = 'median of the paired rounds; its interval a bootstrap of them';
+
 function ratioFigure(
   base: Pick<Figure, 'suite' | 'scenario' | 'preset' | 'samples'>,
   metric: string,
@@ -576,7 +579,8 @@ function ratioFigure(
     metric,
     value: round2(e.ratio),
     unit: 'x',
-    note: `95% interval ${round2(e.low)}–${round2(e.high)} (paired rounds, bootstrap)`,
+    interval: interval2(e),
+    note: PAIRED,
   };
 }
 
@@ -594,6 +598,7 @@ function percentFigure(
     metric,
     value: sign === 1 ? pct(e.ratio) : -pct(e.ratio),
     unit: '%',
-    note: `95% interval ${low}–${high}% (paired rounds, bootstrap)`,
+    interval: { low, high },
+    note: PAIRED,
   };
 }

@@ -13,8 +13,8 @@ import {
 import { startSqld } from '../../load/infra/sqld.ts';
 import { sendDeliveries } from '../../load/webhook-sender.ts';
 import { delta, type Samples, scrape, sum } from '../prometheus-text.ts';
-import type { Figure } from '../results.ts';
-import { pairedBootstrapRatio } from '../stats.ts';
+import type { Figure, Interval } from '../results.ts';
+import { interval2, pairedBootstrapRatio, round2 } from '../stats.ts';
 import {
   type BenchSuite,
   checkAborted,
@@ -329,7 +329,8 @@ function pairedFigure(anchor: readonly Round[], app: readonly Round[], what: str
   const each = anchor.map((a, i) => (rate(app[i]!) / rate(a)).toFixed(2)).join(', ');
   return {
     value: estimate.ratio,
-    note: `${what}: median of the paired rounds' ratios (${each}), 95% interval ${estimate.low.toFixed(2)}-${estimate.high.toFixed(2)}`,
+    interval: interval2(estimate),
+    note: `${what}: median of the paired rounds' ratios (${each})`,
   };
 }
 
@@ -503,16 +504,23 @@ async function storm(
   }
 }
 
+/** The storm's rate over an anchor's; from paired rounds, with its interval. */
+interface VersusAnchor {
+  value: number;
+  note: string;
+  interval?: Interval;
+}
+
 /** A storm's figures: its rate next to both anchors, what it lost, the server's own means. */
 function ingestFigures(storm: {
   preset: string;
   db: StormDb;
   perSecond: number;
   samples: number;
-  vsRaw: { value: number; note: string };
-  vsCeiling: { value: number; note: string };
+  vsRaw: VersusAnchor;
+  vsCeiling: VersusAnchor;
   /** The embedded storm only: against one `@libsql/client` write batch per event. */
-  vsClient?: { value: number; note: string };
+  vsClient?: VersusAnchor;
   lost: number;
   /** CPU µs per delivery of each metered process. */
   cpu: ReturnType<typeof cpuOf>;
@@ -531,7 +539,10 @@ function ingestFigures(storm: {
     preset: storm.preset,
     samples: storm.samples,
   };
-  const ratio = (value: number) => Math.round(value * 100) / 100;
+  const withInterval = (versus: VersusAnchor) => ({
+    note: versus.note,
+    ...(versus.interval ? { interval: versus.interval } : {}),
+  });
   return [
     {
       ...base,
@@ -543,25 +554,25 @@ function ingestFigures(storm: {
     {
       ...base,
       metric: `ingest ÷ raw commits${suffix}`,
-      value: ratio(storm.vsRaw.value),
+      value: round2(storm.vsRaw.value),
       unit: 'x',
-      note: storm.vsRaw.note,
+      ...withInterval(storm.vsRaw),
     },
     {
       ...base,
       metric: `ingest ÷ HTTP ceiling${suffix}`,
-      value: ratio(storm.vsCeiling.value),
+      value: round2(storm.vsCeiling.value),
       unit: 'x',
-      note: storm.vsCeiling.note,
+      ...withInterval(storm.vsCeiling),
     },
     ...(storm.vsClient
       ? [
           {
             ...base,
             metric: 'ingest ÷ raw client batches',
-            value: ratio(storm.vsClient.value),
+            value: round2(storm.vsClient.value),
             unit: 'x',
-            note: storm.vsClient.note,
+            ...withInterval(storm.vsClient),
           },
         ]
       : []),

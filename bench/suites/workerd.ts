@@ -4,7 +4,7 @@ import { startBundledProcess } from '../../load/infra/server-process.ts';
 import { SCENARIOS } from '../../load/scenarios.ts';
 import type { PresetName } from '../../system/levers/presets.ts';
 import type { Figure } from '../results.ts';
-import { median, pairedBootstrapRatio } from '../stats.ts';
+import { interval2, median, pairedBootstrapRatio, round2 } from '../stats.ts';
 import {
   type BenchSuite,
   checkAborted,
@@ -270,10 +270,11 @@ async function workerd(ctx: SuiteContext): Promise<Figure[]> {
         scenario: WORKERD_SCENARIO,
         preset,
         metric: 'req/s: workerd ÷ Node',
-        value: Math.round(ratio.ratio * 100) / 100,
+        value: round2(ratio.ratio),
         unit: 'x',
         samples: rounds,
-        note: `95% interval ${ratio.low.toFixed(2)}–${ratio.high.toFixed(2)} (paired rounds, bootstrap)`,
+        interval: interval2(ratio),
+        note: 'median of the paired rounds; its interval a bootstrap of them',
       });
     }
     return figures;

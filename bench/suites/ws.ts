@@ -11,7 +11,7 @@ import { type FleetReport, startWsClients, type WsClientFleet } from '../../load
 import { envSchema } from '../../system/env.ts';
 import { scrape, sum } from '../prometheus-text.ts';
 import type { Figure } from '../results.ts';
-import { pairedBootstrapRatio, quantile } from '../stats.ts';
+import { interval2, pairedBootstrapRatio, quantile, round2 } from '../stats.ts';
 import {
   type BenchSuite,
   checkAborted,
@@ -485,11 +485,12 @@ async function fanOut(
         scenario,
         preset: null,
         metric,
-        value: estimate ? Math.round(estimate.ratio * 100) / 100 : null,
+        value: estimate ? round2(estimate.ratio) : null,
         unit: 'x',
         samples: Math.min(samplesOf.get('app') ?? 0, samplesOf.get(anchor) ?? 0),
+        ...(estimate ? { interval: interval2(estimate) } : {}),
         note: estimate
-          ? `median of the paired rounds' p99 ratios (${rounds}), 95% interval ${estimate.low.toFixed(2)}-${estimate.high.toFixed(2)}; pooled p99: app ${p99.get('app')?.value ?? '-'} ms, ${what} ${p99.get(anchor)?.value ?? '-'} ms, same run`
+          ? `median of the paired rounds' p99 ratios (${rounds}); pooled p99: app ${p99.get('app')?.value ?? '-'} ms, ${what} ${p99.get(anchor)?.value ?? '-'} ms, same run`
           : `no p99 in some round (app ${p99.get('app')?.value ?? '-'} ms, ${what} ${p99.get(anchor)?.value ?? '-'} ms)`,
       };
       return figure;

@@ -236,6 +236,12 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
     expect(spans).toBeGreaterThanOrEqual(1);
     expect(spans).toBeLessThan(2);
     expect(Number.isFinite(figure('overhead', 'CPU per span: traces 100%').value)).toBe(true);
+    // a ratio of paired rounds carries its 95% interval, and so does the finding judging it
+    const hit = figure('overhead', 'members page, cache hit ÷ bare node:http (req/s)');
+    expect(hit.interval!.low).toBeLessThanOrEqual(hit.interval!.high);
+    expect(
+      results.findings.find((f) => f.finding === 'App overhead: members page, cache hit')!.interval,
+    ).toEqual(hit.interval);
     expect(
       results.findings.find((f) => f.finding === 'App overhead: telemetry, 100% traces')!.note,
     ).toMatch(/^[\d.]+ spans? per sampled request at about -?[\d.]+ µs of CPU each; 15% of the /);
