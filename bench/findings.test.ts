@@ -303,9 +303,33 @@ describe('the telemetry rows', () => {
 
   it('carry their interval, and outside the full profile why it is wide', () => {
     expect(row('full')).toMatchObject({ interval: { low: -4.4, high: 34.8 } });
-    expect(row('full').note).toBeUndefined();
-    expect(row('quick').note).toMatch(
-      /^one process per variant in this profile, .* PROFILE=full measures three blocks of fresh processes$/,
+    expect(row('full').note).toBe(
+      'its 95% interval (-4.4–34.8) reaches across the target: not decided by this run',
     );
+    expect(row('quick').note).toMatch(
+      /; one process per variant in this profile, .* PROFILE=full measures three blocks of fresh processes$/,
+    );
+  });
+});
+
+describe('a verdict on an estimate', () => {
+  const options = benchOptionsFromEnv({ SUITE: 'overhead' });
+  const layer = figuresOf('overhead', 'DB layer vs the raw driver, one indexed row');
+  const row = (value: number, low: number, high: number) =>
+    buildFindings(
+      [{ ...layer('app DB layer ÷ raw driver', value, 'x'), interval: { low, high } }],
+      options,
+    ).find((f) => f.finding === 'App overhead: DB layer per round trip')!;
+
+  it('needs its whole 95% interval on one side of the target', () => {
+    // the target: at most 1.25x the raw driver
+    expect(row(1.05, 1.02, 1.07).verdict).toBe('pass');
+    expect(row(1.4, 1.3, 1.5).verdict).toBe('fail');
+    const across = row(1.2, 1.1, 1.3);
+    expect(across.verdict).toBe('info');
+    expect(across.note).toBe(
+      'its 95% interval (1.1–1.3) reaches across the target: not decided by this run',
+    );
+    expect(row(1.3, 1.2, 1.4).verdict).toBe('info');
   });
 });

@@ -9,7 +9,8 @@ import { WORKERD_SCENARIO } from './suites/workerd.ts';
 /**
  * The audit's performance findings as report rows: each picks its figure per preset from
  * this run, the preset its target is about, and judges it. A finding whose suite did not
- * run says `not run`; one without a numeric target says `info`.
+ * run says `not run`; one without a numeric target says `info`, and so does one judged on
+ * an estimate whose 95% interval reaches across its target (the run does not decide it).
  */
 interface Rule {
   finding: string;
@@ -652,12 +653,24 @@ export function buildFindings(figures: readonly Figure[], options: BenchOptions)
     const value = measured(judgedPreset);
     const interval = value === null ? undefined : figureOf(judgedPreset)?.interval;
     let verdict: Verdict;
+    let undecided: string | undefined;
     if (!options.suites.includes(rule.suite as never) || mine.length === 0) verdict = 'not run';
     else if (!rule.check || value === null) verdict = 'info';
     else {
-      const ok = rule.check(value, baseline, options, figures);
-      verdict = ok === null ? 'info' : ok ? 'pass' : 'fail';
+      const check = rule.check;
+      const ok = check(value, baseline, options, figures);
+      // an estimate decides only when its whole interval is on one side of the target (the
+      // gate's rule): a value that moved across it between the rounds of this run does not
+      if (
+        ok !== null &&
+        interval !== undefined &&
+        [interval.low, interval.high].some((end) => check(end, baseline, options, figures) !== ok)
+      ) {
+        undecided = `its 95% interval (${fmtInterval(interval)}) reaches across the target: not decided by this run`;
+      }
+      verdict = ok === null || undecided ? 'info' : ok ? 'pass' : 'fail';
     }
+    const note = notes(undecided, rule.note?.(options, figures));
     return {
       finding: rule.finding,
       metric: rule.metric,
@@ -673,7 +686,7 @@ export function buildFindings(figures: readonly Figure[], options: BenchOptions)
       target: rule.target,
       verdict,
       measuredOn: `${rule.on ?? (rule.remote || options.db === 'sqld' ? `sqld + ${options.rttMs} ms RTT` : 'embedded file:')}, ${options.profile}`,
-      ...(rule.note?.(options, figures) ? { note: rule.note(options, figures) } : {}),
+      ...(note ? { note } : {}),
     };
   });
 }
