@@ -22,43 +22,60 @@ const slugOf = (text: string) =>
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-|-$/g, '');
 
-function bars(
-  title: string,
-  subtitle: string,
-  unit: string,
-  rows: Array<{ label: string; value: number; series?: string }>,
-): TopLevelSpec {
+interface Bar {
+  label: string;
+  value: number;
+  series?: string;
+  /** The value's 95% interval, drawn as a line across the bar's end. */
+  low?: number;
+  high?: number;
+}
+
+function bars(title: string, subtitle: string, unit: string, rows: Bar[]): TopLevelSpec {
   const grouped = rows.some((r) => r.series !== undefined);
-  return {
+  const y = { field: 'label', type: 'nominal', title: null, sort: null } as const;
+  const bar = {
+    mark: { type: 'bar', tooltip: true },
+    encoding: {
+      y,
+      x: { field: 'value', type: 'quantitative', title: unit },
+      ...(grouped
+        ? {
+            color: { field: 'series', type: 'nominal', title: null } as const,
+            yOffset: { field: 'series' },
+          }
+        : {}),
+    },
+  } as const;
+  const head = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: title, subtitle, anchor: 'start' },
     width: 420,
     height: 180,
     data: { values: rows },
-    mark: { type: 'bar', tooltip: true },
+  } as const;
+  if (!rows.some((r) => r.low !== undefined)) return { ...head, ...bar };
+  const interval = {
+    mark: { type: 'errorbar', ticks: true, color: '#222' },
     encoding: {
-      y: { field: 'label', type: 'nominal', title: null, sort: null },
-      x: { field: 'value', type: 'quantitative', title: unit },
-      ...(grouped
-        ? {
-            color: { field: 'series', type: 'nominal', title: null },
-            yOffset: { field: 'series' },
-          }
-        : {}),
+      y,
+      x: { field: 'low', type: 'quantitative', title: unit },
+      x2: { field: 'high' },
     },
-  };
+  } as const;
+  return { ...head, layer: [bar, interval] };
 }
 
 export function chartsOf(results: BenchResults): Chart[] {
   const charts: Chart[] = [];
   for (const f of results.findings) {
-    const rows: Array<{ label: string; value: number }> = [];
+    const rows: Bar[] = [];
     if (f.baseline !== null) rows.push({ label: 'baseline', value: f.baseline });
     for (const [preset, value] of Object.entries(f.presets)) {
       if (value !== null) rows.push({ label: preset, value });
     }
     if (rows.length === 0 && f.judged?.value != null) {
-      rows.push({ label: f.judged.preset ?? 'measured', value: f.judged.value });
+      rows.push({ label: f.judged.preset ?? 'measured', value: f.judged.value, ...f.interval });
     }
     if (rows.length === 0) continue;
     charts.push({

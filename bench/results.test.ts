@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { chartsOf, renderSvg } from './charts.ts';
 import { benchOptionsFromEnv, PROFILE_SETTINGS } from './config.ts';
 import { buildFindings } from './findings.ts';
 import { benchOpenMetrics } from './openmetrics.ts';
@@ -94,3 +95,18 @@ const ORDER = [
   'dataflow_bench_finding_interval',
 ];
 const order = (family: string) => ORDER.indexOf(family);
+
+describe("a finding's chart", () => {
+  it('draws the judged estimate with its interval', async () => {
+    const chart = chartsOf(results).find((c) => c.title === finding)!;
+    const layers = (chart.spec as { layer?: Array<{ mark: { type: string } }> }).layer;
+    expect(layers?.map((l) => l.mark.type)).toEqual(['bar', 'errorbar']);
+    const svg = await renderSvg(chart.spec);
+    expect(svg).toMatch(/^<svg/);
+    expect(svg).toContain('aria-roledescription="bar"');
+    // the interval's line, from its low end to its high end
+    expect(svg).toMatch(
+      /aria-label="[^"]*high: 0\.9; low: 0\.78" [^>]*aria-roledescription="errorbar"/,
+    );
+  });
+});
