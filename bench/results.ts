@@ -28,8 +28,8 @@ export interface Figure {
 }
 
 /**
- * The range a value's 95% interval covers: a bootstrap over its paired rounds
- * (`bench/stats.ts`), so it says how far the value moved between rounds of this run.
+ * A 95% interval, from a bootstrap over the paired rounds an estimate comes from
+ * (`bench/stats.ts`): how far the value moved between the rounds of this run.
  */
 export interface Interval {
   low: number;
