@@ -1,13 +1,15 @@
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import type { Meter } from '@opentelemetry/api';
 import type { BoundMetrics } from './bound-metrics.ts';
 
 /**
  * The instruments. The app, levers and sync expose plain hooks; this module turns them
- * into metrics. Names are defined once, here, and listed in docs/telemetry.md (Prometheus
+ * into metrics, on any runtime (the Node process's own are in node-runtime-metrics.ts). Names are defined once, here, and listed in docs/telemetry.md (Prometheus
  * form: dots become underscores, counters gain `_total`). Labels are bounded: route
  * templates, never raw paths or ids.
  */
+/** The meter every instrument of the app is created on, on every runtime. */
+export const METER_NAME = 'dataflow';
+
 export const METRICS = {
   httpDuration: 'http.server.request.duration',
   httpActive: 'http.server.active_requests',
@@ -75,7 +77,6 @@ export interface Instruments {
   observeHub(
     stats: () => { connections: number; sent: number; dropped: number; bufferedBytes: number },
   ): void;
-  stop(): void;
 }
 
 /**
@@ -189,34 +190,6 @@ export function createInstruments(meter: Meter, bound: BoundMetrics): Instrument
     [wsConnections, wsSent, wsDropped, wsBuffered],
   );
 
-  // Runtime: event-loop delay (p99 over the scrape interval), heap, RSS, GC pauses.
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  loopDelay.enable();
-  meter
-    .createObservableGauge(METRICS.eventLoopDelay, {
-      unit: 's',
-      description: 'event-loop delay p99 since the last scrape',
-    })
-    .addCallback((r) => {
-      r.observe(loopDelay.percentile(99) / 1e9);
-      loopDelay.reset();
-    });
-  meter
-    .createObservableGauge(METRICS.heapUsed, { unit: 'By', description: 'V8 heap in use' })
-    .addCallback((r) => r.observe(process.memoryUsage().heapUsed));
-  meter
-    .createObservableGauge(METRICS.rss, { unit: 'By', description: 'resident set size' })
-    .addCallback((r) => r.observe(process.memoryUsage.rss()));
-  const gcDuration = meter.createHistogram(METRICS.gcDuration, {
-    unit: 's',
-    description: 'garbage-collection pauses',
-    advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5] },
-  });
-  const gcObserver = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) gcDuration.record(entry.duration / 1000);
-  });
-  gcObserver.observe({ entryTypes: ['gc'] });
-
   return {
     onRequest: (e) => {
       httpDuration
@@ -280,10 +253,6 @@ export function createInstruments(meter: Meter, bound: BoundMetrics): Instrument
     onBroadcast: (e) => deliveryLag.record(Math.max(0, e.lagMs) / 1000),
     observeHub: (stats) => {
       hubStats = stats;
-    },
-    stop: () => {
-      loopDelay.disable();
-      gcObserver.disconnect();
     },
   };
 }

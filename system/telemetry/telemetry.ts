@@ -14,9 +14,8 @@ import type { MiddlewareHandler } from 'hono';
 import { configureStageSpans, TRACER_NAME } from '../trace.ts';
 import { createBoundMetrics } from './bound-metrics.ts';
 import { type RootSpanStarter, serverSpans } from './http.ts';
-import { createInstruments, type Instruments } from './metrics.ts';
-
-const METER_NAME = 'dataflow';
+import { createInstruments, type Instruments, METER_NAME } from './metrics.ts';
+import { observeNodeRuntime } from './node-runtime-metrics.ts';
 
 import { createTracerProvider, type OtlpProtocol, type TracingConfig } from './tracing.ts';
 
@@ -51,7 +50,7 @@ export interface TelemetryConfig {
   untracedPaths?: readonly string[];
 }
 
-export interface Telemetry extends Omit<Instruments, 'onRequest' | 'onActive' | 'stop'> {
+export interface Telemetry extends Omit<Instruments, 'onRequest' | 'onActive'> {
   /** The request middleware: server span, timings, RED metrics, Server-Timing. */
   httpMiddleware: MiddlewareHandler;
   /** Prometheus text of every instrument (when `prometheus`). */
@@ -107,7 +106,9 @@ export function createTelemetry(
     );
   }
   const meterProvider = new MeterProvider({ resource, readers });
-  const instruments = createInstruments(meterProvider.getMeter(METER_NAME), bound);
+  const meter = meterProvider.getMeter(METER_NAME);
+  const instruments = createInstruments(meter, bound);
+  const stopRuntimeMetrics = observeNodeRuntime(meter);
 
   let tracerProvider: TracerProvider | undefined;
   let startRootSpan: RootSpanStarter | undefined;
@@ -159,7 +160,7 @@ export function createTelemetry(
       await tracerProvider?.forceFlush();
     },
     async shutdown() {
-      instruments.stop();
+      stopRuntimeMetrics();
       if (tracerProvider) {
         await tracerProvider.shutdown().catch(() => {});
         if (trace.getTracerProvider() === tracerProvider) trace.disable();
