@@ -131,7 +131,24 @@ export async function buildWorkerApp(bindings: Record<string, unknown>): Promise
       current.client?.close();
     }
   };
+  const logger = {
+    // Workers Logs (and wrangler dev) collect the console; errors and warnings only
+    info() {},
+    warn: (details: Record<string, unknown>, message: string) =>
+      console.warn(message, JSON.stringify(details)),
+    error: (details: Record<string, unknown>, message: string) =>
+      console.error(message, errorDetails(details)),
+    isLevelEnabled: () => false,
+  };
+  const telemetrySettings = telemetryConfig(env);
+  const telemetry =
+    telemetrySettings &&
+    createWorkerTelemetry(telemetrySettings, (error) =>
+      logger.warn({ err: String(error) }, 'otel: export failed'),
+    );
   const database = createDatabase(requestClient(requestsClient), { sharedWrites: false });
+  const instruments = telemetry?.instruments;
+  if (instruments) database.onQuery(instruments.onDbOperation);
   // one generation per org per request, read again after this request commits
   const generation = (orgId: string) => {
     const { generations } = scope();
@@ -171,7 +188,7 @@ export async function buildWorkerApp(bindings: Record<string, unknown>): Promise
     createResponseCache(
       config.cache,
       versionedStore(config.cache.level, entries, generation),
-      {},
+      { onLookup: instruments?.onCacheLookup, onInvalidate: instruments?.onCacheInvalidate },
       { shareMisses: false },
     );
   const memberships = new LRUCache<string, Membership>({ max: 10_000, ttl: config.cache.ttl });
@@ -191,21 +208,6 @@ export async function buildWorkerApp(bindings: Record<string, unknown>): Promise
     authorizedParties: env.CLERK_AUTHORIZED_PARTIES,
     cache: env.AUTH_TOKEN_CACHE ? { max: env.AUTH_TOKEN_CACHE_SIZE } : false,
   });
-  const logger = {
-    // Workers Logs (and wrangler dev) collect the console; errors and warnings only
-    info() {},
-    warn: (details: Record<string, unknown>, message: string) =>
-      console.warn(message, JSON.stringify(details)),
-    error: (details: Record<string, unknown>, message: string) =>
-      console.error(message, errorDetails(details)),
-    isLevelEnabled: () => false,
-  };
-  const telemetrySettings = telemetryConfig(env);
-  const telemetry =
-    telemetrySettings &&
-    createWorkerTelemetry(telemetrySettings, (error) =>
-      logger.warn({ err: String(error) }, 'otel: export failed'),
-    );
   const secret = env.CLERK_WEBHOOK_SIGNING_SECRET;
   const app = createApp({
     database,
@@ -226,6 +228,7 @@ export async function buildWorkerApp(bindings: Record<string, unknown>): Promise
               database,
               verify: createWebhookVerifier(secret),
               onCommitted,
+              onDelivery: instruments?.onWebhook,
             }),
           },
         }

@@ -107,3 +107,86 @@ describe('the Worker exports protobuf by default (the standard OTLP default)', (
     }
   }, 60_000);
 });
+
+interface OtlpJsonAttribute {
+  key: string;
+  value: { stringValue?: string; intValue?: string | number };
+}
+interface OtlpJsonMetric {
+  name: string;
+  histogram?: { dataPoints: Array<{ attributes: OtlpJsonAttribute[]; count: string | number }> };
+}
+interface OtlpJsonMetrics {
+  resourceMetrics: Array<{
+    resource: { attributes: OtlpJsonAttribute[] };
+    scopeMetrics: Array<{ metrics: OtlpJsonMetric[] }>;
+  }>;
+}
+
+describe('metrics pushed from the Worker (OTLP/JSON over fetch, when an interval has passed)', () => {
+  it("counts each request by route, and the database's round trips, without the token", async () => {
+    const collector = await startOtlpCollector();
+    const t = await startWorkerTestApp({
+      preset: 'batch',
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_TRACES_EXPORTER: 'none',
+        OTEL_METRIC_EXPORT_INTERVAL: '200',
+        OTEL_SERVICE_NAME: 'dataflow-worker',
+      },
+    });
+    try {
+      const cast = castFrom(t.fixture);
+      const token = await t.token({ userId: cast.adminA.id, orgId: cast.orgA.id, role: 'admin' });
+      const members = `/api/orgs/${cast.orgA.id}/members?limit=5`;
+      for (let i = 0; i < 3; i++) expect((await t.call(members, { token })).status).toBe(200);
+      // the series are cumulative: the newest push counts every request before it
+      const requests = (route: string) => {
+        const last = collector.metrics().at(-1);
+        if (!last) return 0;
+        const body = JSON.parse(last.body.toString()) as OtlpJsonMetrics;
+        return body.resourceMetrics
+          .flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics))
+          .filter((m) => m.name === 'http.server.request.duration')
+          .flatMap((m) => m.histogram?.dataPoints ?? [])
+          .filter((p) =>
+            p.attributes.some((a) => a.key === 'http.route' && a.value.stringValue === route),
+          )
+          .reduce((sum, p) => sum + Number(p.count), 0);
+      };
+      // a push goes out after a request once the interval has passed since the last one
+      await waitFor(
+        async () => {
+          await t.call('/health');
+          return requests('/api/orgs/:orgId/members') === 3;
+        },
+        10_000,
+        'a push counting the three members requests',
+      );
+      expect(requests('/health')).toBeGreaterThanOrEqual(1);
+      const last = collector.metrics().at(-1)!;
+      expect(last.type).toBe('application/json');
+      const body = JSON.parse(last.body.toString()) as OtlpJsonMetrics;
+      const resource = Object.fromEntries(
+        body.resourceMetrics[0]!.resource.attributes.map((a) => [a.key, a.value.stringValue]),
+      );
+      expect(resource['service.name']).toBe('dataflow-worker');
+      expect(resource['service.instance.id']).toMatch(/^[0-9a-f-]{36}$/);
+      const names = new Set(
+        body.resourceMetrics.flatMap((r) =>
+          r.scopeMetrics.flatMap((s) => s.metrics.map((m) => m.name)),
+        ),
+      );
+      expect(names).toContain('db.client.operation.duration');
+      expect(names).toContain('http.server.active_requests');
+      // no Node runtime series on workerd, and no trace was asked for
+      expect(names).not.toContain('nodejs.eventloop.delay.p99');
+      expect(collector.traces()).toEqual([]);
+      expect(collector.metrics().some((p) => p.body.includes(token))).toBe(false);
+    } finally {
+      await t.close();
+      await collector.close();
+    }
+  }, 60_000);
+});
