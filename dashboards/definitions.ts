@@ -440,6 +440,26 @@ function benchHistory() {
             ],
           }),
           timeseries({
+            title: 'Estimates with their 95% intervals',
+            description:
+              'The findings judged on an estimate from paired rounds (the app-overhead ratios, push p99 against the bare ws server, ingest against its anchor): the value and its interval per run. A run decides such a finding only when the whole interval is on one side of the target.',
+            unit: 'short',
+            queries: [
+              {
+                expr: 'max by (finding) (dataflow_bench_finding and on (run_id, finding) dataflow_bench_finding_interval)',
+                legend: '{{finding}}',
+              },
+              {
+                expr: 'max by (finding) (dataflow_bench_finding_interval{bound="low"})',
+                legend: '{{finding}}: 95% low',
+              },
+              {
+                expr: 'max by (finding) (dataflow_bench_finding_interval{bound="high"})',
+                legend: '{{finding}}: 95% high',
+              },
+            ],
+          }),
+          timeseries({
             title: 'Verdicts per run',
             description: 'How many findings passed, failed or were informational in each run.',
             unit: 'short',
