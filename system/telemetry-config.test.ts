@@ -18,6 +18,9 @@ describe('telemetryConfig (standard OTEL_* variables)', () => {
     expect(dev.tracing?.exporters).toEqual(['otlp']);
     expect(dev.tracing?.otlp.url).toBe('http://127.0.0.1:4318/v1/traces');
     expect(dev.otlpMetrics?.url).toBe('http://127.0.0.1:4318/v1/metrics');
+    // one timeout for both signals, as the OpenTelemetry variable means it
+    expect(dev.otlpMetrics?.timeoutMs).toBe(dev.tracing?.otlp.timeoutMs);
+    expect(dev.otlpMetrics?.timeoutMs).toBe(10_000);
     expect(dev.tracing?.sampler).toBe('parentbased_traceidratio');
     expect(dev.tracing?.ratio).toBe(1);
     const prod = telemetryConfig(

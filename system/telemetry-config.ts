@@ -62,6 +62,7 @@ export function telemetryConfig(env: Env): TelemetryConfig | undefined {
           url: metricsUrl,
           headers,
           intervalMs: env.OTEL_METRIC_EXPORT_INTERVAL,
+          timeoutMs: env.OTEL_EXPORTER_OTLP_TIMEOUT,
           protocol: env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL,
         }
       : undefined;

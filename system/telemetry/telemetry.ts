@@ -31,7 +31,14 @@ export interface TelemetryConfig {
   prometheus: boolean;
   /** OTLP/HTTP metrics push. */
   otlpMetrics?:
-    | { url: string; headers: Record<string, string>; intervalMs: number; protocol: OtlpProtocol }
+    | {
+        url: string;
+        headers: Record<string, string>;
+        intervalMs: number;
+        /** One export's deadline (`OTEL_EXPORTER_OTLP_TIMEOUT`). */
+        timeoutMs: number;
+        protocol: OtlpProtocol;
+      }
     | undefined;
   /** Tracing; undefined = no tracer provider (the API's no-op tracer). */
   tracing?: TracingConfig | undefined;
@@ -93,13 +100,13 @@ export function createTelemetry(
   const readers: IMetricReader[] = [];
   if (prometheus) readers.push(prometheus);
   if (config.otlpMetrics) {
-    const { url, headers, protocol } = config.otlpMetrics;
+    const { url, headers, protocol, timeoutMs: timeoutMillis } = config.otlpMetrics;
     readers.push(
       new PeriodicExportingMetricReader({
         exporter:
           protocol === 'http/json'
-            ? new OtlpJsonMetricExporter({ url, headers })
-            : new OtlpProtobufMetricExporter({ url, headers }),
+            ? new OtlpJsonMetricExporter({ url, headers, timeoutMillis })
+            : new OtlpProtobufMetricExporter({ url, headers, timeoutMillis }),
         exportIntervalMillis: config.otlpMetrics.intervalMs,
         metricProducers,
       }),

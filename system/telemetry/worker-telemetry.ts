@@ -44,9 +44,6 @@ export interface WorkerTelemetry {
 /** Spans kept at most between two flushes; past it they are dropped and counted. */
 const MAX_PENDING_SPANS = 2048;
 
-/** The OTLP exporters' default timeout, for the metrics push. */
-const OTLP_TIMEOUT_MS = 10_000;
-
 export function createWorkerTelemetry(
   config: TelemetryConfig,
   onError: (error: unknown) => void,
@@ -138,7 +135,7 @@ function workerMetrics(
         const body = (json ? JsonMetricsSerializer : ProtobufMetricsSerializer).serializeRequest(
           resourceMetrics,
         ) as Uint8Array<ArrayBuffer>;
-        await postOtlp(push.url, push.headers, json, body, OTLP_TIMEOUT_MS);
+        await postOtlp(push.url, push.headers, json, body, push.timeoutMs);
       } catch (error) {
         onError(error);
       } finally {
