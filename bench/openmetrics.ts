@@ -56,6 +56,13 @@ export function benchOpenMetrics(results: BenchResults): string {
       }),
     }));
   type Sample = (typeof figures)[number];
+  const family = (name: string, help: string, lines: string[]) => [
+    `# TYPE ${name} gauge`,
+    `# HELP ${name} ${help}`,
+    ...lines,
+  ];
+  const values = (name: string, samples: Sample[]) =>
+    samples.map((s) => `${name}{${s.labels}} ${s.value} ${at}`);
   // an estimate's 95% interval as a family of its own, `bound` low or high, same labels
   const intervals = (name: string, samples: Sample[]) =>
     samples.flatMap(({ interval, labels: l }) =>
@@ -67,18 +74,26 @@ export function benchOpenMetrics(results: BenchResults): string {
           ],
     );
   return [
-    '# TYPE dataflow_bench_figure gauge',
-    '# HELP dataflow_bench_figure One figure of a make bench run, in its own unit.',
-    ...figures.map((f) => `dataflow_bench_figure{${f.labels}} ${f.value} ${at}`),
-    '# TYPE dataflow_bench_figure_interval gauge',
-    "# HELP dataflow_bench_figure_interval A figure's 95% interval (bound low or high), when it is an estimate from paired rounds.",
-    ...intervals('dataflow_bench_figure_interval', figures),
-    '# TYPE dataflow_bench_finding gauge',
-    '# HELP dataflow_bench_finding The judged value of one audit finding in a make bench run; verdict in a label.',
-    ...findings.map((f) => `dataflow_bench_finding{${f.labels}} ${f.value} ${at}`),
-    '# TYPE dataflow_bench_finding_interval gauge',
-    "# HELP dataflow_bench_finding_interval A finding's judged value's 95% interval (bound low or high), when it has one.",
-    ...intervals('dataflow_bench_finding_interval', findings),
+    ...family(
+      'dataflow_bench_figure',
+      'One figure of a make bench run, in its own unit.',
+      values('dataflow_bench_figure', figures),
+    ),
+    ...family(
+      'dataflow_bench_figure_interval',
+      "A figure's 95% interval (bound low or high), when it is an estimate from paired rounds.",
+      intervals('dataflow_bench_figure_interval', figures),
+    ),
+    ...family(
+      'dataflow_bench_finding',
+      'The judged value of one audit finding in a make bench run; verdict in a label.',
+      values('dataflow_bench_finding', findings),
+    ),
+    ...family(
+      'dataflow_bench_finding_interval',
+      "A finding's judged value's 95% interval (bound low or high), when it has one.",
+      intervals('dataflow_bench_finding_interval', findings),
+    ),
     '# EOF',
     '',
   ].join('\n');

@@ -429,15 +429,19 @@ function latencyFigures(
   latency: ReadonlyMap<Target, readonly LoadResult[]>,
 ): Figure[] {
   const figures: Figure[] = [];
-  const runsOf = (name: string) => latency.get(targets.find((t) => t.name === name)!) ?? [];
   const p50s = (runs: readonly LoadResult[]) => runs.map((r) => r.latencyMs.p50);
-  /** Every latency of the rounds, ms, sorted. */
-  const pooledOf = (runs: readonly LoadResult[]) =>
-    Float64Array.from(runs.flatMap((r) => [...(r.samples ?? [])])).sort();
+  // each target's rounds and every latency of them (ms, sorted), by name: an anchor's
+  // are read again by each target set against it
+  const byName = new Map(
+    targets.map((t) => {
+      const runs = latency.get(t) ?? [];
+      const pooled = Float64Array.from(runs.flatMap((r) => [...(r.samples ?? [])])).sort();
+      return [t.name, { runs, pooled }] as const;
+    }),
+  );
   for (const target of targets) {
-    const runs = latency.get(target) ?? [];
+    const { runs, pooled } = byName.get(target.name)!;
     if (runs.length === 0) continue;
-    const pooled = pooledOf(runs);
     const errors = runs.reduce((a, r) => a + r.errors, 0);
     const base = {
       suite: 'overhead',
@@ -459,7 +463,7 @@ function latencyFigures(
       });
     }
     for (const anchor of LATENCY_ANCHORS[target.name] ?? []) {
-      const bare = runsOf(anchor);
+      const { runs: bare, pooled: barePooled } = byName.get(anchor)!;
       if (bare.length !== runs.length) continue;
       figures.push(
         ratioFigure(
@@ -470,7 +474,7 @@ function latencyFigures(
         {
           ...base,
           metric: `latency p50 added over ${anchor}: ${target.name}`,
-          value: Math.round((quantile(pooled, 0.5) - quantile(pooledOf(bare), 0.5)) * 1000),
+          value: Math.round((quantile(pooled, 0.5) - quantile(barePooled, 0.5)) * 1000),
           unit: 'us',
           note: `p50 of the rounds pooled, minus that of the ${anchor}: what the path adds to one request`,
         },
