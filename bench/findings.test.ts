@@ -290,6 +290,18 @@ describe('the app-overhead capacity rows', () => {
       'one request at a time, p50 347 µs: 178 µs more than the bare node:http, the members page bytes (2.13x, 1.82–2.45)',
     );
   });
+
+  it('say less, not a negative more, when the anchor read slower', () => {
+    const [healthRow] = buildFindings(
+      [
+        hit('GET /health ÷ bare node:http (req/s)', 0.57),
+        hit('latency p50, one connection: app GET /health', 203),
+        hit('latency p50 added over bare node:http hello: app GET /health', -126),
+      ],
+      options,
+    ).filter((f) => f.finding === 'App overhead: GET /health');
+    expect(healthRow!.note).toContain('p50 203 µs: 126 µs less than the bare node:http hello');
+  });
 });
 
 describe('the telemetry rows', () => {

@@ -608,7 +608,9 @@ function latencyNote(figures: readonly Figure[], target: string, anchor: string)
   );
   const interval = fmtInterval(ratio?.interval);
   const times = ratio?.value == null ? '' : ` (${ratio.value}x${interval ? `, ${interval}` : ''})`;
-  return `one request at a time, p50 ${p50} µs: ${added} µs more than the ${anchor}${times}`;
+  // on a busy host an anchor's single connection can read slower than the target's
+  const diff = added < 0 ? `${-added} µs less than` : `${added} µs more than`;
+  return `one request at a time, p50 ${p50} µs: ${diff} the ${anchor}${times}`;
 }
 
 /**
