@@ -460,6 +460,18 @@ function benchHistory() {
             ],
           }),
           timeseries({
+            title: 'How quiet the host was',
+            description:
+              "The share of a core the bare node:http hello's server used in the overhead suite (req/s x CPU per request): 0.87-0.95 on a quiet stretch of the 2-core reference machine. Below 0.75 the host or the load generator held it back, and the run's report warns: its paired ratios hold, its absolute figures read low.",
+            unit: 'short',
+            queries: [
+              {
+                expr: 'max by (profile) (dataflow_bench_figure{suite="overhead",metric="server cores used: bare node:http hello"})',
+                legend: 'cores used, {{profile}}',
+              },
+            ],
+          }),
+          timeseries({
             title: 'Verdicts per run',
             description: 'How many findings passed, failed or were informational in each run.',
             unit: 'short',

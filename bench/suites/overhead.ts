@@ -396,9 +396,42 @@ async function overhead(ctx: SuiteContext): Promise<Figure[]> {
       figures.push(...spanCost(base, runs, of('metrics only (default)')));
     }
   }
+  figures.push(hostFigure(ctx, bare));
   figures.push(...latencyFigures(latencyTargets, latency));
   figures.push(...(await dbLayer(ctx, dbFile)));
   return figures;
+}
+
+/**
+ * Below this share of a core, the bare hello's server was held back. On a quiet stretch of
+ * the reference machine the generator on the other core keeps it at 0.87-0.95 of one; on
+ * busy ones (other tenants of the host) it read 0.41-0.67, and its req/s with it.
+ */
+const QUIET_HOST_CORES = 0.75;
+
+/**
+ * How much of a core the bare hello's server used (req/s x CPU per request, the median of
+ * its rounds): how quiet the host was. A warning below `QUIET_HOST_CORES`: the paired
+ * ratios still hold, but the run's absolute figures read low, and a ratio in req/s
+ * flatters the app (the CPU-per-request ratios do not).
+ */
+function hostFigure(ctx: SuiteContext, bare: readonly Round[]): Figure {
+  const cores = round2(median(bare.map((r) => (r.rps * r.cpuUsPerRequest) / 1e6)));
+  if (cores < QUIET_HOST_CORES) {
+    ctx.warnings.push(
+      `overhead: the bare node:http hello's server used ${cores} of a core (${QUIET_HOST_CORES} and more on a quiet host): the host or the load generator held it back; paired ratios hold, this run's absolute figures read low`,
+    );
+  }
+  return {
+    suite: 'overhead',
+    scenario: HTTP_SCENARIO,
+    preset: null,
+    metric: 'server cores used: bare node:http hello',
+    value: cores,
+    unit: 'cores',
+    samples: bare.length,
+    note: `req/s x CPU per request, median of the rounds: how quiet the host was (${QUIET_HOST_CORES} and more: quiet)`,
+  };
 }
 
 /**

@@ -245,6 +245,13 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
     expect(
       results.findings.find((f) => f.finding === 'App overhead: telemetry, 100% traces')!.note,
     ).toMatch(/^[\d.]+ spans? per sampled request at about -?[\d.]+ µs of CPU each; 15% of the /);
+    // how quiet the host was: the bare hello's server's share of a core, and a warning
+    // that says so when it was held back
+    const cores = figure('overhead', 'server cores used: bare node:http hello').value!;
+    expect(cores).toBeGreaterThan(0);
+    expect(cores).toBeLessThanOrEqual(availableParallelism());
+    const heldBack = results.warnings.some((w) => w.includes("bare node:http hello's server used"));
+    expect(heldBack).toBe(cores < 0.75);
   });
 
   it('Ctrl-C saves partial results marked incomplete and exits 130', async () => {
