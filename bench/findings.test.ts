@@ -144,6 +144,16 @@ describe('the ingest rows', () => {
       "CPU per delivery: app 1100 µs, sqld 700 µs, generator 400 µs; on this machine's cores that allows at most 909 events/s if no process ever waited",
     );
   });
+
+  it("names sqld's own cost of a request, from its raw anchor", () => {
+    const judged = row([
+      storm('verified events/s (sqld)', 640),
+      { ...storm('sqld CPU per raw write batch (sqld)', 1450), preset: null, unit: 'us' },
+    ]);
+    expect(judged.note).toBe(
+      "sqld alone spends 1450 µs of CPU on each request of its raw anchor (a write batch of two inserts); the app's group commit shares one request among the deliveries that arrive together",
+    );
+  });
 });
 
 /** A builder of figures of one suite's scenario (the `recommended` preset's). */

@@ -439,8 +439,12 @@ const RULES: Rule[] = [
       const value = figureValues(figures, { suite: 'webhooks' });
       const rate = value('verified events/s (sqld-ws)');
       const ratio = value('ingest ÷ raw commits (sqld-ws)');
+      const floor = value('sqld CPU per raw write batch (sqld)');
       return notes(
         cpuBoundNote(figures, ' (sqld)'),
+        floor == null
+          ? undefined
+          : `sqld alone spends ${floor} µs of CPU on each request of its raw anchor (a write batch of two inserts); the app's group commit shares one request among the deliveries that arrive together`,
         rate == null
           ? undefined
           : `the driver's other transport, Hrana over one WebSocket (ws://, what libsql:// URLs use on Node; the row above is HTTP, a request per batch, as on Workers): ${rate} events/s into a fresh sqld, ${ratio}x its raw write batches over the same transport`,

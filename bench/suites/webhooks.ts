@@ -64,11 +64,21 @@ export const webhooksSuite: BenchSuite = {
           const url = db === 'sqld' ? sqld.url : sqld.url.replace(/^http/, 'ws');
           ctx.progress(`webhooks: raw write batches against sqld (the anchor), ${DB_LABEL[db]}`);
           const committer = rawClientCommitter(url);
-          const raw = await committer
-            .commit(Math.min(ctx.settings.webhookEvents, 1000), 2000)
-            .finally(() => committer.close());
+          const raw = await metered({ sqld: sqld.cpuMs }, () =>
+            committer.commit(Math.min(ctx.settings.webhookEvents, 1000), 2000),
+          ).finally(() => committer.close());
           const rawPerSecond = (raw.count * 1000) / raw.elapsedMs;
           figures.push(anchorFigure(db, rawPerSecond, raw.count));
+          // sqld's own cost of one request, the floor a group commit shares among deliveries
+          figures.push(
+            anchor(
+              `sqld CPU per raw write batch (${db})`,
+              cpuPerEvent([raw], 'sqld'),
+              'us',
+              raw.count,
+              'CPU sqld spent (/proc) per write batch of its raw anchor, back to back: its own cost of one request',
+            ),
+          );
           figures.push(
             ...(await storm(
               ctx,
