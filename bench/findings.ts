@@ -148,18 +148,7 @@ const RULES: Rule[] = [
     note: (o, figures) => {
       if (o.rttMs < 10) return `RTT=${o.rttMs}: the 5x target is for a round trip of 10 ms or more`;
       if (o.db === 'sqld') return undefined;
-      const local = (p: string) =>
-        figures.find(
-          (f) =>
-            f.suite === 'members' &&
-            f.scenario === MEMBERS &&
-            f.preset === p &&
-            f.metric === 'req/s',
-        )?.value;
-      const [b, x] = [local('baseline'), local('batch')];
-      return b && x
-        ? `embedded database: ${x} vs ${b} req/s (${(x / b).toFixed(1)}x); a round trip there costs microseconds, so saving 50 of them buys little`
-        : undefined;
+      return notes(roundTripNote(figures, o.rttMs), embeddedRoundTripNote(figures));
     },
   },
   {
@@ -506,6 +495,28 @@ function figureValues(
     (where.scenario === undefined || f.scenario === where.scenario) &&
     (where.preset === undefined || f.preset === where.preset);
   return (metric) => figures.find((f) => f.metric === metric && matches(f))?.value;
+}
+
+/** The embedded database's pages, for scale: a round trip there costs microseconds. */
+function embeddedRoundTripNote(figures: readonly Figure[]): string | undefined {
+  const local = (p: string) =>
+    figures.find(
+      (f) =>
+        f.suite === 'members' && f.scenario === MEMBERS && f.preset === p && f.metric === 'req/s',
+    )?.value;
+  const [b, x] = [local('baseline'), local('batch')];
+  return b && x
+    ? `embedded database: ${x} vs ${b} req/s (${(x / b).toFixed(1)}x); a round trip there costs microseconds, so saving 50 of them buys little`
+    : undefined;
+}
+
+/** What one query's round trip costs, through the relay and to sqld alone, this run. */
+function roundTripNote(figures: readonly Figure[], rttMs: number): string | undefined {
+  const value = figureValues(figures, { suite: 'members' });
+  const relayed = value(`query round trip p50: through the ${rttMs} ms relay`);
+  const alone = value('query round trip p50: sqld alone (no relay)');
+  if (relayed == null || alone == null) return undefined;
+  return `one query's round trip: p50 ${relayed} ms through the relay, ${alone} ms to sqld alone; a baseline page makes 52 of them, a batched one 2`;
 }
 
 /** Several notes of one row, in order; undefined when none has anything to say. */

@@ -183,12 +183,12 @@ async function startRemoteDb(
   const sqld = await startSqld();
   cleanups.push(() => sqld.stop());
   await benchSetup(sqld.url);
-  if (rttMs === 0) return { url: sqld.url, rttMs };
+  if (rttMs === 0) return { url: sqld.url, rttMs, sqldUrl: sqld.url };
   const target = new URL(sqld.url);
   const relay = await startLatencyRelay(
     { host: target.hostname, port: Number(target.port) },
     rttMs,
   );
   cleanups.push(() => relay.close());
-  return { url: `http://127.0.0.1:${relay.port}`, rttMs };
+  return { url: `http://127.0.0.1:${relay.port}`, rttMs, sqldUrl: sqld.url };
 }

@@ -50,6 +50,8 @@ export interface RemoteDb {
   url: string;
   /** The round trip the relay adds to every query, ms. */
   rttMs: number;
+  /** The same sqld without the relay: what one of its requests costs by itself. */
+  sqldUrl: string;
 }
 
 export class Aborted extends Error {}

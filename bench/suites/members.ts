@@ -1,3 +1,4 @@
+import { createClient } from '@libsql/client';
 import { closedLoad } from '../../load/autocannon.ts';
 import { runLoad } from '../../load/generator.ts';
 import { SCENARIOS } from '../../load/scenarios.ts';
@@ -47,7 +48,14 @@ async function membersRemote(ctx: SuiteContext): Promise<Figure[]> {
   const remote = await ctx.remoteDb();
   const servers = await startPresetServers(ctx, 'members (remote DB)', { presets, db: 'remote' });
   try {
-    const figures: Figure[] = [];
+    // the physics of a page: one query's round trip, through the relay and to sqld alone
+    ctx.progress(
+      `members: one query's round trip, sqld with and without the ${remote.rttMs} ms relay`,
+    );
+    const figures: Figure[] = [
+      await roundTripFigure(remote.url, `through the ${remote.rttMs} ms relay`, setup.admin.id),
+      await roundTripFigure(remote.sqldUrl, 'sqld alone (no relay)', setup.admin.id),
+    ];
     // a baseline page is 52 round trips: seconds per request over the relay, so the window
     // is long enough for a few dozen of them (about 30 in 3 s), counted as completed ÷ elapsed
     const durationSec = Math.max(settings.loadSec, 3);
@@ -81,6 +89,39 @@ async function membersRemote(ctx: SuiteContext): Promise<Figure[]> {
     return figures;
   } finally {
     await releasePresetServers(ctx, servers, 'projects', 'members');
+  }
+}
+
+/** Queries per round-trip figure: enough for a p50, a second or two at 10-30 ms each. */
+const ROUND_TRIPS = 60;
+
+/**
+ * One indexed row through `@libsql/client`, query after query: the round trip every query
+ * of a page pays. A baseline page is 52 of them one after the other; a batched page, 2.
+ */
+async function roundTripFigure(url: string, where: string, userId: string): Promise<Figure> {
+  const client = createClient({ url });
+  try {
+    const lookup = { sql: 'SELECT id, email FROM users WHERE id = ?', args: [userId] };
+    await client.execute(lookup); // the connection and the server's first statement
+    const ms: number[] = [];
+    for (let i = 0; i < ROUND_TRIPS; i++) {
+      const started = performance.now();
+      await client.execute(lookup);
+      ms.push(performance.now() - started);
+    }
+    return {
+      suite: 'members',
+      scenario: MEMBERS_REMOTE,
+      preset: null,
+      metric: `query round trip p50: ${where}`,
+      value: Math.round(median(ms) * 100) / 100,
+      unit: 'ms',
+      samples: ROUND_TRIPS,
+      note: `one indexed row through @libsql/client, ${ROUND_TRIPS} back to back, in this run`,
+    };
+  } finally {
+    client.close();
   }
 }
 

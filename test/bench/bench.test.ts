@@ -125,6 +125,12 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
     expect(throughput.measuredOn).toBe('sqld + 10 ms RTT, smoke');
     expect(finding.measuredOn).toBe('embedded file:, smoke');
     expect(throughput.note).toMatch(/embedded database: .* req\/s/);
+    // next to it, the physics of a page: one query's round trip, with and without the relay
+    const trip = (where: string) =>
+      results.figures.find((f) => f.metric === `query round trip p50: ${where}`)!.value!;
+    expect(trip('through the 10 ms relay')).toBeGreaterThanOrEqual(10);
+    expect(trip('sqld alone (no relay)')).toBeGreaterThan(0);
+    expect(throughput.note).toMatch(/one query's round trip: p50 [\d.]+ ms through the relay/);
     // the open model ran per preset, with the corrected and the uncorrected latency
     const open = (metric: string) =>
       results.figures.find(
