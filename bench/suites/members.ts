@@ -92,8 +92,8 @@ async function membersRemote(ctx: SuiteContext): Promise<Figure[]> {
   }
 }
 
-/** Queries per round-trip figure: enough for a p50, a second or two at 10-30 ms each. */
-const ROUND_TRIPS = 60;
+/** Queries per round-trip figure: enough for a p50, about a second at 10-30 ms each. */
+const ROUND_TRIPS = 40;
 
 /**
  * One indexed row through `@libsql/client`, query after query: the round trip every query
