@@ -85,6 +85,28 @@ describe('the browser findings rows', () => {
   });
 });
 
+describe('the cache invalidation row', () => {
+  const options = benchOptionsFromEnv({ SUITE: 'zipf' });
+  const zipf = figuresOf('zipf', 'Zipf read/write mix');
+  const row = (figures: Figure[]) =>
+    buildFindings(figures, options).find((f) => f.finding === 'Cache invalidation overhead')!;
+
+  it('is judged on the warm keys, with every read in its note', () => {
+    const all = {
+      ...zipf('hit ratio', 84.2, '%'),
+      preset: 'cache-memory',
+      note: "203 cold misses (a key's first read) included",
+    };
+    const warm = { ...zipf('hit ratio, warm keys', 97.9, '%'), preset: 'cache-memory' };
+    const judged = row([all, warm]);
+    expect(judged).toMatchObject({ verdict: 'pass', judged: { value: 97.9 } });
+    expect(judged.note).toBe(
+      "84.2% over every read, 203 cold misses (a key's first read) included",
+    );
+    expect(row([all, { ...warm, value: 93 }]).verdict).toBe('fail');
+  });
+});
+
 describe('the ingest rows', () => {
   const options = benchOptionsFromEnv({ SUITE: 'webhooks' });
   const storm = (metric: string, value: number): Figure => ({

@@ -241,10 +241,18 @@ const RULES: Rule[] = [
     finding: 'Cache invalidation overhead',
     suite: 'zipf',
     scenario: 'Zipf read/write mix',
-    metric: 'hit ratio',
+    // a key's first read misses under any invalidation: the run's length sets how many
+    // there are (200 orgs: about 14% of a quick run's reads, 2% of a full run's)
+    metric: 'hit ratio, warm keys',
     judge: 'cache-memory',
-    target: '>= 95%',
+    target: '>= 95% of the reads of keys already read',
     check: (v) => v >= 95,
+    note: (_o, figures) => {
+      const all = figures.find(
+        (f) => f.suite === 'zipf' && f.preset === 'cache-memory' && f.metric === 'hit ratio',
+      );
+      return all?.value == null ? undefined : `${all.value}% over every read, ${all.note}`;
+    },
   },
   {
     finding: 'Cache invalidation overhead (stale)',

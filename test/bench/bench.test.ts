@@ -223,9 +223,13 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
     );
   });
 
-  it("times each push event's answer, and counts the spans of a sampled request", async () => {
+  it("times each push event's answer, counts the spans of a sampled request, and tells cold misses from warm ones", async () => {
     const results = await runBench(
-      benchOptionsFromEnv({ PROFILE: 'smoke', SUITE: 'ws,overhead', RESULTS_DIR: resultsDir }),
+      benchOptionsFromEnv({
+        PROFILE: 'smoke',
+        SUITE: 'ws,overhead,zipf',
+        RESULTS_DIR: resultsDir,
+      }),
     );
     expect(results.failures).toEqual([]);
     const figure = (suite: string, metric: string) => {
@@ -258,6 +262,18 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
     expect(cores).toBeLessThanOrEqual(availableParallelism());
     const heldBack = results.warnings.some((w) => w.includes("bare node:http hello's server used"));
     expect(heldBack).toBe(cores < 0.75);
+    // the Zipf mix's first read of each key misses under any invalidation: the cache
+    // invalidation row is judged without those, and says how many there were
+    const zipf = (metric: string) =>
+      results.figures.find(
+        (f) => f.suite === 'zipf' && f.preset === 'cache-memory' && f.metric === metric,
+      )!;
+    const warm = zipf('hit ratio, warm keys').value!;
+    expect(warm).toBeGreaterThan(zipf('hit ratio').value!);
+    expect(warm).toBeLessThanOrEqual(100);
+    const row = results.findings.find((f) => f.finding === 'Cache invalidation overhead')!;
+    expect(row.judged?.value).toBe(warm);
+    expect(row.note).toMatch(/^[\d.]+% over every read, [1-9]\d* cold misses/);
   });
 
   it('Ctrl-C saves partial results marked incomplete and exits 130', async () => {
