@@ -262,18 +262,19 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
     expect(cores).toBeLessThanOrEqual(availableParallelism());
     const heldBack = results.warnings.some((w) => w.includes("bare node:http hello's server used"));
     expect(heldBack).toBe(cores < 0.75);
-    // the Zipf mix's first read of each key misses under any invalidation: the cache
-    // invalidation row is judged without those, and says how many there were
+    // the Zipf mix's first read of each key misses under any invalidation: the warm-up
+    // reads each org's first pages, and the row is judged without any cold miss left
     const zipf = (metric: string) =>
       results.figures.find(
         (f) => f.suite === 'zipf' && f.preset === 'cache-memory' && f.metric === metric,
       )!;
     const warm = zipf('hit ratio, warm keys').value!;
-    expect(warm).toBeGreaterThan(zipf('hit ratio').value!);
+    expect(warm).toBeGreaterThanOrEqual(zipf('hit ratio').value!);
+    expect(warm).toBeGreaterThan(50);
     expect(warm).toBeLessThanOrEqual(100);
     const row = results.findings.find((f) => f.finding === 'Cache invalidation overhead')!;
     expect(row.judged?.value).toBe(warm);
-    expect(row.note).toMatch(/^[\d.]+% over every read, [1-9]\d* cold misses/);
+    expect(row.note).toMatch(/^[\d.]+% over every read, \d+ cold misses/);
   });
 
   it('Ctrl-C saves partial results marked incomplete and exits 130', async () => {
