@@ -4,6 +4,7 @@ import { mintSessionToken } from '../../fixtures/auth/token.ts';
 import { createApp } from '../../system/api/app.ts';
 import { createSessionVerifier } from '../../system/auth/verifier.ts';
 import { openDatabase } from '../../system/db/client.ts';
+import { nodeSha256 } from '../../system/hash-node.ts';
 import { createLevers } from '../../system/levers/levers.ts';
 import { type PresetName, resolveLevers } from '../../system/levers/presets.ts';
 import { createChangePublisher } from '../../system/sync/publisher.ts';
@@ -90,9 +91,11 @@ export async function zipfMix(ctx: SuiteContext, preset: PresetName, ops: number
     deliver: () => {},
   });
   await publisher.start();
+  // hashing as on Node in production (node.ts): synchronous node:crypto, not Web Crypto
   const app = createApp({
     database,
-    sessions: createSessionVerifier({ jwtKey: setup.keys.publicKey }),
+    sessions: createSessionVerifier({ jwtKey: setup.keys.publicKey, sha256: nodeSha256 }),
+    sha256: nodeSha256,
     levers,
     onCommitted: () => publisher.drain(),
   });
