@@ -144,7 +144,9 @@ export async function zipfMix(ctx: SuiteContext, preset: PresetName, ops: number
       if (k % 32 === 0) checkAborted(ctx);
       const headers = { authorization: `Bearer ${tokens[k]}` };
       for (const path of [membersPath(org.id), projectsPath(org.id, null)]) {
-        await (await app.request(path, { headers })).arrayBuffer();
+        const res = await app.request(path, { headers });
+        await res.arrayBuffer();
+        if (!res.ok) throw new Error(`zipf warm-up: GET ${path} answered ${res.status}`);
         lookups.saw(path);
       }
     }
