@@ -2,8 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { WORKER_BUNDLE_GZIP_MAX_BYTES } from '../budgets.ts';
-import { workerBundleGzipBytes, workerBundleRow } from './bundle.ts';
+import { WORKER_BUNDLE_GZIP_MAX_BYTES, WORKER_STARTUP_MAX_MS } from '../budgets.ts';
+import {
+  startupMs,
+  workerBundleGzipBytes,
+  workerBundleRow,
+  workerStartupMs,
+  workerStartupRow,
+} from './bundle.ts';
 import { gateOptionsFromEnv } from './options.ts';
 
 describe('the gate: the Worker bundle size', () => {
@@ -33,5 +39,43 @@ describe('the gate: the Worker bundle size', () => {
 
   it('is checked by default', () => {
     expect(gateOptionsFromEnv({}).metrics).toContain('worker_bundle_gzip');
+  });
+});
+
+describe("the gate: the Worker's startup", () => {
+  it('profiles the startup wrangler runs in a local workerd, offline, and it is under the ceiling', () => {
+    const ms = workerStartupMs(process.cwd());
+    // parsing a 400 KB bundle and running its global scope takes some milliseconds
+    expect(ms).toBeGreaterThan(5);
+    expect(ms).toBeLessThanOrEqual(WORKER_STARTUP_MAX_MS);
+    expect(workerStartupRow(ms, undefined)).toMatchObject({
+      entry: 'worker/startup',
+      unit: 'ms',
+      verdict: 'pass',
+    });
+  }, 60_000);
+
+  it("counts a profile's busy samples, not its idle ones", () => {
+    const profile = {
+      nodes: [
+        { id: 1, callFrame: { functionName: '(idle)' } },
+        { id: 2, callFrame: { functionName: '(program)' } },
+        { id: 3, callFrame: { functionName: '__init' } },
+      ],
+      samples: [1, 2, 3, 3, 1],
+      timeDeltas: [40_000, 1_000, 1_100, 900, 5_000],
+    };
+    expect(startupMs(profile)).toBe(3);
+  });
+
+  it('fails over the ceiling, names it, and skips a checkout without wrangler.toml', () => {
+    const over = workerStartupRow(WORKER_STARTUP_MAX_MS + 1, 80);
+    expect(over).toMatchObject({ verdict: 'regression', base: 80 });
+    expect(over.note).toBe(`ceiling ${WORKER_STARTUP_MAX_MS} ms exceeded`);
+    expect(workerStartupRow(null, null)).toMatchObject({ verdict: 'skipped' });
+  });
+
+  it('is checked by default', () => {
+    expect(gateOptionsFromEnv({}).metrics).toContain('worker_startup_ms');
   });
 });

@@ -1,4 +1,9 @@
-import { workerBundleGzipBytes, workerBundleRow } from './bundle.ts';
+import {
+  workerBundleGzipBytes,
+  workerBundleRow,
+  workerStartupMs,
+  workerStartupRow,
+} from './bundle.ts';
 import { evaluate, machineInfo } from './evaluate.ts';
 import { measureEntry } from './measure.ts';
 import { checkGateInputs } from './options.ts';
@@ -51,6 +56,15 @@ export async function runGate(options: GateOptions, hooks: GateHooks = {}): Prom
         workerBundleRow(
           workerBundleGzipBytes(process.cwd()),
           base ? workerBundleGzipBytes(base.dir) : undefined,
+        ),
+      );
+    }
+    if (options.metrics.includes('worker_startup_ms')) {
+      progress('worker/startup: wrangler check startup');
+      rows.push(
+        workerStartupRow(
+          workerStartupMs(process.cwd()),
+          base ? workerStartupMs(base.dir) : undefined,
         ),
       );
     }
