@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { WORKER_BUNDLE_GZIP_MAX_BYTES, WORKER_STARTUP_MAX_MS } from '../budgets.ts';
+import { BUILD_METRICS, WORKER_BUNDLE_GZIP_MAX_BYTES, WORKER_STARTUP_MAX_MS } from '../budgets.ts';
 import {
+  BUILD_CHECKS,
   startupMs,
   workerBundleGzipBytes,
   workerBundleRow,
@@ -75,7 +76,8 @@ describe("the gate: the Worker's startup", () => {
     expect(workerStartupRow(null, null)).toMatchObject({ verdict: 'skipped' });
   });
 
-  it('is checked by default', () => {
+  it('is checked by default, and every build metric has its check', () => {
     expect(gateOptionsFromEnv({}).metrics).toContain('worker_startup_ms');
+    expect(BUILD_CHECKS.map((check) => check.metric)).toEqual([...BUILD_METRICS]);
   });
 });

@@ -120,3 +120,19 @@ export function workerBundleRow(head: number | null, base: number | null | undef
 export function workerStartupRow(head: number | null, base: number | null | undefined): GateRow {
   return ceilingRow('worker_startup_ms', 'worker/startup', WORKER_STARTUP_MAX_MS, head, base);
 }
+
+/** The build's checks the gate runs once per run, each named by its metric. */
+export const BUILD_CHECKS = [
+  {
+    metric: 'worker_bundle_gzip',
+    progress: 'worker/bundle: wrangler deploy --dry-run',
+    measure: workerBundleGzipBytes,
+    row: workerBundleRow,
+  },
+  {
+    metric: 'worker_startup_ms',
+    progress: 'worker/startup: wrangler check startup',
+    measure: workerStartupMs,
+    row: workerStartupRow,
+  },
+] as const;

@@ -1,9 +1,4 @@
-import {
-  workerBundleGzipBytes,
-  workerBundleRow,
-  workerStartupMs,
-  workerStartupRow,
-} from './bundle.ts';
+import { BUILD_CHECKS } from './bundle.ts';
 import { evaluate, machineInfo } from './evaluate.ts';
 import { measureEntry } from './measure.ts';
 import { checkGateInputs } from './options.ts';
@@ -50,22 +45,12 @@ export async function runGate(options: GateOptions, hooks: GateHooks = {}): Prom
       allRounds[entry] = measured.rounds;
       rows.push(...evaluate(budget, measured, options, machine.matches, base !== undefined));
     }
-    if (options.metrics.includes('worker_bundle_gzip')) {
-      progress('worker/bundle: wrangler deploy --dry-run');
+    // the build's figures, once per run: head, and the base beside it
+    for (const check of BUILD_CHECKS) {
+      if (!options.metrics.includes(check.metric)) continue;
+      progress(check.progress);
       rows.push(
-        workerBundleRow(
-          workerBundleGzipBytes(process.cwd()),
-          base ? workerBundleGzipBytes(base.dir) : undefined,
-        ),
-      );
-    }
-    if (options.metrics.includes('worker_startup_ms')) {
-      progress('worker/startup: wrangler check startup');
-      rows.push(
-        workerStartupRow(
-          workerStartupMs(process.cwd()),
-          base ? workerStartupMs(base.dir) : undefined,
-        ),
+        check.row(check.measure(process.cwd()), base ? check.measure(base.dir) : undefined),
       );
     }
     return {
