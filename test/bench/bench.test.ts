@@ -66,11 +66,11 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
     const results = await runBench(options);
     expect(results.complete).toBe(true);
     expect(results.failures).toEqual([]);
-    // the tinybench tasks ran from their bundle: 5 fixed costs and the 12 batching configs
+    // the tinybench tasks ran from their bundle: 6 fixed costs and the 12 batching configs
     const micro = results.figures.filter((f) => f.suite === 'micro');
     expect(micro.map((f) => f.scenario).sort()).toEqual([
       ...Array<string>(12).fill('batch'),
-      ...Array<string>(5).fill('fixed'),
+      ...Array<string>(6).fill('fixed'),
     ]);
     for (const figure of micro) {
       expect(figure.value).toBeGreaterThan(0);
