@@ -140,6 +140,8 @@ export async function startServer(
       calibration: { route: env.CALIBRATION_ROUTE, extraMs: env.CALIBRATION_EXTRA_MS },
       sha256: nodeSha256,
       logger,
+      // the access line has no field to redact (see AppOptions.accessLogger)
+      accessLogger: logger.child({}, { redact: { paths: [] } }),
       onCommitted,
       webhooks: webhookIntake(env, database, onCommitted, telemetry, logger),
       ...devSignIn(env, options.devSigningKeyPem),

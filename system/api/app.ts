@@ -45,6 +45,13 @@ export interface AppOptions {
   /** @default 8192 */
   headerLimitBytes?: number;
   logger?: AppLogger;
+  /**
+   * Where the per-request access lines go. @default `logger`. Their fields are fixed and
+   * carry no secret (id, method, route template, status, time), so the Node server hands
+   * a child of its logger without the redaction pass: pino's wildcard paths cost about
+   * 4 µs a line, a quarter of the line's cost.
+   */
+  accessLogger?: AppLogger;
   /** Request telemetry middleware, and the Prometheus text for `GET /metrics` when pulled. */
   telemetry?: { middleware: MiddlewareHandler; render?: (() => Promise<string>) | undefined };
   /**
@@ -88,7 +95,7 @@ export function createApp(options: AppOptions) {
   app.use(requestIds());
   // a per-request line costs even when its level is off (the route, the timing): only when on
   if (options.logger?.isLevelEnabled?.('info') ?? options.logger !== undefined) {
-    app.use(accessLog(logger));
+    app.use(accessLog(options.accessLogger ?? logger));
   }
   app.use(securityHeaders());
   app.use(corsAllowlist(options.corsOrigins ?? ['http://localhost:5173']));

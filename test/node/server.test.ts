@@ -60,6 +60,24 @@ describe('system/node.ts', () => {
     expect(output).not.toContain('BEGIN PUBLIC KEY');
   });
 
+  it('writes an access line per request, with the route and status and no header value', async () => {
+    const res = await fetch(`${url}/health`, {
+      headers: { authorization: 'Bearer access-line-secret' },
+    });
+    expect(res.status).toBe(200);
+    const deadline = Date.now() + 5_000;
+    const line = () =>
+      output.split('\n').find((l) => l.includes('"msg":"request"') && l.includes('"/health"'));
+    while (!line() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(JSON.parse(line()!)).toMatchObject({
+      method: 'GET',
+      route: '/health',
+      status: 200,
+      service: 'dataflow-api',
+    });
+    expect(output).not.toContain('access-line-secret');
+  });
+
   it('drains and exits 0 on SIGTERM', async () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
