@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { context, createContextKey, ROOT_CONTEXT } from '@opentelemetry/api';
+import { pino } from 'pino';
 import { WebSocket } from 'ws';
 import { generateWebhookSecret } from '../../fixtures/auth/keys.ts';
 import { DEV_AZP, mintSessionToken, type SessionTokenOptions } from '../../fixtures/auth/token.ts';
@@ -24,7 +25,8 @@ export interface TestServer extends RunningServer {
   env: Record<string, string>;
 }
 
-const silent = { info() {}, warn() {}, error() {}, debug() {}, fatal() {}, trace() {} };
+/** A real pino logger that writes nothing (the server's own type: child loggers included). */
+const silent = pino({ level: 'silent' });
 
 export async function startTestServer(
   overrides: Record<string, string> = {},
@@ -41,7 +43,7 @@ export async function startTestServer(
     SHUTDOWN_TIMEOUT_MS: '2000',
     ...overrides,
   };
-  const server = await startServer(loadEnv(env), silent as never, startOptions);
+  const server = await startServer(loadEnv(env), silent, startOptions);
   let closed = false;
   return {
     ...server,
