@@ -510,11 +510,8 @@ function figureValues(
 
 /** The embedded database's pages, for scale: a round trip there costs microseconds. */
 function embeddedRoundTripNote(figures: readonly Figure[]): string | undefined {
-  const local = (p: string) =>
-    figures.find(
-      (f) =>
-        f.suite === 'members' && f.scenario === MEMBERS && f.preset === p && f.metric === 'req/s',
-    )?.value;
+  const local = (preset: string) =>
+    figureValues(figures, { suite: 'members', scenario: MEMBERS, preset })('req/s');
   const [b, x] = [local('baseline'), local('batch')];
   return b && x
     ? `embedded database: ${x} vs ${b} req/s (${(x / b).toFixed(1)}x); a round trip there costs microseconds, so saving 50 of them buys little`
