@@ -76,7 +76,7 @@ docs: deps
 ## bench: microbenchmarks + load scenarios -> the findings report (results/latest)
 ##   PROFILE=quick|full|smoke  SUITE=micro,overhead,members,projects,burst,zipf,webhooks,ws,workerd,browser (workerd, browser: when named, and in full)  PRESET=batch,...
 ##   RUNTIME=workerd (the Worker in miniflare next to Node: the workerd suite)
-##   CPU_PROFILE=1 (the overhead, ws and webhooks suites write a .cpuprofile per server process into the run's folder)
+##   CPU_PROFILE=1 (the overhead, ws and webhooks suites write a .cpuprofile per server process into the run's folder; the report sums up where each one's CPU went)
 ##   DB=file|sqld  RTT=<ms> (default 10: the round trip a relay adds to sqld; the round-trip findings always measure there)
 bench: deps tools keys
 	@PROFILE="$(PROFILE)" SUITE="$(SUITE)" RUNTIME="$(RUNTIME)" PRESET="$(PRESET)" DB="$(DB)" RTT="$(RTT)" CPU_PROFILE="$(CPU_PROFILE)" npm run --silent bench

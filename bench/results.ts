@@ -2,6 +2,7 @@ import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchOptions, ProfileSettings } from './config.ts';
 import { benchOpenMetrics } from './openmetrics.ts';
+import { type ProfileSummary, profileLines, profileMarkdown } from './profiles.ts';
 
 /**
  * The results of one run: `results/<run-id>/results.json` (schema below, versioned),
@@ -71,6 +72,8 @@ export interface BenchResults {
   warnings: string[];
   /** Suites that failed (the run exits 1); their findings say `not run`. */
   failures: string[];
+  /** With `CPU_PROFILE=1`: where each profiled process's CPU went (`bench/profiles.ts`). */
+  profiles?: ProfileSummary[];
 }
 
 export function writeResults(results: BenchResults): string {
@@ -191,6 +194,7 @@ export function renderTerminal(results: BenchResults): string {
     '',
     ...anchorLines(results),
     ...results.findings.filter((f) => f.note).map((f) => `${f.finding}: ${f.note}`),
+    ...profileLines(results.profiles ?? []),
     ...results.warnings.map((w) => `warning: ${w}`),
     ...results.failures.map((f) => `FAILED: ${f}`),
   ].join('\n');
@@ -212,6 +216,7 @@ export function renderMarkdown(results: BenchResults): string {
     ...results.findings.filter((f) => f.note).map((f) => `- **${f.finding}**: ${f.note}`),
     ...results.warnings.map((w) => `- warning: ${w}`),
     '',
+    ...profileMarkdown(results.profiles ?? [], 'profiles'),
     '## Every figure',
     '',
     md([

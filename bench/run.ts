@@ -16,6 +16,7 @@ import {
   PROFILE_SETTINGS,
 } from './config.ts';
 import { buildFindings } from './findings.ts';
+import { type ProfileSummary, summarizeProfiles } from './profiles.ts';
 import { progressLine } from './progress.ts';
 import {
   type BenchResults,
@@ -99,6 +100,15 @@ export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Pro
   } finally {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {});
   }
+  // the processes write their profiles as they exit: every one has stopped by now
+  let profiles: ProfileSummary[] | undefined;
+  if (options.cpuProfile) {
+    try {
+      profiles = summarizeProfiles(join(options.resultsDir, runId, 'profiles'));
+    } catch (error) {
+      warnings.push(`CPU profiles not summarized: ${(error as Error).message.split('\n')[0]}`);
+    }
+  }
 
   const results: BenchResults = {
     schema: RESULTS_SCHEMA,
@@ -120,6 +130,7 @@ export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Pro
     findings: buildFindings(figures, options),
     warnings,
     failures,
+    ...(profiles ? { profiles } : {}),
   };
   return results;
 }

@@ -10,7 +10,7 @@ import {
   PROFILE_SETTINGS,
   SUITES,
 } from '../../bench/config.ts';
-import { RESULTS_SCHEMA, writeResults } from '../../bench/results.ts';
+import { RESULTS_SCHEMA, renderMarkdown, writeResults } from '../../bench/results.ts';
 import { runBench } from '../../bench/run.ts';
 
 const resultsDir = mkdtempSync(join(tmpdir(), 'bench-results-'));
@@ -192,9 +192,20 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
         SUITE: 'webhooks',
         PRESET: 'recommended',
         RESULTS_DIR: resultsDir,
+        CPU_PROFILE: '1',
       }),
     );
     expect(results.failures).toEqual([]);
+    // CPU_PROFILE=1: the app's profile, its bundle read through the source map (zod, hono
+    // and svix's verifier are inside dist/server.mjs; libsql is loaded beside it)
+    const profile = results.profiles?.find(
+      (p) => p.process === 'webhooks-file-recommended' && p.thread === 0,
+    );
+    expect(profile?.busyMs).toBeGreaterThan(0);
+    const origins = profile!.bySource.map((s) => s.name);
+    expect(origins).toContain('libsql');
+    expect(origins.filter((o) => ['zod', 'hono', 'standardwebhooks'].includes(o))).not.toEqual([]);
+    expect(renderMarkdown(results)).toContain('### webhooks-file-recommended, main thread: ');
     const value = (metric: string) => {
       const figure = results.figures.find((f) => f.suite === 'webhooks' && f.metric === metric);
       expect(figure, metric).toBeDefined();

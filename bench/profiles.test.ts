@@ -1,0 +1,98 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { profileLines, profileMarkdown, summarizeProfiles } from './profiles.ts';
+
+/**
+ * A real profile of a real bundle: two processes of one program (as two blocks of the
+ * overhead suite) that spend their time in a function of their own and in zod, built
+ * with a source map as the app's bundle is, profiled by `node --cpu-prof`.
+ */
+describe('the CPU profile summary', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'profiles-'));
+  const profiles = join(dir, 'profiles');
+
+  beforeAll(async () => {
+    writeFileSync(
+      join(dir, 'burn.ts'),
+      [
+        "import { z } from 'zod';",
+        'const schema = z.object({ id: z.string(), n: z.number() });',
+        'function validate(until: number): number {',
+        '  let ok = 0;',
+        '  while (performance.now() < until) {',
+        '    for (let i = 0; i < 256; i++) ok += schema.safeParse({ id: String(i), n: i }).success ? 1 : 0;',
+        '  }',
+        '  return ok;',
+        '}',
+        'function spin(until: number): number {',
+        '  let x = 0;',
+        '  while (performance.now() < until) for (let i = 0; i < 4096; i++) x = (x * 31 + i) % 1000003;',
+        '  return x;',
+        '}',
+        'const start = performance.now();',
+        'console.log(spin(start + 600), validate(start + 900));',
+      ].join('\n'),
+    );
+    await build({
+      entryPoints: [join(dir, 'burn.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      sourcemap: true,
+      outfile: join(dir, 'dist', 'burn.mjs'),
+      nodePaths: [join(process.cwd(), 'node_modules')],
+      logLevel: 'silent',
+    });
+    for (const block of ['burn-block1', 'burn-block2']) {
+      mkdirSync(join(profiles, block), { recursive: true });
+      execFileSync(process.execPath, [
+        '--cpu-prof',
+        `--cpu-prof-dir=${join(profiles, block)}`,
+        join(dir, 'dist', 'burn.mjs'),
+      ]);
+    }
+  }, 30_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('sums the blocks of a process and reads each frame through the source map', () => {
+    const [summary, ...others] = summarizeProfiles(profiles, { root: dir, top: 50 });
+    expect(others).toEqual([]);
+    expect(summary).toMatchObject({ process: 'burn', thread: 0, files: 2 });
+    // two processes of about 0.9 s each
+    expect(summary!.busyMs).toBeGreaterThan(1000);
+    const origin = Object.fromEntries(summary!.bySource.map((s) => [s.name, s.share]));
+    // the program's own code by its source file (not the bundle), the library by its
+    // package (the JIT inlines much of zod into the caller: its share stays small)
+    expect(origin['burn.ts']).toBeGreaterThan(0.3);
+    expect(origin.zod).toBeGreaterThan(0);
+    expect(summary!.byFunction.some((f) => / zod\/v4\/.+\.js:\d+$/.test(f.name))).toBe(true);
+    // only frames without a mapping (the module's top level) stay the bundle's
+    expect(origin['dist/burn.mjs'] ?? 0).toBeLessThan(0.15);
+    const spin = summary!.byFunction.find((f) => f.name.startsWith('spin '));
+    expect(spin?.name).toBe('spin burn.ts:10');
+    expect(spin!.share).toBeGreaterThan(0.3);
+    const shares = summary!.bySource.map((s) => s.share);
+    expect(shares).toEqual([...shares].sort((a, b) => b - a));
+    expect(shares.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(1.0001);
+  });
+
+  it('renders a line per process and a table per process', () => {
+    const summaries = summarizeProfiles(profiles, { root: dir, top: 3 });
+    expect(summaries[0]!.bySource).toHaveLength(3);
+    const [line] = profileLines(summaries);
+    expect(line).toMatch(/^CPU profile burn \(main thread, 2 processes\): \d+ ms busy; /);
+    expect(line).toContain('burn.ts ');
+    const md = profileMarkdown(summaries, 'profiles').join('\n');
+    expect(md).toContain('### burn, main thread');
+    expect(md).toContain('`spin burn.ts:10`');
+  });
+
+  it('has nothing to say without profiles', () => {
+    expect(summarizeProfiles(join(dir, 'none'))).toEqual([]);
+    expect(profileMarkdown([], 'profiles')).toEqual([]);
+  });
+});
