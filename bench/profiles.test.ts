@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -89,6 +89,21 @@ describe('the CPU profile summary', () => {
     const md = profileMarkdown(summaries, 'profiles').join('\n');
     expect(md).toContain('### burn, main thread');
     expect(md).toContain('`spin burn.ts:10`');
+  });
+
+  it('names a file it cannot read and summarizes the others', () => {
+    const other = join(dir, 'with-a-torn-file');
+    cpSync(join(profiles, 'burn-block1'), join(other, 'burn-block1'), { recursive: true });
+    mkdirSync(join(other, 'burn-block2'));
+    const torn = join('burn-block2', 'CPU.20261203.190000.1.0.001.cpuprofile');
+    writeFileSync(join(other, torn), '{"nodes":[');
+    const unreadable: string[] = [];
+    const summaries = summarizeProfiles(other, {
+      root: dir,
+      onUnreadable: (file) => unreadable.push(file),
+    });
+    expect(unreadable).toEqual([torn]);
+    expect(summaries.map((s) => [s.process, s.files])).toEqual([['burn', 1]]);
   });
 
   it('has nothing to say without profiles', () => {

@@ -58,7 +58,11 @@ const BLOCK_SUFFIX = /-block\d+$/;
  */
 export function summarizeProfiles(
   profilesDir: string,
-  options: { top?: number; root?: string } = {},
+  options: {
+    top?: number;
+    root?: string;
+    onUnreadable?: (file: string, error: Error) => void;
+  } = {},
 ): ProfileSummary[] {
   if (!existsSync(profilesDir)) return [];
   const maps = new SourceMaps(options.root ?? process.cwd());
@@ -78,15 +82,21 @@ export function summarizeProfiles(
         sum = { process: name, thread: Number(thread), files: 0, self: new SelfTime() };
         sums.set(key, sum);
       }
-      const profile = JSON.parse(
-        readFileSync(join(profilesDir, dir.name, file), 'utf8'),
-      ) as CpuProfile;
+      let profile: CpuProfile;
+      try {
+        profile = JSON.parse(readFileSync(join(profilesDir, dir.name, file), 'utf8')) as CpuProfile;
+      } catch (error) {
+        // a process killed before it finished writing: the others still say their part
+        options.onUnreadable?.(join(dir.name, file), error as Error);
+        continue;
+      }
       sum.self.add(profile, maps);
       sum.files += 1;
     }
   }
   const top = options.top ?? 12;
   return [...sums.values()]
+    .filter((sum) => sum.files > 0)
     .sort((a, b) => a.process.localeCompare(b.process) || a.thread - b.thread)
     .map(({ process, thread, files, self }) => ({
       process,

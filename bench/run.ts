@@ -104,7 +104,10 @@ export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Pro
   let profiles: ProfileSummary[] | undefined;
   if (options.cpuProfile) {
     try {
-      profiles = summarizeProfiles(join(options.resultsDir, runId, 'profiles'));
+      profiles = summarizeProfiles(join(options.resultsDir, runId, 'profiles'), {
+        onUnreadable: (file, error) =>
+          warnings.push(`CPU profile ${file} not read: ${error.message.split('\n')[0]}`),
+      });
     } catch (error) {
       warnings.push(`CPU profiles not summarized: ${(error as Error).message.split('\n')[0]}`);
     }
