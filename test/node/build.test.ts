@@ -1,6 +1,6 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServerProcess, startServerProcess } from '../../load/infra/server-process.ts';
 import { buildServer } from '../../scripts/build.ts';
 import { testKeys } from '../support/harness.ts';
@@ -11,13 +11,16 @@ describe('the production bundle', () => {
   mkdirSync('dist', { recursive: true });
   const dir = mkdtempSync(join('dist', 'test-build-'));
   let server: ServerProcess | undefined;
+  let bundle = '';
+  beforeAll(async () => {
+    bundle = await buildServer(join(dir, 'dist', 'server.mjs'));
+  }, 60_000);
   afterAll(async () => {
     await server?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('starts on an empty database, migrates it from the migrations beside it, and serves', async () => {
-    const bundle = await buildServer(join(dir, 'dist', 'server.mjs'));
     server = await startServerProcess(
       {
         NODE_ENV: 'production',
@@ -37,4 +40,14 @@ describe('the production bundle', () => {
     expect(api.status).toBe(401);
     expect(await api.json()).toMatchObject({ error: { code: expect.any(String) } });
   }, 60_000);
+
+  it('names only files that exist in its source map: a package whose own map points elsewhere is bundled without it', () => {
+    const map = JSON.parse(readFileSync(`${bundle}.map`, 'utf8')) as { sources: string[] };
+    const missing = map.sources.filter((source) => !existsSync(resolve(dirname(bundle), source)));
+    expect(missing).toEqual([]);
+    // drizzle-orm's maps name `../src/*.ts` outside the package: its own files instead
+    expect(
+      map.sources.some((source) => source.endsWith('node_modules/drizzle-orm/entity.js')),
+    ).toBe(true);
+  });
 });
