@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { profileLines, profileMarkdown, summarizeProfiles } from './profiles.ts';
+import {
+  compareProfiles,
+  comparisonLines,
+  comparisonMarkdown,
+  type ProfileSummary,
+  profileLines,
+  profileMarkdown,
+  summarizeProfiles,
+} from './profiles.ts';
 
 /**
  * A real profile of a real bundle: two processes of one program (as two blocks of the
@@ -82,7 +90,12 @@ describe('the CPU profile summary', () => {
 
   it('renders a line per process and a table per process', () => {
     const summaries = summarizeProfiles(profiles, { root: dir, top: 3 });
-    expect(summaries[0]!.bySource).toHaveLength(3);
+    // functions are cut at `top`; origins are all kept (they sum to the busy time)
+    expect(summaries[0]!.byFunction).toHaveLength(3);
+    expect(summaries[0]!.bySource.reduce((t, s) => t + s.ms, 0)).toBeCloseTo(
+      summaries[0]!.busyMs,
+      6,
+    );
     const [line] = profileLines(summaries);
     expect(line).toMatch(/^CPU profile burn \(main thread, 2 processes\): \d+ ms busy; /);
     expect(line).toContain('burn.ts ');
@@ -109,5 +122,41 @@ describe('the CPU profile summary', () => {
   it('has nothing to say without profiles', () => {
     expect(summarizeProfiles(join(dir, 'none'))).toEqual([]);
     expect(profileMarkdown([], 'profiles')).toEqual([]);
+  });
+});
+
+describe('two processes side by side, origin by origin', () => {
+  const summary = (process: string, shares: Record<string, number>): ProfileSummary => ({
+    process,
+    thread: 0,
+    files: 1,
+    busyMs: 1000,
+    bySource: Object.entries(shares).map(([name, share]) => ({ name, share, ms: share * 1000 })),
+    byFunction: [],
+  });
+  const comparison = compareProfiles(
+    'traces over none',
+    { summary: summary('off', { hono: 0.5, writev: 0.5 }), cpuPerRequestUs: 100 },
+    {
+      summary: summary('on', { hono: 0.4, writev: 0.4, '@opentelemetry/sdk-trace': 0.2 }),
+      cpuPerRequestUs: 150,
+    },
+  );
+
+  it("applies each profile's shares to its process's CPU per request", () => {
+    expect(comparison.byOrigin).toEqual([
+      { name: '@opentelemetry/sdk-trace', baseUs: 0, otherUs: 30, differenceUs: 30 },
+      { name: 'hono', baseUs: 50, otherUs: 60, differenceUs: 10 },
+      { name: 'writev', baseUs: 50, otherUs: 60, differenceUs: 10 },
+    ]);
+  });
+
+  it('says it in a line and a table', () => {
+    expect(comparisonLines([comparison], 2)).toEqual([
+      'CPU profiles, traces over none: +50.0 µs per request; @opentelemetry/sdk-trace +30.0, hono +10.0',
+    ]);
+    const md = comparisonMarkdown([comparison]).join('\n');
+    expect(md).toContain('### traces over none: +50.0 µs of CPU per request (off 100.0, on 150.0)');
+    expect(md).toContain('| `@opentelemetry/sdk-trace` | 0.0 | 30.0 | +30.0 |');
   });
 });

@@ -20,7 +20,7 @@ export interface ProfileSummary {
   files: number;
   /** Self time of the samples that were not idle, ms. */
   busyMs: number;
-  /** Self time by the code's origin, largest first. */
+  /** Self time by the code's origin, largest first: every origin (they sum to `busyMs`). */
   bySource: Share[];
   /** Self time by function (`name source:line`), largest first. */
   byFunction: Share[];
@@ -31,6 +31,46 @@ export interface Share {
   ms: number;
   /** Of `busyMs`. */
   share: number;
+}
+
+/**
+ * What one process's CPU per request has over another's, origin by origin: each
+ * profile's shares applied to the CPU per request measured for it in the same run (the
+ * profiles cover the processes' whole lives, start-up included; processes that start
+ * alike and serve alike cancel that out). The differences add up to the difference of
+ * the two CPU figures.
+ */
+export interface ProfileComparison {
+  /** What the second process adds, e.g. `traces at 10% over metrics only`. */
+  name: string;
+  base: { process: string; cpuPerRequestUs: number };
+  other: { process: string; cpuPerRequestUs: number };
+  /** By origin, µs per request, largest difference first. */
+  byOrigin: Array<{ name: string; baseUs: number; otherUs: number; differenceUs: number }>;
+}
+
+export function compareProfiles(
+  name: string,
+  base: { summary: ProfileSummary; cpuPerRequestUs: number },
+  other: { summary: ProfileSummary; cpuPerRequestUs: number },
+): ProfileComparison {
+  const perRequest = (side: typeof base) =>
+    new Map(side.summary.bySource.map((s) => [s.name, s.share * side.cpuPerRequestUs]));
+  const a = perRequest(base);
+  const b = perRequest(other);
+  const byOrigin = [...new Set([...a.keys(), ...b.keys()])]
+    .map((origin) => {
+      const baseUs = a.get(origin) ?? 0;
+      const otherUs = b.get(origin) ?? 0;
+      return { name: origin, baseUs, otherUs, differenceUs: otherUs - baseUs };
+    })
+    .sort((x, y) => y.differenceUs - x.differenceUs);
+  return {
+    name,
+    base: { process: base.summary.process, cpuPerRequestUs: base.cpuPerRequestUs },
+    other: { process: other.summary.process, cpuPerRequestUs: other.cpuPerRequestUs },
+    byOrigin,
+  };
 }
 
 /** V8's `.cpuprofile` (what `node --cpu-prof` writes), the parts read here. */
@@ -103,7 +143,7 @@ export function summarizeProfiles(
       thread,
       files,
       busyMs: self.busyUs / 1000,
-      bySource: self.shares(self.bySource, top),
+      bySource: self.shares(self.bySource, Number.POSITIVE_INFINITY),
       byFunction: self.shares(self.byFunction, top),
     }));
 }
@@ -211,10 +251,47 @@ export function profileLines(summaries: readonly ProfileSummary[], top = 5): str
   );
 }
 
-/** The report's section: per profile, the self time by origin and by function. */
+const us = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(1)}`;
+
+/** The comparisons' part of the report: what grew most, then what shrank most. */
+export function comparisonMarkdown(comparisons: readonly ProfileComparison[], top = 8): string[] {
+  const lines: string[] = [];
+  for (const c of comparisons) {
+    const total = c.other.cpuPerRequestUs - c.base.cpuPerRequestUs;
+    lines.push(
+      `### ${c.name}: ${us(total)} µs of CPU per request (${c.base.process} ${c.base.cpuPerRequestUs.toFixed(1)}, ${c.other.process} ${c.other.cpuPerRequestUs.toFixed(1)})`,
+      '',
+      `| origin | ${c.base.process}, µs per request | ${c.other.process} | difference |`,
+      '| --- | ---: | ---: | ---: |',
+    );
+    const grew = c.byOrigin.slice(0, top);
+    const shrank = c.byOrigin.slice(top).slice(-3);
+    for (const o of [...grew, ...shrank]) {
+      lines.push(
+        `| \`${o.name.replace(/\|/g, '\\|')}\` | ${o.baseUs.toFixed(1)} | ${o.otherUs.toFixed(1)} | ${us(o.differenceUs)} |`,
+      );
+    }
+    lines.push('');
+  }
+  return lines;
+}
+
+/** One line per comparison, for the terminal: the origins that grew most. */
+export function comparisonLines(comparisons: readonly ProfileComparison[], top = 4): string[] {
+  return comparisons.map(
+    (c) =>
+      `CPU profiles, ${c.name}: ${us(c.other.cpuPerRequestUs - c.base.cpuPerRequestUs)} µs per request; ${c.byOrigin
+        .slice(0, top)
+        .map((o) => `${o.name} ${us(o.differenceUs)}`)
+        .join(', ')}`,
+  );
+}
+
+/** The report's section: what each compared process adds, then each profile by origin and function. */
 export function profileMarkdown(
   summaries: readonly ProfileSummary[],
   profilesDir: string,
+  comparisons: readonly ProfileComparison[] = [],
 ): string[] {
   if (summaries.length === 0) return [];
   const lines = [
@@ -222,6 +299,13 @@ export function profileMarkdown(
     '',
     `\`CPU_PROFILE=1\`: each profiled process's self time over its whole life, start-up and warm-up included (samples that were not idle), by where the code comes from and by function, read through the bundle's source map. The files, with their call trees, are in \`${profilesDir}/\` (open one in Chrome DevTools or speedscope).`,
     '',
+    ...(comparisons.length > 0
+      ? [
+          "Side by side, origin by origin, in µs per request (each profile's shares applied to the CPU per request its process measured in this run):",
+          '',
+          ...comparisonMarkdown(comparisons),
+        ]
+      : []),
   ];
   for (const s of summaries) {
     lines.push(
@@ -230,7 +314,7 @@ export function profileMarkdown(
       '| origin | share | ms | function | share | ms |',
       '| --- | ---: | ---: | --- | ---: | ---: |',
     );
-    const rows = Math.max(s.bySource.length, s.byFunction.length);
+    const rows = Math.max(s.byFunction.length, Math.min(s.bySource.length, 12));
     for (let i = 0; i < rows; i++) {
       const cell = (x: Share | undefined) =>
         x

@@ -2,7 +2,13 @@ import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchOptions, ProfileSettings } from './config.ts';
 import { benchOpenMetrics } from './openmetrics.ts';
-import { type ProfileSummary, profileLines, profileMarkdown } from './profiles.ts';
+import {
+  comparisonLines,
+  type ProfileComparison,
+  type ProfileSummary,
+  profileLines,
+  profileMarkdown,
+} from './profiles.ts';
 
 /**
  * The results of one run: `results/<run-id>/results.json` (schema below, versioned),
@@ -74,6 +80,8 @@ export interface BenchResults {
   failures: string[];
   /** With `CPU_PROFILE=1`: where each profiled process's CPU went (`bench/profiles.ts`). */
   profiles?: ProfileSummary[];
+  /** With `CPU_PROFILE=1`: the suites' process pairs, origin by origin. */
+  profileComparisons?: ProfileComparison[];
 }
 
 export function writeResults(results: BenchResults): string {
@@ -195,6 +203,7 @@ export function renderTerminal(results: BenchResults): string {
     ...anchorLines(results),
     ...results.findings.filter((f) => f.note).map((f) => `${f.finding}: ${f.note}`),
     ...profileLines(results.profiles ?? []),
+    ...comparisonLines(results.profileComparisons ?? []),
     ...results.warnings.map((w) => `warning: ${w}`),
     ...results.failures.map((f) => `FAILED: ${f}`),
   ].join('\n');
@@ -216,7 +225,7 @@ export function renderMarkdown(results: BenchResults): string {
     ...results.findings.filter((f) => f.note).map((f) => `- **${f.finding}**: ${f.note}`),
     ...results.warnings.map((w) => `- warning: ${w}`),
     '',
-    ...profileMarkdown(results.profiles ?? [], 'profiles'),
+    ...profileMarkdown(results.profiles ?? [], 'profiles', results.profileComparisons),
     '## Every figure',
     '',
     md([

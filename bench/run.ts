@@ -16,7 +16,12 @@ import {
   PROFILE_SETTINGS,
 } from './config.ts';
 import { buildFindings } from './findings.ts';
-import { type ProfileSummary, summarizeProfiles } from './profiles.ts';
+import {
+  compareProfiles,
+  type ProfileComparison,
+  type ProfileSummary,
+  summarizeProfiles,
+} from './profiles.ts';
 import { progressLine } from './progress.ts';
 import {
   type BenchResults,
@@ -102,12 +107,14 @@ export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Pro
   }
   // the processes write their profiles as they exit: every one has stopped by now
   let profiles: ProfileSummary[] | undefined;
+  let profileComparisons: ProfileComparison[] | undefined;
   if (options.cpuProfile) {
     try {
       profiles = summarizeProfiles(join(options.resultsDir, runId, 'profiles'), {
         onUnreadable: (file, error) =>
           warnings.push(`CPU profile ${file} not read: ${error.message.split('\n')[0]}`),
       });
+      profileComparisons = comparePairs(options.suites, profiles, figures);
     } catch (error) {
       warnings.push(`CPU profiles not summarized: ${(error as Error).message.split('\n')[0]}`);
     }
@@ -134,8 +141,31 @@ export async function runBench(options: BenchOptions, hooks: RunHooks = {}): Pro
     warnings,
     failures,
     ...(profiles ? { profiles } : {}),
+    ...(profileComparisons?.length ? { profileComparisons } : {}),
   };
   return results;
+}
+
+/** The suites' profile pairs whose two main threads were profiled and measured in this run. */
+function comparePairs(
+  suites: readonly (keyof typeof BENCH_SUITES)[],
+  profiles: readonly ProfileSummary[],
+  figures: readonly Figure[],
+): ProfileComparison[] {
+  const comparisons: ProfileComparison[] = [];
+  for (const suite of suites) {
+    for (const pair of BENCH_SUITES[suite].profilePairs ?? []) {
+      const side = ({ process, cpuMetric }: { process: string; cpuMetric: string }) => {
+        const summary = profiles.find((p) => p.process === process && p.thread === 0);
+        const cpu = figures.find((f) => f.suite === suite && f.metric === cpuMetric)?.value;
+        return summary && cpu != null ? { summary, cpuPerRequestUs: cpu } : undefined;
+      };
+      const base = side(pair.base);
+      const other = side(pair.other);
+      if (base && other) comparisons.push(compareProfiles(pair.name, base, other));
+    }
+  }
+  return comparisons;
 }
 
 function gitState(): { sha: string; dirty: boolean } {

@@ -22,6 +22,19 @@ export interface BenchSuite {
   /** The databases it measures on; with another `DB=` it is skipped with a warning. */
   readonly databases: ReadonlyArray<BenchOptions['db']>;
   run(ctx: SuiteContext): Promise<Figure[]>;
+  /**
+   * With `CPU_PROFILE=1`, pairs of its profiled processes the report compares origin by
+   * origin (`compareProfiles`), each with the figure of its CPU per request.
+   */
+  readonly profilePairs?: readonly ProfilePair[];
+}
+
+export interface ProfilePair {
+  /** What `other` adds over `base`. */
+  name: string;
+  /** A process's profile folder (`cpuProfileArgs`' name, block suffix left out) and its figure. */
+  base: { process: string; cpuMetric: string };
+  other: { process: string; cpuMetric: string };
 }
 
 /** What every suite gets from the runner. */

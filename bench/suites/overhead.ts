@@ -49,7 +49,31 @@ export const overheadSuite: BenchSuite = {
     "the app's own cost next to its anchors: bare node:http, bare Hono, /health, members cache hit and baseline, telemetry off/metrics/10%/100%; raw driver vs the DB layer",
   databases: ['file'],
   run: overhead,
+  // each telemetry level in a process of its own, serving only the cache hit: what the
+  // next level adds, origin by origin (the rows' own figures say how much in all)
+  profilePairs: [
+    {
+      name: 'metrics only over telemetry off',
+      base: telemetryProcess('telemetry-off', 'telemetry off'),
+      other: telemetryProcess('telemetry-metrics', 'metrics only (default)'),
+    },
+    {
+      name: 'traces at 10% over metrics only',
+      base: telemetryProcess('telemetry-metrics', 'metrics only (default)'),
+      other: telemetryProcess('telemetry-10', 'traces 10% (production default)'),
+    },
+    {
+      name: 'traces at 100% over metrics only',
+      base: telemetryProcess('telemetry-metrics', 'metrics only (default)'),
+      other: telemetryProcess('telemetry-100', 'traces 100%'),
+    },
+  ],
 };
+
+/** A telemetry variant's process (its profile folder) and the figure of its CPU per request. */
+function telemetryProcess(process: string, target: string) {
+  return { process, cpuMetric: `server CPU per request: ${target}` };
+}
 
 export const HTTP_SCENARIO = 'app overhead vs the bare runtime';
 export const TELEMETRY_SCENARIO = 'telemetry overhead, members cache hit';

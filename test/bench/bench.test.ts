@@ -240,9 +240,28 @@ describe('a smoke run (real app processes, real database)', { timeout: 180_000 }
         PROFILE: 'smoke',
         SUITE: 'ws,overhead,zipf',
         RESULTS_DIR: resultsDir,
+        CPU_PROFILE: '1',
       }),
     );
     expect(results.failures).toEqual([]);
+    // CPU_PROFILE=1: each telemetry level against the one below, origin by origin; the
+    // differences add up to the difference of the two processes' measured CPU
+    const comparisons = results.profileComparisons ?? [];
+    expect(comparisons.map((c) => c.name)).toEqual([
+      'metrics only over telemetry off',
+      'traces at 10% over metrics only',
+      'traces at 100% over metrics only',
+    ]);
+    for (const c of comparisons) {
+      const sum = c.byOrigin.reduce((total, o) => total + o.differenceUs, 0);
+      expect(sum).toBeCloseTo(c.other.cpuPerRequestUs - c.base.cpuPerRequestUs, 6);
+    }
+    // only the traced process runs the trace SDK and the span serializer (metrics only
+    // runs the metrics SDK, in both processes)
+    const tracing = ['@opentelemetry/sdk-trace', '@opentelemetry/otlp-transformer'];
+    const sdk = comparisons[2]!.byOrigin.filter((o) => tracing.includes(o.name));
+    expect(sdk.every((o) => o.baseUs === 0)).toBe(true);
+    expect(sdk.some((o) => o.otherUs > 0)).toBe(true);
     const figure = (suite: string, metric: string) => {
       const found = results.figures.find((f) => f.suite === suite && f.metric === metric);
       expect(found, metric).toBeDefined();
