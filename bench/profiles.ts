@@ -99,6 +99,7 @@ const BLOCK_SUFFIX = /-block\d+$/;
 export function summarizeProfiles(
   profilesDir: string,
   options: {
+    /** Functions kept per profile; origins are all kept. @default 12 */
     top?: number;
     root?: string;
     onUnreadable?: (file: string, error: Error) => void;
