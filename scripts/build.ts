@@ -79,30 +79,33 @@ const withoutBrokenPackageMaps: Plugin = {
   name: 'without-broken-package-maps',
   setup(b) {
     b.onLoad({ filter: /[\\/]node_modules[\\/].*\.[cm]?js$/ }, (args) => {
+      // the contents go back to esbuild in every case: each file is read once
       const contents = readFileSync(args.path, 'utf8');
       const url = SOURCE_MAP_URL.exec(contents)?.[1];
-      if (url === undefined || url.startsWith('data:')) return undefined;
-      const mapFile = resolve(dirname(args.path), url);
-      let sources: string[] = [];
-      let root = '';
-      try {
-        const map = JSON.parse(readFileSync(mapFile, 'utf8')) as {
-          sources?: string[];
-          sourceRoot?: string;
-        };
-        sources = map.sources ?? [];
-        root = map.sourceRoot ?? '';
-      } catch {
-        return undefined; // esbuild warns about a map it cannot read, as it would anyway
-      }
-      const present = sources.every((source) =>
-        existsSync(resolve(dirname(mapFile), root, source)),
-      );
-      if (present) return undefined;
-      return { contents: contents.replace(SOURCE_MAP_URL, ''), loader: 'js' };
+      const broken =
+        url !== undefined &&
+        !url.startsWith('data:') &&
+        namesMissingFiles(resolve(dirname(args.path), url));
+      return { contents: broken ? contents.replace(SOURCE_MAP_URL, '') : contents, loader: 'js' };
     });
   },
 };
+
+/** Whether a package's source map names a source that is not there (unreadable: no). */
+function namesMissingFiles(mapFile: string): boolean {
+  try {
+    const map = JSON.parse(readFileSync(mapFile, 'utf8')) as {
+      sources?: string[];
+      sourceRoot?: string;
+    };
+    const root = map.sourceRoot ?? '';
+    return (map.sources ?? []).some(
+      (source) => !existsSync(resolve(dirname(mapFile), root, source)),
+    );
+  } catch {
+    return false; // esbuild warns about a map it cannot read, as it would anyway
+  }
+}
 
 /**
  * The Worker (`system/worker.ts`) as workerd runs it: one ES module for the browser-like
