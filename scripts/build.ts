@@ -1,5 +1,13 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 
@@ -47,7 +55,8 @@ export async function buildServer(
       mainFields: ['module', 'main'],
       external: EXTERNAL,
       banner: { js: REQUIRE_SHIM },
-      sourcemap: 'linked',
+      // the link is written below: it must name the map's final name, not the partial's
+      sourcemap: 'external',
       plugins: [withoutBrokenPackageMaps],
       logLevel: 'warning',
     });
@@ -56,6 +65,7 @@ export async function buildServer(
     if (entry === 'system/node.ts') {
       cpSync(resolve('system/db/migrations'), join(dir, 'migrations'), { recursive: true });
     }
+    appendFileSync(partial, `//# sourceMappingURL=${basename(target)}.map\n`);
     renameSync(`${partial}.map`, `${target}.map`);
     renameSync(partial, target);
   } finally {

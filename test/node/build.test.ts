@@ -42,6 +42,10 @@ describe('the production bundle', () => {
   }, 60_000);
 
   it('names only files that exist in its source map: a package whose own map points elsewhere is bundled without it', () => {
+    // the bundle links the map beside it (DevTools, --enable-source-maps, the bench's summary)
+    expect(readFileSync(bundle, 'utf8').trimEnd().split('\n').at(-1)).toBe(
+      '//# sourceMappingURL=server.mjs.map',
+    );
     const map = JSON.parse(readFileSync(`${bundle}.map`, 'utf8')) as { sources: string[] };
     const missing = map.sources.filter((source) => !existsSync(resolve(dirname(bundle), source)));
     expect(missing).toEqual([]);
