@@ -1,9 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { build } from 'esbuild';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServer } from '../scripts/build.ts';
 import {
   compareProfiles,
   comparisonLines,
@@ -17,10 +16,12 @@ import {
 /**
  * A real profile of a real bundle: two processes of one program (as two blocks of the
  * overhead suite) that spend their time in a function of their own and in zod, built
- * with a source map as the app's bundle is, profiled by `node --cpu-prof`.
+ * as the app's bundle is (`buildServer`), profiled by `node --cpu-prof`.
  */
 describe('the CPU profile summary', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'profiles-'));
+  // inside the tree, as the app's bundle: the build resolves zod from node_modules
+  mkdirSync('dist', { recursive: true });
+  const dir = resolve(mkdtempSync(join('dist', 'test-profiles-')));
   const profiles = join(dir, 'profiles');
 
   beforeAll(async () => {
@@ -45,16 +46,7 @@ describe('the CPU profile summary', () => {
         'console.log(spin(start + 600), validate(start + 900));',
       ].join('\n'),
     );
-    await build({
-      entryPoints: [join(dir, 'burn.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      sourcemap: true,
-      outfile: join(dir, 'dist', 'burn.mjs'),
-      nodePaths: [join(process.cwd(), 'node_modules')],
-      logLevel: 'silent',
-    });
+    await buildServer(join(dir, 'dist', 'burn.mjs'), join(dir, 'burn.ts'));
     for (const block of ['burn-block1', 'burn-block2']) {
       mkdirSync(join(profiles, block), { recursive: true });
       execFileSync(process.execPath, [
